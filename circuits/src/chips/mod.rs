@@ -1,0 +1,30 @@
+//! Chips: gates plus the code that lays out their rows.
+
+mod dense;
+mod requant;
+
+pub use dense::{DenseAssigned, DenseChip, DenseConfig, WeightColumns};
+pub use requant::{RequantChip, RequantConfig};
+
+use halo2_proofs::circuit::{Cell, Value};
+use halo2_proofs::halo2curves::bn256::Fr;
+use halo2_proofs::halo2curves::ff::PrimeField;
+
+/// A value on its way between chips: its cell (if it has been assigned) and its value.
+#[derive(Clone, Copy, Debug)]
+pub struct Wire {
+    /// Where the value lives; copies are constrained equal to it.
+    pub cell: Option<Cell>,
+    /// The signed integer it carries (unknown during key generation).
+    pub value: Value<i128>,
+}
+
+/// Maps a signed integer into the field (negative values wrap to `p - |v|`).
+pub fn field(v: i128) -> Fr {
+    let magnitude = Fr::from_u128(v.unsigned_abs());
+    if v < 0 {
+        -magnitude
+    } else {
+        magnitude
+    }
+}

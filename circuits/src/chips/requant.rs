@@ -1,0 +1,186 @@
+//! `RequantChip`: rescale an accumulator by `2^shift` (round half up), range-check the result,
+//! and apply the activation.
+//!
+//! For an accumulator `y` the chip witnesses `r, z, n` with
+//! `y + 2^(shift-1) = (z − n)·2^shift + r`, `0 ≤ r < 2^shift`, `0 ≤ z, n < 2^range_bits`. The
+//! quotient `q = z − n` is then unique, and `z·n = 0` makes `z = max(q, 0)`: ReLU costs one
+//! degree-3 constraint instead of a lookup table over the whole activation range.
+//!
+//! Range checks decompose `r`, `z`, `n` into limbs of at most `limb_bits` bits, each looked up
+//! in one small table of `(width, value)` pairs, so the table never forces `k` up (a single
+//! table over `±2^range_bits` would need `k > range_bits + 1`).
+//!
+//! # Layout (one unit per output, `U = L_r + 2·L_m` rows)
+//! ```text
+//!  row   a0  a1  a2  a3  a4    a5 (limbs)     limb_width   selectors
+//!  0     y   r   z   n   out   r limb 0       w            s_requant, s_relu | s_linear, q_limb
+//!  1                           r limb 1 ...   w            q_limb
+//!  L_r                         z limb 0 ...   w            q_limb
+//!  L_r+L_m                     n limb 0 ...   w            q_limb
+//! ```
+//! The lookup `(limb_width, q_limb·a5) ∈ table` holds on every row; rows without limbs look up
+//! `(0, 0)`, the table's first row.
+
+use halo2_proofs::circuit::{Region, Value};
+use halo2_proofs::halo2curves::bn256::Fr;
+use halo2_proofs::plonk::{Advice, Column, ConstraintSystem, Error, Expression, Fixed, Selector};
+use halo2_proofs::poly::Rotation;
+
+use super::{field, Wire};
+use crate::quantized::{requantize, Activation};
+use crate::shape::CircuitShape;
+
+/// Columns and selectors of the requantization chip.
+#[derive(Clone, Debug)]
+pub struct RequantConfig {
+    cells: [Column<Advice>; 5],
+    limbs: Column<Advice>,
+    limb_width: Column<Fixed>,
+    table_width: Column<Fixed>,
+    table_value: Column<Fixed>,
+    s_requant: Selector,
+    s_relu: Selector,
+    s_linear: Selector,
+    q_limb: Selector,
+    shape: CircuitShape,
+}
+
+/// Lays out requantization units; see the module docs for the row layout.
+pub struct RequantChip;
+
+/// `Σ_i 2^(limb_bits·i) · limbs[first + i]` over `count` limbs.
+fn recompose(
+    meta: &mut halo2_proofs::plonk::VirtualCells<'_, Fr>,
+    column: Column<Advice>,
+    first: usize,
+    count: usize,
+    limb_bits: u32,
+) -> Expression<Fr> {
+    (0..count).fold(Expression::Constant(Fr::zero()), |acc, i| {
+        let limb = meta.query_advice(column, Rotation((first + i) as i32));
+        acc + limb * Expression::Constant(field(1i128 << (limb_bits as usize * i)))
+    })
+}
+
+impl RequantChip {
+    /// Creates the gates and the lookup. `advice` must hold at least six columns.
+    pub fn configure(meta: &mut ConstraintSystem<Fr>, advice: &[Column<Advice>], shape: CircuitShape) -> RequantConfig {
+        let cells = [advice[0], advice[1], advice[2], advice[3], advice[4]];
+        let limbs = advice[5];
+        let limb_width = meta.fixed_column();
+        let table_width = meta.fixed_column();
+        let table_value = meta.fixed_column();
+        let s_requant = meta.selector();
+        let s_relu = meta.selector();
+        let s_linear = meta.selector();
+        let q_limb = meta.complex_selector();
+        let (lr, lm) = (shape.remainder_limbs(), shape.magnitude_limbs());
+
+        meta.create_gate("requantize", |meta| {
+            let s = meta.query_selector(s_requant);
+            let [y, r, z, n, _] = cells.map(|c| meta.query_advice(c, Rotation::cur()));
+            let half = if shape.shift == 0 { 0 } else { 1i128 << (shape.shift - 1) };
+            let scale = Expression::Constant(field(1i128 << shape.shift));
+            vec![
+                s.clone() * (y + Expression::Constant(field(half)) - (z.clone() - n.clone()) * scale - r.clone()),
+                s.clone() * (r - recompose(meta, limbs, 0, lr, shape.limb_bits)),
+                s.clone() * (z - recompose(meta, limbs, lr, lm, shape.limb_bits)),
+                s * (n - recompose(meta, limbs, lr + lm, lm, shape.limb_bits)),
+            ]
+        });
+        meta.create_gate("relu", |meta| {
+            let s = meta.query_selector(s_relu);
+            let [_, _, z, n, out] = cells.map(|c| meta.query_advice(c, Rotation::cur()));
+            vec![s.clone() * z.clone() * n, s * (out - z)]
+        });
+        meta.create_gate("linear", |meta| {
+            let s = meta.query_selector(s_linear);
+            let [_, _, z, n, out] = cells.map(|c| meta.query_advice(c, Rotation::cur()));
+            vec![s * (out - z + n)]
+        });
+        meta.lookup_any("limb range", |meta| {
+            let q = meta.query_selector(q_limb);
+            let limb = meta.query_advice(limbs, Rotation::cur());
+            let width = meta.query_fixed(limb_width, Rotation::cur());
+            vec![
+                (width, meta.query_fixed(table_width, Rotation::cur())),
+                (q * limb, meta.query_fixed(table_value, Rotation::cur())),
+            ]
+        });
+        RequantConfig { cells, limbs, limb_width, table_width, table_value, s_requant, s_relu, s_linear, q_limb, shape }
+    }
+
+    /// Fills the range table's fixed columns from row 0.
+    pub fn assign_table(config: &RequantConfig, region: &mut Region<'_, Fr>) {
+        let mut row = 1; // row 0 stays (0, 0)
+        for width in config.shape.table_widths() {
+            for v in 0..(1u64 << width) {
+                region.assign_fixed(config.table_width, row, Fr::from(width as u64));
+                region.assign_fixed(config.table_value, row, Fr::from(v));
+                row += 1;
+            }
+        }
+    }
+
+    /// Requantizes and activates each accumulator, one unit per value from `*row` on.
+    pub fn assign(
+        config: &RequantConfig,
+        region: &mut Region<'_, Fr>,
+        row: &mut usize,
+        accumulators: &[Wire],
+        activation: Activation,
+    ) -> Result<Vec<Wire>, Error> {
+        let shape = &config.shape;
+        let widths: Vec<u32> = shape
+            .limb_widths(shape.shift)
+            .into_iter()
+            .chain(shape.limb_widths(shape.range_bits))
+            .chain(shape.limb_widths(shape.range_bits))
+            .collect();
+        let mut outputs = Vec::with_capacity(accumulators.len());
+        for acc in accumulators {
+            let base = *row;
+            config.s_requant.enable(region, base)?;
+            match activation {
+                Activation::Relu => config.s_relu.enable(region, base)?,
+                Activation::Linear => config.s_linear.enable(region, base)?,
+            }
+            let parts = acc.value.map(|y| {
+                let (q, r) = requantize(y, shape.shift);
+                (r, q.max(0), (-q).max(0), activation.apply(q))
+            });
+            let [y_col, r_col, z_col, n_col, out_col] = config.cells;
+            let y = region.assign_advice(y_col, base, acc.value.map(field)).cell();
+            if let Some(source) = acc.cell {
+                region.constrain_equal(source, y);
+            }
+            region.assign_advice(r_col, base, parts.map(|p| field(p.0)));
+            region.assign_advice(z_col, base, parts.map(|p| field(p.1)));
+            region.assign_advice(n_col, base, parts.map(|p| field(p.2)));
+            let out = region.assign_advice(out_col, base, parts.map(|p| field(p.3))).cell();
+
+            // Limbs: r's, then z's, then n's, each least significant first.
+            let (lr, lm) = (shape.remainder_limbs(), shape.magnitude_limbs());
+            for (i, width) in widths.iter().enumerate() {
+                let (value, index) = if i < lr {
+                    (parts.map(|p| p.0), i)
+                } else if i < lr + lm {
+                    (parts.map(|p| p.1), i - lr)
+                } else {
+                    (parts.map(|p| p.2), i - lr - lm)
+                };
+                let limb = value.map(|v| (v >> (shape.limb_bits as usize * index)) & ((1i128 << width) - 1));
+                region.assign_advice(config.limbs, base + i, limb.map(field));
+                region.assign_fixed(config.limb_width, base + i, Fr::from(*width as u64));
+                config.q_limb.enable(region, base + i)?;
+            }
+            // Keep every cell the gate reads assigned, also when there are no limbs.
+            for i in widths.len()..shape.requant_rows() {
+                region.assign_advice(config.limbs, base + i, Value::known(Fr::zero()));
+            }
+            *row += shape.requant_rows();
+            outputs.push(Wire { cell: Some(out), value: parts.map(|p| p.3) });
+        }
+        Ok(outputs)
+    }
+}

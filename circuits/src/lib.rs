@@ -1,0 +1,22 @@
+//! Halo2 circuits for quantized neural networks, and the KZG proving pipeline around them.
+//!
+//! - [`quantized`]: the integer network the circuit proves, and its reference executor.
+//! - [`chips`]: the gates (dense multiply-accumulate, requantization with range checks).
+//! - [`shape`]: the column layout, chosen to minimise area (columns × 2^k).
+//! - [`network`]: the whole network as one [`halo2_proofs::plonk::Circuit`].
+//! - [`srs`]: KZG parameters, including a fast insecure development SRS.
+//! - [`prover`]: key generation, proving, verification, key/proof bytes.
+
+pub mod chips;
+mod error;
+pub mod network;
+pub mod prover;
+pub mod quantized;
+pub mod shape;
+pub mod srs;
+
+pub use error::Error;
+pub use halo2_proofs;
+pub use network::{InputVisibility, NetworkCircuit};
+pub use quantized::{Activation, DenseLayer, QuantizedNetwork, Trace};
+pub use shape::CircuitShape;

@@ -1,0 +1,104 @@
+//! Key generation, proving and verification with halo2's stock KZG/SHPLONK prover and verifier,
+//! and the byte formats of keys and proofs.
+
+use halo2_proofs::halo2curves::bn256::{Bn256, Fr, G1Affine};
+use halo2_proofs::plonk::{self, create_proof, keygen_pk, keygen_vk_custom, verify_proof, Circuit, ProvingKey, VerifyingKey};
+use halo2_proofs::poly::kzg::commitment::KZGCommitmentScheme;
+use halo2_proofs::poly::kzg::multiopen::{ProverSHPLONK, VerifierSHPLONK};
+use halo2_proofs::poly::kzg::strategy::SingleStrategy;
+use halo2_proofs::transcript::{Blake2bRead, Blake2bWrite, Challenge255, TranscriptReadBuffer, TranscriptWriterBuffer};
+use halo2_proofs::SerdeFormat;
+use rand::rngs::OsRng;
+
+use crate::srs::Srs;
+use crate::Error;
+
+/// Generates the verifying key. Selectors are kept as separate fixed columns: combining them
+/// would raise the gates' degree and with it the quotient's size.
+pub fn keygen_verifying_key<C: Circuit<Fr>>(srs: &Srs, circuit: &C) -> Result<VerifyingKey<G1Affine>, Error> {
+    Ok(keygen_vk_custom(srs, circuit, false)?)
+}
+
+/// Generates the proving key from the verifying key.
+pub fn keygen_proving_key<C: Circuit<Fr>>(
+    srs: &Srs,
+    vk: VerifyingKey<G1Affine>,
+    circuit: &C,
+) -> Result<ProvingKey<G1Affine>, Error> {
+    Ok(keygen_pk(srs, vk, circuit)?)
+}
+
+/// Proves one circuit with one instance column; returns the proof bytes.
+pub fn prove<C: Circuit<Fr>>(srs: &Srs, pk: &ProvingKey<G1Affine>, circuit: C, instances: &[Fr]) -> Result<Vec<u8>, Error> {
+    let mut transcript = Blake2bWrite::<_, G1Affine, Challenge255<_>>::init(Vec::new());
+    create_proof::<KZGCommitmentScheme<Bn256>, ProverSHPLONK<'_, Bn256>, _, _, _, _>(
+        srs,
+        pk,
+        &[circuit],
+        &[&[instances]],
+        OsRng,
+        &mut transcript,
+    )?;
+    Ok(transcript.finalize())
+}
+
+/// Verifies a proof with halo2's stock SHPLONK verifier. Trailing bytes are rejected.
+pub fn verify(srs: &Srs, vk: &VerifyingKey<G1Affine>, proof: &[u8], instances: &[Fr]) -> Result<(), Error> {
+    let mut unread = proof;
+    let mut transcript = Blake2bRead::<_, G1Affine, Challenge255<_>>::init(&mut unread);
+    let strategy = SingleStrategy::new(srs);
+    verify_proof::<KZGCommitmentScheme<Bn256>, VerifierSHPLONK<'_, Bn256>, _, _, _>(
+        srs,
+        vk,
+        strategy,
+        &[&[instances]],
+        &mut transcript,
+    )
+    .map_err(|e| Error::Verification(describe(e)))?;
+    drop(transcript);
+    if !unread.is_empty() {
+        return Err(Error::Verification(format!("the proof has {} trailing bytes", unread.len())));
+    }
+    Ok(())
+}
+
+fn describe(e: plonk::Error) -> String {
+    match e {
+        plonk::Error::Opening | plonk::Error::ConstraintSystemFailure => {
+            "the proof does not satisfy the circuit for these instances".into()
+        }
+        plonk::Error::InvalidInstances => "the number of instance columns does not match the key".into(),
+        plonk::Error::Transcript(e) => format!("the proof is malformed or truncated ({e})"),
+        other => other.to_string(),
+    }
+}
+
+/// Serializes a verifying key (uncompressed points, checked on read).
+pub fn verifying_key_bytes(vk: &VerifyingKey<G1Affine>) -> Vec<u8> {
+    vk.to_bytes(SerdeFormat::RawBytes)
+}
+
+/// Serializes a proving key (uncompressed points, checked on read).
+pub fn proving_key_bytes(pk: &ProvingKey<G1Affine>) -> Vec<u8> {
+    pk.to_bytes(SerdeFormat::RawBytes)
+}
+
+/// Reads a verifying key for a circuit with parameters `params`.
+pub fn read_verifying_key<C: Circuit<Fr>>(bytes: &[u8], params: C::Params) -> Result<VerifyingKey<G1Affine>, Error> {
+    guard_decode("verifying key", || VerifyingKey::read::<_, C>(&mut &bytes[..], SerdeFormat::RawBytes, params))
+}
+
+/// Reads a proving key for a circuit with parameters `params`.
+pub fn read_proving_key<C: Circuit<Fr>>(bytes: &[u8], params: C::Params) -> Result<ProvingKey<G1Affine>, Error> {
+    guard_decode("proving key", || ProvingKey::read::<_, C>(&mut &bytes[..], SerdeFormat::RawBytes, params))
+}
+
+/// halo2's key readers return errors for most malformed input but panic on some (for example a
+/// truncated polynomial), so decoding runs behind a panic guard and both become one error.
+fn guard_decode<T>(what: &str, read: impl FnOnce() -> std::io::Result<T>) -> Result<T, Error> {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(read)) {
+        Ok(Ok(v)) => Ok(v),
+        Ok(Err(e)) => Err(Error::Decode(format!("{what}: {e}"))),
+        Err(_) => Err(Error::Decode(format!("{what}: truncated or corrupt"))),
+    }
+}
