@@ -1,1 +1,326 @@
-fn main(){}
+//! `zkml`: compile ONNX models to Halo2 circuits, set up keys, prove and verify inferences.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use indicatif::{ProgressBar, ProgressStyle};
+use zkml_core::artifacts::{files, SrsOrigin};
+use zkml_core::srs::{cache_dir, obtain_srs, SrsSource};
+use zkml_core::{data, fixtures, CompileOptions, CompiledModel, InputVisibility, Keys, ParamVisibility, Proof, VerifierKeys};
+
+mod bench;
+
+/// The model the demo proves: a small MLP (64-32-16-10, seeded random weights).
+const DEMO_MODEL: &[u8] = include_bytes!("../../examples/models/mlp_64_32_16_10.onnx");
+
+#[derive(Parser)]
+#[command(name = "zkml", version, about = "Zero-knowledge proofs of neural network inference (Halo2, KZG on BN254)")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Import an ONNX model, calibrate it on sample inputs, and lay out its circuit.
+    Compile(CompileArgs),
+    /// Generate the proving and verifying keys of a compiled model.
+    Setup(SetupArgs),
+    /// Prove one inference.
+    Prove(ProveArgs),
+    /// Verify a proof.
+    Verify(VerifyArgs),
+    /// Compile, set up (development SRS), prove and verify a built-in model, with timings.
+    Demo(DemoArgs),
+    /// Write a seeded random MLP as an ONNX file (and optionally sample inputs).
+    GenMlp(GenMlpArgs),
+    /// Benchmark the pipeline (and EZKL, when installed) on ONNX models; writes JSON.
+    Bench(bench::BenchArgs),
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum InputVis {
+    Private,
+    Public,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum ParamVis {
+    Fixed,
+    Private,
+}
+
+#[derive(Args)]
+struct CompileArgs {
+    /// The ONNX model.
+    model: PathBuf,
+    /// Calibration samples, EZKL format: {"input_data": [[x0, x1, ...], ...]}.
+    #[arg(long)]
+    data: PathBuf,
+    /// Output directory for settings.json and the compiled network.
+    #[arg(short, long)]
+    output: PathBuf,
+    /// Whether the input is a public instance.
+    #[arg(long, value_enum, default_value = "private")]
+    input_visibility: InputVis,
+    /// Whether the weights are baked into the circuit (fixed) or private witnesses.
+    #[arg(long, value_enum, default_value = "fixed")]
+    param_visibility: ParamVis,
+}
+
+#[derive(Args)]
+#[group(required = true, multiple = false, id = "srs_source")]
+struct SrsChoice {
+    /// Use the INSECURE development SRS (generated once, then cached). Never for production.
+    #[arg(long, group = "srs_source")]
+    dev_srs: bool,
+    /// A KZG params file in halo2's format (a ceremony output), at least the circuit's size.
+    #[arg(long, group = "srs_source")]
+    srs: Option<PathBuf>,
+}
+
+#[derive(Args)]
+struct SetupArgs {
+    /// Directory written by `zkml compile`.
+    dir: PathBuf,
+    #[command(flatten)]
+    srs: SrsChoice,
+}
+
+#[derive(Args)]
+struct ProveArgs {
+    /// Directory with the compiled model and keys.
+    dir: PathBuf,
+    /// The input, EZKL format (the first sample is proved).
+    #[arg(long)]
+    data: PathBuf,
+    /// Where to write the proof (JSON).
+    #[arg(short, long)]
+    output: PathBuf,
+}
+
+#[derive(Args)]
+struct VerifyArgs {
+    /// Directory with the compiled model and keys.
+    dir: PathBuf,
+    /// The proof file.
+    proof: PathBuf,
+}
+
+#[derive(Args)]
+struct DemoArgs {
+    /// Working directory for the demo's artifacts (default: a temporary directory).
+    #[arg(long)]
+    dir: Option<PathBuf>,
+}
+
+#[derive(Args)]
+struct GenMlpArgs {
+    /// Layer widths, input first, e.g. 784,56,10.
+    #[arg(long, value_delimiter = ',', required = true)]
+    dims: Vec<usize>,
+    /// Seed of the weights.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Output ONNX file.
+    #[arg(short, long)]
+    output: PathBuf,
+    /// Also write this many random samples (values in [0, 1)) in EZKL's input format.
+    #[arg(long, requires = "data_output")]
+    samples: Option<usize>,
+    /// Where to write the samples.
+    #[arg(long)]
+    data_output: Option<PathBuf>,
+}
+
+fn spinner(message: &str) -> ProgressBar {
+    let bar = ProgressBar::new_spinner();
+    bar.set_style(ProgressStyle::with_template("{spinner} {msg} [{elapsed}]").expect("valid template"));
+    bar.set_message(message.to_string());
+    bar.enable_steady_tick(Duration::from_millis(100));
+    bar
+}
+
+/// Runs `f` behind a spinner; returns its result and how long it took.
+fn timed<T>(message: &str, f: impl FnOnce(&ProgressBar) -> Result<T>) -> Result<(T, Duration)> {
+    let bar = spinner(message);
+    let start = Instant::now();
+    let result = f(&bar);
+    bar.finish_and_clear();
+    Ok((result?, start.elapsed()))
+}
+
+const DEV_SRS_WARNING: &str = "warning: using the INSECURE development SRS: its secret is public, so anyone can forge proofs against these keys. Use --srs with a ceremony file for anything of value.";
+
+fn compile(onnx: &[u8], samples: &[Vec<f32>], options: CompileOptions, dir: &Path) -> Result<CompiledModel> {
+    let model = zkml_core::compile(onnx, samples, &options)?;
+    model.save(dir)?;
+    Ok(model)
+}
+
+fn print_compiled(model: &CompiledModel) {
+    let s = &model.settings;
+    println!(
+        "compiled: k = {}, {} advice columns ({} inputs x {} outputs per row{}), scales 2^{} (activations) 2^{} (weights), range ±2^{}",
+        s.k,
+        s.shape.advice_width() + if s.shape.private_params { s.shape.inputs_per_row * s.shape.outputs_per_row } else { 0 },
+        s.shape.inputs_per_row,
+        s.shape.outputs_per_row,
+        if s.shape.private_params { ", private weights" } else { "" },
+        s.scale_bits,
+        s.shift,
+        s.range_bits
+    );
+    println!("{}", s.fidelity);
+}
+
+fn setup(dir: &Path, source: &SrsSource) -> Result<(Keys, Duration)> {
+    let mut model = CompiledModel::load(dir)?;
+    if *source == SrsSource::InsecureDev {
+        eprintln!("{DEV_SRS_WARNING}");
+    }
+    let k = model.settings.k;
+    let (keys, elapsed) = timed("setup", |bar| {
+        bar.set_message(format!("setup: SRS 2^{k}"));
+        let (srs, generated) = obtain_srs(source, k)?;
+        if generated {
+            bar.println(format!("generated the development SRS for k = {k} (cached in {})", cache_dir().display()));
+        }
+        let keys = zkml_core::setup(&model, srs, |step| bar.set_message(format!("setup: {step}")))?;
+        bar.set_message("setup: writing keys");
+        keys.save(dir)?;
+        Ok(keys)
+    })?;
+    model.settings.srs = Some(match source {
+        SrsSource::InsecureDev => SrsOrigin::InsecureDev,
+        SrsSource::File(p) => SrsOrigin::File(p.clone()),
+    });
+    model.save(dir)?;
+    Ok((keys, elapsed))
+}
+
+fn first_sample(path: &Path) -> Result<Vec<f32>> {
+    let mut samples = data::read_input_data(path)?;
+    Ok(samples.swap_remove(0))
+}
+
+fn verify(dir: &Path, proof: &Proof) -> Result<()> {
+    let model = CompiledModel::load(dir)?;
+    let keys = VerifierKeys::load(dir, &model.settings)?;
+    zkml_core::verify(&model.settings, &keys, proof)?;
+    Ok(())
+}
+
+fn demo(args: DemoArgs) -> Result<()> {
+    let temp;
+    let dir = match args.dir {
+        Some(d) => d,
+        None => {
+            temp = std::env::temp_dir().join(format!("zkml-demo-{}", std::process::id()));
+            temp.clone()
+        }
+    };
+    println!("zkml demo: MLP 64-32-16-10 (embedded ONNX), backend: cpu ({} threads)", rayon_threads());
+    let samples = fixtures::random_samples(64, 16, 7);
+    let (model, t_compile) =
+        timed("compile + calibrate", |_| compile(DEMO_MODEL, &samples, CompileOptions::default(), &dir))?;
+    print_compiled(&model);
+    let (keys, t_setup) = setup(&dir, &SrsSource::InsecureDev)?;
+    let (proof, t_prove) = timed("prove", |_| Ok(zkml_core::prove(&model, &keys, &samples[0])?))?;
+    proof.save(&dir.join("proof.json"))?;
+    let (_, t_verify) = timed("verify", |_| verify(&dir, &Proof::load(&dir.join("proof.json"))?))?;
+    println!("outputs: {:?}", proof.outputs);
+    println!(
+        "times: compile {:.2} s, setup {:.2} s (SRS + keys), prove {:.3} s, verify {:.1} ms",
+        t_compile.as_secs_f64(),
+        t_setup.as_secs_f64(),
+        t_prove.as_secs_f64(),
+        t_verify.as_secs_f64() * 1e3
+    );
+    println!("proof: {} bytes, {} public values; verified", proof.proof.len(), proof.instances.len());
+    println!("artifacts in {}", dir.display());
+    Ok(())
+}
+
+fn rayon_threads() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+fn run(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::Compile(args) => {
+            let onnx = std::fs::read(&args.model).with_context(|| format!("reading {}", args.model.display()))?;
+            let samples = data::read_input_data(&args.data)?;
+            let options = CompileOptions {
+                input_visibility: match args.input_visibility {
+                    InputVis::Private => InputVisibility::Private,
+                    InputVis::Public => InputVisibility::Public,
+                },
+                param_visibility: match args.param_visibility {
+                    ParamVis::Fixed => ParamVisibility::Fixed,
+                    ParamVis::Private => ParamVisibility::Private,
+                },
+            };
+            let (model, elapsed) = timed("compile + calibrate", |_| compile(&onnx, &samples, options, &args.output))?;
+            print_compiled(&model);
+            println!("wrote {} ({:.2} s)", args.output.join(files::SETTINGS).display(), elapsed.as_secs_f64());
+        }
+        Command::Setup(args) => {
+            let source = match args.srs.srs {
+                Some(path) => SrsSource::File(path),
+                None => SrsSource::InsecureDev,
+            };
+            let (_, elapsed) = setup(&args.dir, &source)?;
+            println!("wrote {}, {}, {} ({:.2} s)", files::SRS, files::VK, files::PK, elapsed.as_secs_f64());
+        }
+        Command::Prove(args) => {
+            let model = CompiledModel::load(&args.dir)?;
+            let input = first_sample(&args.data)?;
+            let (proof, elapsed) = timed("prove", |bar| {
+                bar.set_message("prove: loading keys");
+                let keys = Keys::load(&args.dir, &model.settings)?;
+                bar.set_message("prove");
+                Ok(zkml_core::prove(&model, &keys, &input)?)
+            })?;
+            proof.save(&args.output)?;
+            println!("outputs: {:?}", proof.outputs);
+            println!("wrote {} ({} proof bytes, {:.3} s)", args.output.display(), proof.proof.len(), elapsed.as_secs_f64());
+        }
+        Command::Verify(args) => {
+            let proof = Proof::load(&args.proof)?;
+            verify(&args.dir, &proof)?;
+            if CompiledModel::load(&args.dir)?.settings.srs == Some(SrsOrigin::InsecureDev) {
+                eprintln!("{DEV_SRS_WARNING}");
+            }
+            println!("verified: {} (outputs {:?})", args.proof.display(), proof.outputs);
+        }
+        Command::Demo(args) => demo(args)?,
+        Command::GenMlp(args) => {
+            if args.dims.len() < 2 || args.dims.contains(&0) {
+                bail!("--dims needs at least two positive widths, e.g. 784,56,10");
+            }
+            let bytes = fixtures::mlp_onnx(&args.dims, args.seed);
+            zkml_core::artifacts::write_atomic(&args.output, &bytes)?;
+            if let (Some(n), Some(path)) = (args.samples, &args.data_output) {
+                let samples = fixtures::random_samples(args.dims[0], n.max(1), args.seed + 1);
+                zkml_core::artifacts::write_atomic(path, data::input_data_json(&samples).as_bytes())?;
+            }
+            println!("wrote {}", args.output.display());
+        }
+        Command::Bench(args) => bench::run(args)?,
+    }
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    match run(Cli::parse()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

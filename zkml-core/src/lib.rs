@@ -1,1 +1,39 @@
+//! zkml-core: prove that a neural network produced an output, with Halo2 (KZG on BN254).
+//!
+//! The pipeline, one module per step:
+//! - [`onnx`]: import an ONNX model into a [`float_model::FloatModel`];
+//! - [`calibrate`]: choose fixed-point scales from sample inputs and report fidelity;
+//! - [`poi`]: compile to a circuit, set up keys, prove and verify inferences;
+//! - [`srs`]: KZG parameters from a file or the cached insecure development SRS;
+//! - [`artifacts`]: settings, keys and proof files; [`data`]: EZKL-format input files;
+//! - [`fixtures`]: seeded synthetic MLPs as ONNX files.
+//!
+//! ```no_run
+//! use zkml_core::{compile, prove, setup, verify, CompileOptions, VerifierKeys};
+//! # fn main() -> zkml_core::Result<()> {
+//! let onnx = std::fs::read("model.onnx").unwrap();
+//! let samples = zkml_core::data::read_input_data("input.json".as_ref())?;
+//! let model = compile(&onnx, &samples, &CompileOptions::default())?;
+//! println!("k = {}, {}", model.settings.k, model.settings.fidelity);
+//! let (srs, _) = zkml_core::srs::obtain_srs(&zkml_core::srs::SrsSource::InsecureDev, model.settings.k)?;
+//! let keys = setup(&model, srs, |_| {})?;
+//! let proof = prove(&model, &keys, &samples[0])?;
+//! let verifier = VerifierKeys { srs: keys.srs.clone(), vk: keys.vk().clone() };
+//! verify(&model.settings, &verifier, &proof)?;
+//! # Ok(()) }
+//! ```
 
+pub mod artifacts;
+pub mod calibrate;
+pub mod data;
+mod error;
+pub mod fixtures;
+pub mod float_model;
+pub mod onnx;
+pub mod poi;
+pub mod srs;
+
+pub use artifacts::{CompiledModel, ParamVisibility, Settings};
+pub use error::{Error, Result};
+pub use poi::{compile, prove, setup, verify, CompileOptions, Keys, Proof, VerifierKeys};
+pub use zkml_circuits::InputVisibility;

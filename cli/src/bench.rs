@@ -1,0 +1,170 @@
+//! `zkml bench`: times the whole pipeline on ONNX models and, when EZKL's runner is available,
+//! EZKL on the same files in the same run; writes JSON and prints a Markdown table.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Instant;
+
+use anyhow::{Context, Result};
+use clap::Args;
+use serde_json::{json, Value};
+use zkml_core::srs::insecure_dev_srs;
+use zkml_core::{data, fixtures, onnx::OnnxModel, CompileOptions, Proof, VerifierKeys};
+
+/// Arguments of `zkml bench`.
+#[derive(Args)]
+pub struct BenchArgs {
+    /// Working directory (models, artifacts, EZKL's files).
+    #[arg(long, default_value = "target/bench")]
+    work: PathBuf,
+    /// Where to write the JSON results.
+    #[arg(short, long, default_value = "target/bench/results.json")]
+    output: PathBuf,
+    /// EZKL runner script (`ezkl_bench.py`); skipped when absent or when EZKL is not installed.
+    #[arg(long)]
+    ezkl: Option<PathBuf>,
+    /// Proving runs per model (the median is reported).
+    #[arg(long, default_value_t = 3)]
+    runs: usize,
+    /// Extra ONNX models to include (their input data file must sit beside them as NAME.json).
+    #[arg(long)]
+    model: Vec<PathBuf>,
+}
+
+/// The built-in benchmark models: an MNIST-shaped MLP and a small MLP, both seeded.
+const BUILTIN: &[(&str, &[usize])] = &[("mlp_784_56_10", &[784, 56, 10]), ("mlp_64_32_16_10", &[64, 32, 16, 10])];
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+fn ours(model_path: &Path, data_path: &Path, dir: &Path, runs: usize) -> Result<Value> {
+    let onnx = std::fs::read(model_path)?;
+    let samples = data::read_input_data(data_path)?;
+    let t = Instant::now();
+    let model = zkml_core::compile(&onnx, &samples, &CompileOptions::default())?;
+    let t_compile = t.elapsed().as_secs_f64();
+    model.save(dir)?;
+    let k = model.settings.k;
+    let t = Instant::now();
+    let (srs, _) = insecure_dev_srs(k)?;
+    let t_srs = t.elapsed().as_secs_f64();
+    let t = Instant::now();
+    let keys = zkml_core::setup(&model, srs, |_| {})?;
+    let t_setup = t.elapsed().as_secs_f64();
+    let mut prove_times = Vec::new();
+    let mut proof = None;
+    for _ in 0..runs.max(1) {
+        let t = Instant::now();
+        proof = Some(zkml_core::prove(&model, &keys, &samples[0])?);
+        prove_times.push(t.elapsed().as_secs_f64());
+    }
+    let proof: Proof = proof.expect("at least one run");
+    let verifier = VerifierKeys { srs: keys.srs.clone(), vk: keys.vk().clone() };
+    let t = Instant::now();
+    zkml_core::verify(&model.settings, &verifier, &proof)?;
+    let t_verify = t.elapsed().as_secs_f64();
+    let reference = OnnxModel::from_bytes(&onnx)?.run_reference(&samples[0])?;
+    let err = proof.outputs.iter().zip(&reference).map(|(a, b)| (a - b).abs() as f64).fold(0.0, f64::max);
+    keys.save(dir)?;
+    let pk_bytes = std::fs::metadata(dir.join(zkml_core::artifacts::files::PK))?.len();
+    Ok(json!({
+        "k": k,
+        "advice_columns": model.settings.shape.advice_width(),
+        "seconds": { "compile": t_compile, "srs": t_srs, "setup": t_setup, "prove": median(prove_times.clone()), "prove_runs": prove_times, "verify": t_verify },
+        "proof_bytes": proof.proof.len(),
+        "pk_bytes": pk_bytes,
+        "max_abs_err": err,
+        "verified": true,
+    }))
+}
+
+fn ezkl(script: &Path, model_path: &Path, data_path: &Path, dir: &Path) -> Value {
+    let out = Command::new("python3").arg(script).arg(model_path).arg(data_path).arg(dir).output();
+    match out {
+        Ok(out) if out.status.success() => {
+            let stdout = String::from_utf8_lossy(&out.stdout);
+            stdout
+                .lines()
+                .rev()
+                .find_map(|l| serde_json::from_str::<Value>(l).ok())
+                .unwrap_or_else(|| json!({ "error": "no JSON line in EZKL's output" }))
+        }
+        Ok(out) => json!({ "error": String::from_utf8_lossy(&out.stderr).lines().last().unwrap_or("failed").to_string() }),
+        Err(e) => json!({ "error": e.to_string() }),
+    }
+}
+
+fn machine() -> Value {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|s| s.lines().find(|l| l.starts_with("model name")).map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string()))
+        .unwrap_or_else(|| "unknown".into());
+    let commit = Command::new("git")
+        .args(["rev-parse", "--short", "HEAD"])
+        .output()
+        .ok()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .unwrap_or_default();
+    json!({ "cpu": cpu, "threads": std::thread::available_parallelism().map_or(1, |n| n.get()), "commit": commit })
+}
+
+/// Runs the benchmark.
+pub fn run(args: BenchArgs) -> Result<()> {
+    std::fs::create_dir_all(&args.work).with_context(|| format!("creating {}", args.work.display()))?;
+    let mut models: Vec<(String, PathBuf, PathBuf)> = Vec::new();
+    for (name, dims) in BUILTIN {
+        let model = args.work.join(format!("{name}.onnx"));
+        let data = args.work.join(format!("{name}.json"));
+        zkml_core::artifacts::write_atomic(&model, &fixtures::mlp_onnx(dims, 1))?;
+        let samples = fixtures::random_samples(dims[0], 1, 2);
+        zkml_core::artifacts::write_atomic(&data, data::input_data_json(&samples).as_bytes())?;
+        models.push((name.to_string(), model, data));
+    }
+    for model in &args.model {
+        let name = model.file_stem().map(|s| s.to_string_lossy().to_string()).unwrap_or_default();
+        models.push((name, model.clone(), model.with_extension("json")));
+    }
+    let mut results = Vec::new();
+    for (name, model, data) in &models {
+        eprintln!("bench {name}: zkml");
+        let ours = ours(model, data, &args.work.join(format!("{name}.zkml")), args.runs)
+            .unwrap_or_else(|e| json!({ "error": format!("{e:#}") }));
+        let ezkl = match &args.ezkl {
+            Some(script) if script.exists() => {
+                eprintln!("bench {name}: ezkl");
+                ezkl(script, model, data, &args.work.join(format!("{name}.ezkl")))
+            }
+            _ => json!({ "error": "not run (pass --ezkl PATH/TO/ezkl_bench.py)" }),
+        };
+        results.push(json!({ "model": name, "zkml": ours, "ezkl": ezkl }));
+    }
+    let report = json!({ "machine": machine(), "results": results });
+    zkml_core::artifacts::write_atomic(&args.output, serde_json::to_string_pretty(&report)?.as_bytes())?;
+
+    println!("| model | prover | k | prove (s) | setup (s) | verify (ms) | proof (B) | max abs err |");
+    println!("|---|---|---|---|---|---|---|---|");
+    for r in &results {
+        for prover in ["zkml", "ezkl"] {
+            let v = &r[prover];
+            if let Some(e) = v.get("error") {
+                println!("| {} | {prover} | – | {} | | | | |", r["model"].as_str().unwrap_or(""), e.as_str().unwrap_or(""));
+                continue;
+            }
+            let s = &v["seconds"];
+            println!(
+                "| {} | {prover} | {} | {:.3} | {:.2} | {:.1} | {} | {:.2e} |",
+                r["model"].as_str().unwrap_or(""),
+                v["k"],
+                s["prove"].as_f64().unwrap_or(f64::NAN),
+                s["setup"].as_f64().unwrap_or(f64::NAN),
+                s["verify"].as_f64().unwrap_or(f64::NAN) * 1e3,
+                v["proof_bytes"],
+                v["max_abs_err"].as_f64().unwrap_or(f64::NAN)
+            );
+        }
+    }
+    println!("wrote {}", args.output.display());
+    Ok(())
+}

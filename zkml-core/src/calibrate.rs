@@ -1,0 +1,165 @@
+//! Quantization and calibration: pick fixed-point scales and the range bound from sample
+//! inputs, and measure the fidelity of the quantized network against float execution.
+//!
+//! Every activation shares one scale `2^scale_bits`, chosen so that the largest calibrated
+//! magnitude uses about [`ACTIVATION_BITS`] bits; weights use `2^shift`, chosen so the largest
+//! weight uses about [`WEIGHT_BITS`] bits. Wide scales are cheap here: range checks are split
+//! into limbs, so extra bits cost a few rows rather than a larger `k`.
+
+use serde::{Deserialize, Serialize};
+use zkml_circuits::quantized::{requantize, MAX_ACCUMULATOR_BITS};
+use zkml_circuits::{DenseLayer, QuantizedNetwork};
+
+use crate::error::{Error, Result};
+use crate::float_model::FloatModel;
+use crate::onnx::OnnxModel;
+
+/// Target bit width of the largest calibrated activation.
+pub const ACTIVATION_BITS: i32 = 16;
+/// Target bit width of the largest weight.
+pub const WEIGHT_BITS: i32 = 12;
+/// Bounds on either scale's fractional bits.
+const SCALE_RANGE: (i32, i32) = (2, 16);
+
+/// How well the quantized network reproduces the float model on the calibration samples.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct FidelityReport {
+    /// Number of samples compared.
+    pub samples: usize,
+    /// Largest absolute output error.
+    pub max_abs_error: f64,
+    /// Mean absolute output error.
+    pub mean_abs_error: f64,
+    /// Samples whose arg-max output agrees.
+    pub top1_agreement: usize,
+}
+
+impl std::fmt::Display for FidelityReport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "fidelity over {} sample(s): max |err| {:.3e}, mean |err| {:.3e}, top-1 agreement {}/{}",
+            self.samples, self.max_abs_error, self.mean_abs_error, self.top1_agreement, self.samples
+        )
+    }
+}
+
+/// Checks a float input: right length, every value finite.
+pub fn check_input(input: &[f32], expected: usize) -> Result<()> {
+    if input.len() != expected {
+        return Err(Error::Data(format!("the input has {} values but the model expects {expected}", input.len())));
+    }
+    if let Some(i) = input.iter().position(|v| !v.is_finite()) {
+        return Err(Error::Data(format!("input value {i} is {}, not a finite number", input[i])));
+    }
+    Ok(())
+}
+
+fn bits_for(max_abs: f64) -> i32 {
+    if max_abs > 0.0 {
+        max_abs.log2().ceil() as i32
+    } else {
+        0
+    }
+}
+
+fn quantize_value(v: f64, bits: u32) -> i64 {
+    (v * (1u64 << bits) as f64).round() as i64
+}
+
+/// Quantizes a float input at `scale_bits` (after [`check_input`]).
+pub fn quantize_input(input: &[f32], scale_bits: u32) -> Vec<i64> {
+    input.iter().map(|v| quantize_value(*v as f64, scale_bits)).collect()
+}
+
+/// Converts quantized outputs back to floats.
+pub fn dequantize(values: &[i64], scale_bits: u32) -> Vec<f32> {
+    values.iter().map(|v| (*v as f64 / (1u64 << scale_bits) as f64) as f32).collect()
+}
+
+fn argmax(v: &[f32]) -> usize {
+    v.iter().enumerate().fold(0, |best, (i, x)| if *x > v[best] { i } else { best })
+}
+
+/// Calibrates on `samples`: returns the quantized network and its fidelity report.
+pub fn calibrate(model: &OnnxModel, samples: &[Vec<f32>]) -> Result<(QuantizedNetwork, FidelityReport)> {
+    let float = &model.float;
+    if samples.is_empty() {
+        return Err(Error::Data("calibration needs at least one sample".into()));
+    }
+    let mut max_activation = 0f64;
+    let mut references = Vec::with_capacity(samples.len());
+    for sample in samples {
+        check_input(sample, float.input_len())?;
+        let (pre, out) = float.forward(sample);
+        let reference = model.run_reference(sample)?;
+        // Our reading of the graph must agree with tract's execution of it.
+        let drift = out.iter().zip(&reference).map(|(a, b)| (a - *b as f64).abs() / (1.0 + b.abs() as f64)).fold(0.0, f64::max);
+        if reference.len() != out.len() || drift > 1e-3 {
+            return Err(Error::UnsupportedModel(format!(
+                "the imported layers disagree with the ONNX graph's own execution (relative difference {drift:.2e})"
+            )));
+        }
+        references.push(reference);
+        let values = sample.iter().map(|v| *v as f64).chain(pre.into_iter().flatten());
+        max_activation = values.fold(max_activation, |m, v| m.max(v.abs()));
+    }
+    let max_weight = float.layers.iter().flat_map(|l| &l.weights).fold(0f64, |m, w| m.max(w.abs() as f64));
+    let scale_bits = (ACTIVATION_BITS - bits_for(max_activation)).clamp(SCALE_RANGE.0, SCALE_RANGE.1) as u32;
+    let shift = (WEIGHT_BITS - bits_for(max_weight)).clamp(SCALE_RANGE.0, SCALE_RANGE.1) as u32;
+    let mut network = quantize_weights(float, scale_bits, shift);
+
+    // Measure the requantized range with a loose bound, then fix it with 2x headroom.
+    network.range_bits = 62;
+    let mut max_q = 0i128;
+    let mut traces = Vec::with_capacity(samples.len());
+    for sample in samples {
+        let trace = network.forward(&quantize_input(sample, scale_bits))?;
+        for y in trace.accumulators.iter().flatten() {
+            max_q = max_q.max(requantize(*y, shift).0.abs());
+        }
+        max_q = max_q.max(trace.input.iter().map(|v| v.unsigned_abs() as i128).max().unwrap_or(0));
+        traces.push(trace);
+    }
+    network.range_bits = (128 - max_q.leading_zeros()).max(1) + 1;
+    if network.range_bits + shift > MAX_ACCUMULATOR_BITS {
+        return Err(Error::UnsupportedModel(format!("activations need {} bits, too many", network.range_bits)));
+    }
+
+    let mut report = FidelityReport { samples: samples.len(), max_abs_error: 0.0, mean_abs_error: 0.0, top1_agreement: 0 };
+    let mut total = 0f64;
+    let mut count = 0usize;
+    for (trace, reference) in traces.iter().zip(&references) {
+        let out = dequantize(trace.output(), scale_bits);
+        for (a, b) in out.iter().zip(reference) {
+            let e = (a - b).abs() as f64;
+            report.max_abs_error = report.max_abs_error.max(e);
+            total += e;
+            count += 1;
+        }
+        report.top1_agreement += usize::from(argmax(&out) == argmax(reference));
+    }
+    report.mean_abs_error = total / count.max(1) as f64;
+    Ok((network, report))
+}
+
+fn quantize_weights(float: &FloatModel, scale_bits: u32, shift: u32) -> QuantizedNetwork {
+    QuantizedNetwork {
+        input_len: float.input_len(),
+        scale_bits,
+        shift,
+        range_bits: 0,
+        layers: float
+            .layers
+            .iter()
+            .map(|l| DenseLayer {
+                name: l.name.clone(),
+                in_dim: l.in_dim,
+                out_dim: l.out_dim,
+                weights: l.weights.iter().map(|w| quantize_value(*w as f64, shift)).collect(),
+                bias: l.bias.iter().map(|b| quantize_value(*b as f64, scale_bits + shift)).collect(),
+                activation: l.activation,
+            })
+            .collect(),
+    }
+}

@@ -1,0 +1,57 @@
+//! The library's error type.
+
+use std::path::PathBuf;
+
+/// Everything that can go wrong in zkml-core, each with what was wrong and where.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The ONNX file could not be parsed at all.
+    #[error("malformed ONNX model: {0}")]
+    MalformedModel(String),
+    /// A node uses an operator (or a form of one) that cannot be compiled.
+    #[error("node '{node}' (op {op}): {reason}")]
+    UnsupportedOp {
+        /// Node name (or its first output when unnamed).
+        node: String,
+        /// ONNX operator type.
+        op: String,
+        /// Why it cannot be compiled.
+        reason: String,
+    },
+    /// The model as a whole cannot be compiled (inputs, outputs, shapes).
+    #[error("unsupported model: {0}")]
+    UnsupportedModel(String),
+    /// Input data is unusable (shape, NaN, file format).
+    #[error("input data: {0}")]
+    Data(String),
+    /// An artifact (settings, key, proof file) is missing or malformed.
+    #[error("{path}: {reason}")]
+    Artifact {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// A file could not be read or written.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+    /// Circuit construction, proving or verification failed.
+    #[error(transparent)]
+    Circuit(#[from] zkml_circuits::Error),
+}
+
+/// Result with the library's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    /// An [`Error::Io`] for `path`.
+    pub(crate) fn io(path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> Error {
+        let path = path.into();
+        move |source| Error::Io { path, source }
+    }
+}

@@ -1,0 +1,237 @@
+//! Proof of Intelligence: compile a model, set up keys, prove an inference, verify it.
+
+use std::path::Path;
+
+use zkml_circuits::halo2_proofs::halo2curves::bn256::{Fr, G1Affine};
+use zkml_circuits::halo2_proofs::halo2curves::ff::PrimeField;
+use zkml_circuits::halo2_proofs::plonk::{ProvingKey, VerifyingKey};
+use zkml_circuits::prover;
+use zkml_circuits::srs::Srs;
+use zkml_circuits::{InputVisibility, NetworkCircuit, Trace};
+
+use crate::artifacts::{
+    field_from_hex, field_to_hex, files, network_bytes, read_file, read_json, write_atomic, write_json, CompiledModel,
+    ParamVisibility, ProofFile, Settings, FORMAT_VERSION,
+};
+use crate::calibrate::{calibrate, check_input, dequantize, quantize_input};
+use crate::error::{Error, Result};
+use crate::onnx::OnnxModel;
+use crate::srs::{load_srs, save_srs};
+
+/// Choices made at compile time.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CompileOptions {
+    /// Whether the input is a public instance.
+    pub input_visibility: InputVisibility,
+    /// Whether the weights are baked into the circuit or private.
+    pub param_visibility: ParamVisibility,
+}
+
+/// Imports an ONNX model, calibrates it on `samples`, and lays out its circuit.
+pub fn compile(onnx: &[u8], samples: &[Vec<f32>], options: &CompileOptions) -> Result<CompiledModel> {
+    let model = OnnxModel::from_bytes(onnx)?;
+    let (network, fidelity) = calibrate(&model, samples)?;
+    let private = options.param_visibility == ParamVisibility::Private;
+    let (circuit, k) = NetworkCircuit::compile(network, private, options.input_visibility)?;
+    let settings = Settings {
+        version: FORMAT_VERSION,
+        k,
+        scale_bits: circuit.network.scale_bits,
+        shift: circuit.network.shift,
+        range_bits: circuit.network.range_bits,
+        input_shape: model.float.input_shape.clone(),
+        output_len: model.float.output_len(),
+        input_visibility: options.input_visibility,
+        param_visibility: options.param_visibility,
+        shape: circuit.shape,
+        network_digest: blake3::hash(&network_bytes(&circuit.network)).to_hex().to_string(),
+        fidelity,
+        srs: None,
+    };
+    Ok(CompiledModel { settings, network: circuit.network })
+}
+
+impl CompiledModel {
+    /// The key-generation circuit (no witness).
+    pub fn circuit(&self) -> NetworkCircuit {
+        NetworkCircuit {
+            shape: self.settings.shape,
+            network: self.network.clone(),
+            input_visibility: self.settings.input_visibility,
+            trace: None,
+        }
+    }
+
+    /// Runs the quantized network on a float input.
+    pub fn run(&self, input: &[f32]) -> Result<Trace> {
+        check_input(input, self.settings.input_len())?;
+        Ok(self.network.forward(&quantize_input(input, self.settings.scale_bits))?)
+    }
+
+    /// The quantized network's outputs as floats.
+    pub fn predict(&self, input: &[f32]) -> Result<Vec<f32>> {
+        Ok(dequantize(self.run(input)?.output(), self.settings.scale_bits))
+    }
+}
+
+/// Proving material: the SRS and the proving key (which holds the verifying key).
+pub struct Keys {
+    /// KZG parameters at the circuit's size.
+    pub srs: Srs,
+    /// The proving key.
+    pub pk: ProvingKey<G1Affine>,
+}
+
+/// Generates the verifying and proving keys. `progress` is told each step as it starts.
+pub fn setup(model: &CompiledModel, srs: Srs, mut progress: impl FnMut(&str)) -> Result<Keys> {
+    let circuit = model.circuit();
+    progress("verifying key");
+    let vk = prover::keygen_verifying_key(&srs, &circuit)?;
+    progress("proving key");
+    let pk = prover::keygen_proving_key(&srs, vk, &circuit)?;
+    Ok(Keys { srs, pk })
+}
+
+impl Keys {
+    /// The verifying key.
+    pub fn vk(&self) -> &VerifyingKey<G1Affine> {
+        self.pk.get_vk()
+    }
+
+    /// Writes `kzg.srs`, `vk.bin` and `pk.bin` into `dir`.
+    pub fn save(&self, dir: &Path) -> Result<()> {
+        save_srs(&self.srs, &dir.join(files::SRS))?;
+        write_atomic(&dir.join(files::VK), &prover::verifying_key_bytes(self.vk()))?;
+        write_atomic(&dir.join(files::PK), &prover::proving_key_bytes(&self.pk))
+    }
+
+    /// Reads the keys written by [`Keys::save`].
+    pub fn load(dir: &Path, settings: &Settings) -> Result<Self> {
+        let srs = load_srs(&dir.join(files::SRS), settings.k)?;
+        let path = dir.join(files::PK);
+        let pk = prover::read_proving_key::<NetworkCircuit>(&read_file(&path)?, settings.shape)
+            .map_err(|e| Error::Artifact { path, reason: e.to_string() })?;
+        Ok(Self { srs, pk })
+    }
+}
+
+/// What a verifier needs: the SRS and the verifying key.
+pub struct VerifierKeys {
+    /// KZG parameters (only the first G1 point and the G2 points are used).
+    pub srs: Srs,
+    /// The verifying key.
+    pub vk: VerifyingKey<G1Affine>,
+}
+
+impl VerifierKeys {
+    /// Reads `kzg.srs` and `vk.bin` from `dir`.
+    pub fn load(dir: &Path, settings: &Settings) -> Result<Self> {
+        let srs = load_srs(&dir.join(files::SRS), settings.k)?;
+        let path = dir.join(files::VK);
+        let vk = prover::read_verifying_key::<NetworkCircuit>(&read_file(&path)?, settings.shape)
+            .map_err(|e| Error::Artifact { path, reason: e.to_string() })?;
+        Ok(Self { srs, vk })
+    }
+}
+
+/// A proof of one inference.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Proof {
+    /// The compiled network it is for.
+    pub network_digest: String,
+    /// halo2 proof bytes.
+    pub proof: Vec<u8>,
+    /// Public instances: the input (if public), then the quantized outputs.
+    pub instances: Vec<Fr>,
+    /// The outputs as floats.
+    pub outputs: Vec<f32>,
+}
+
+/// Proves `output = model(input)` for one float input.
+pub fn prove(model: &CompiledModel, keys: &Keys, input: &[f32]) -> Result<Proof> {
+    let trace = model.run(input)?;
+    let (circuit, trace, instances) = model.circuit().with_input(&trace.input)?;
+    let proof = prover::prove(&keys.srs, &keys.pk, circuit, &instances)?;
+    Ok(Proof {
+        network_digest: model.settings.network_digest.clone(),
+        proof,
+        instances,
+        outputs: dequantize(trace.output(), model.settings.scale_bits),
+    })
+}
+
+/// Reads a field element as a signed 64-bit integer (the range quantized values live in).
+fn signed_value(v: &Fr) -> Option<i64> {
+    let small = |x: Fr| -> Option<i64> {
+        let repr = x.to_repr();
+        let bytes = repr.as_ref();
+        bytes[8..].iter().all(|b| *b == 0).then(|| i64::from_le_bytes(bytes[..8].try_into().unwrap())).filter(|v| *v >= 0)
+    };
+    small(*v).or_else(|| small(-*v).map(|m| -m))
+}
+
+/// Verifies a proof against a compiled model's settings and verifying key.
+///
+/// Checks, in order: the proof is for this network, the instance count, that the stated float
+/// outputs are exactly the instances' outputs, and then the proof itself with halo2's verifier.
+pub fn verify(settings: &Settings, keys: &VerifierKeys, proof: &Proof) -> Result<()> {
+    let reject = |reason: String| Err(Error::Circuit(zkml_circuits::Error::Verification(reason)));
+    if proof.network_digest != settings.network_digest {
+        return reject("the proof was made for a different compiled model".into());
+    }
+    if proof.instances.len() != settings.instance_len() {
+        return reject(format!(
+            "the proof carries {} public values, the model has {}",
+            proof.instances.len(),
+            settings.instance_len()
+        ));
+    }
+    let outputs = &proof.instances[proof.instances.len() - settings.output_len..];
+    let quantized: Option<Vec<i64>> = outputs.iter().map(signed_value).collect();
+    let Some(quantized) = quantized else {
+        return reject("an output instance is not a quantized value".into());
+    };
+    if dequantize(&quantized, settings.scale_bits) != proof.outputs {
+        return reject("the stated outputs differ from the proven public outputs".into());
+    }
+    Ok(prover::verify(&keys.srs, &keys.vk, &proof.proof, &proof.instances)?)
+}
+
+impl Proof {
+    /// The proof file form.
+    pub fn to_file(&self) -> ProofFile {
+        ProofFile {
+            version: FORMAT_VERSION,
+            network_digest: self.network_digest.clone(),
+            proof: hex::encode(&self.proof),
+            instances: self.instances.iter().map(field_to_hex).collect(),
+            outputs: self.outputs.clone(),
+        }
+    }
+
+    /// Decodes a proof file; rejects bad hex and non-canonical field elements.
+    pub fn from_file(file: &ProofFile) -> std::result::Result<Self, String> {
+        if file.version != FORMAT_VERSION {
+            return Err(format!("proof format version {} is not supported (expected {FORMAT_VERSION})", file.version));
+        }
+        let proof = hex::decode(&file.proof).map_err(|e| format!("proof is not hex: {e}"))?;
+        let instances = file
+            .instances
+            .iter()
+            .enumerate()
+            .map(|(i, s)| field_from_hex(s).ok_or_else(|| format!("instance {i} is not a canonical 32-byte field element")))
+            .collect::<std::result::Result<_, _>>()?;
+        Ok(Self { network_digest: file.network_digest.clone(), proof, instances, outputs: file.outputs.clone() })
+    }
+
+    /// Writes the proof file (JSON) atomically.
+    pub fn save(&self, path: &Path) -> Result<()> {
+        write_json(path, &self.to_file())
+    }
+
+    /// Reads a proof file.
+    pub fn load(path: &Path) -> Result<Self> {
+        let file: ProofFile = read_json(path)?;
+        Self::from_file(&file).map_err(|reason| Error::Artifact { path: path.to_owned(), reason })
+    }
+}
