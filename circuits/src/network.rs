@@ -11,7 +11,8 @@ use halo2_proofs::plonk::{Advice, Circuit, Column, ConstraintSystem, Error, Inst
 
 use crate::chips::{field, DenseChip, DenseConfig, RequantChip, RequantConfig, WeightColumns, Wire};
 use crate::quantized::{QuantizedNetwork, Trace};
-use crate::shape::CircuitShape;
+use crate::prover::proof_size;
+use crate::shape::{CircuitShape, ShapeMetrics};
 
 /// Who sees the network's input.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -58,23 +59,34 @@ impl NetworkCircuit {
     }
 }
 
-/// Rows available to a circuit of `shape` at size `2^k`, after halo2's blinding rows.
-pub fn usable_rows(shape: &CircuitShape, k: u32) -> usize {
+/// Measures a candidate shape from its constraint system.
+pub fn shape_metrics(shape: &CircuitShape) -> ShapeMetrics {
     let mut cs = ConstraintSystem::default();
     NetworkCircuit::configure_with_params(&mut cs, *shape);
-    (1usize << k).saturating_sub(cs.blinding_factors() + 1)
+    let weights = (shape.inputs_per_row * shape.outputs_per_row) as u64;
+    let chunks = cs.permutation().get_columns().len().div_ceil(cs.degree() - 2) as u64;
+    ShapeMetrics {
+        blinding_rows: cs.blinding_factors() + 1,
+        proof_bytes: proof_size(&cs),
+        prover_units: cs.num_advice_columns() as u64
+            + 3 * cs.lookups().len() as u64
+            + chunks
+            + (cs.degree() - 1) as u64
+            + weights / 8,
+    }
 }
 
 impl NetworkCircuit {
-    /// Chooses the cheapest shape for `network` and returns the key-generation circuit with
-    /// its size `k`.
+    /// Chooses the cheapest shape for `network` whose proofs fit `max_proof_bytes` (see
+    /// [`CircuitShape::choose`]) and returns the key-generation circuit with its size `k`.
     pub fn compile(
         network: QuantizedNetwork,
         private_params: bool,
         input_visibility: InputVisibility,
+        max_proof_bytes: usize,
     ) -> Result<(Self, u32), crate::Error> {
         network.validate()?;
-        let (shape, k) = CircuitShape::choose(&network, private_params, usable_rows)?;
+        let (shape, k) = CircuitShape::choose(&network, private_params, max_proof_bytes, shape_metrics)?;
         Ok((Self { shape, network, input_visibility, trace: None }, k))
     }
 
@@ -206,7 +218,7 @@ mod tests {
             (vec![30, 12, 5], InputVisibility::Public, true),
         ] {
             let net = random_network(&dims, dims.len() as u64);
-            let (circuit, k) = NetworkCircuit::compile(net.clone(), private, visibility).unwrap();
+            let (circuit, k) = NetworkCircuit::compile(net.clone(), private, visibility, usize::MAX).unwrap();
             let input = random_input(dims[0], 7);
             let (circuit, trace, instances) = circuit.with_input(&input).unwrap();
             assert!(trace.accumulators.iter().flatten().any(|y| *y < 0), "exercise negative values");
@@ -266,7 +278,7 @@ mod tests {
     #[test]
     fn wrong_witness_values_are_rejected() {
         let net = random_network(&[6, 5, 3], 11);
-        let (circuit, k) = NetworkCircuit::compile(net, false, InputVisibility::Private).unwrap();
+        let (circuit, k) = NetworkCircuit::compile(net, false, InputVisibility::Private, usize::MAX).unwrap();
         let (circuit, _, instances) = circuit.with_input(&random_input(6, 3)).unwrap();
         let shape = circuit.shape;
         let first_requant_row = 1 + shape.dense_rows(6, 5);

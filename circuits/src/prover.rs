@@ -2,7 +2,9 @@
 //! and the byte formats of keys and proofs.
 
 use halo2_proofs::halo2curves::bn256::{Bn256, Fr, G1Affine};
-use halo2_proofs::plonk::{self, create_proof, keygen_pk, keygen_vk_custom, verify_proof, Circuit, ProvingKey, VerifyingKey};
+use halo2_proofs::plonk::{
+    self, create_proof, keygen_pk, keygen_vk_custom, verify_proof, Circuit, ConstraintSystem, ProvingKey, VerifyingKey,
+};
 use halo2_proofs::poly::kzg::commitment::KZGCommitmentScheme;
 use halo2_proofs::poly::kzg::multiopen::{ProverSHPLONK, VerifierSHPLONK};
 use halo2_proofs::poly::kzg::strategy::SingleStrategy;
@@ -73,6 +75,27 @@ fn describe(e: plonk::Error) -> String {
     }
 }
 
+/// The exact size of a proof for a circuit with constraint system `cs`, as written by
+/// [`prove`]: every commitment and evaluation is 32 bytes.
+pub fn proof_size(cs: &ConstraintSystem<Fr>) -> usize {
+    let permutation_columns = cs.permutation().get_columns().len();
+    let chunks = permutation_columns.div_ceil(cs.degree() - 2);
+    let lookups = cs.lookups().len();
+    let points = cs.num_advice_columns()
+        + 3 * lookups // permuted input, permuted table, grand product
+        + chunks // permutation grand products
+        + 1 + (cs.degree() - 1) // vanishing: random polynomial, quotient pieces
+        + 2; // SHPLONK opening
+    let scalars = cs.advice_queries().len()
+        + cs.fixed_queries().len()
+        + cs.num_selectors() // selectors become fixed columns (not compressed)
+        + 1 // random polynomial evaluation
+        + permutation_columns // σ evaluations
+        + (3 * chunks).saturating_sub(1) // z(x), z(ωx), and z(ω^last x) for all but the last
+        + 5 * lookups; // product at x, ωx; permuted input at x, x/ω; permuted table at x
+    32 * (points + scalars)
+}
+
 /// Serializes a verifying key (uncompressed points, checked on read).
 pub fn verifying_key_bytes(vk: &VerifyingKey<G1Affine>) -> Vec<u8> {
     vk.to_bytes(SerdeFormat::RawBytes)
@@ -100,5 +123,42 @@ fn guard_decode<T>(what: &str, read: impl FnOnce() -> std::io::Result<T>) -> Res
         Ok(Ok(v)) => Ok(v),
         Ok(Err(e)) => Err(Error::Decode(format!("{what}: {e}"))),
         Err(_) => Err(Error::Decode(format!("{what}: truncated or corrupt"))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::network::shape_metrics;
+    use crate::quantized::{Activation, DenseLayer, QuantizedNetwork};
+    use crate::{InputVisibility, NetworkCircuit};
+
+    #[test]
+    fn proof_size_is_exact() {
+        let layer = |name: &str, i: usize, o: usize, activation| DenseLayer {
+            name: name.into(),
+            in_dim: i,
+            out_dim: o,
+            weights: (0..i * o).map(|v| v as i64 % 7 - 3).collect(),
+            bias: vec![5; o],
+            activation,
+        };
+        let net = QuantizedNetwork {
+            input_len: 5,
+            scale_bits: 4,
+            shift: 4,
+            range_bits: 12,
+            layers: vec![layer("a", 5, 4, Activation::Relu), layer("b", 4, 2, Activation::Linear)],
+        };
+        for (private, budget) in [(false, usize::MAX), (false, 2000), (true, usize::MAX)] {
+            let (circuit, k) = NetworkCircuit::compile(net.clone(), private, InputVisibility::Public, budget).unwrap();
+            let srs = crate::srs::dev_srs(k).unwrap();
+            let vk = keygen_verifying_key(&srs, &circuit).unwrap();
+            let pk = keygen_proving_key(&srs, vk, &circuit).unwrap();
+            let (witness, _, instances) = circuit.with_input(&[1, -2, 3, -4, 5]).unwrap();
+            let proof = prove(&srs, &pk, witness, &instances).unwrap();
+            assert_eq!(proof.len(), shape_metrics(&circuit.shape).proof_bytes, "{:?}", circuit.shape);
+            verify(&srs, pk.get_vk(), &proof, &instances).unwrap();
+        }
     }
 }

@@ -8,6 +8,9 @@ use serde::{Deserialize, Serialize};
 use crate::quantized::QuantizedNetwork;
 use crate::Error;
 
+/// Default bound on the proof size when choosing a layout (3 KiB).
+pub const DEFAULT_MAX_PROOF_BYTES: usize = 3072;
+
 /// Largest circuit size the compiler will consider.
 pub const MAX_K: u32 = 26;
 /// Smallest circuit size (halo2 needs room for blinding rows).
@@ -89,27 +92,18 @@ impl CircuitShape {
             .sum::<usize>()
     }
 
-    /// Rough prover cost in "column commitments of 2^k": advice columns, the lookup argument's
-    /// three polynomials, permutation products, quotient pieces, and the multiply-accumulate
-    /// gate evaluated on the extended domain.
-    fn cost(&self, k: u32) -> u64 {
-        let weights = self.inputs_per_row * self.outputs_per_row;
-        let advice = self.advice_width() + if self.private_params { weights } else { 0 };
-        let equality = self.advice_width() + 2;
-        let units = advice + 3 + equality.div_ceil(3) + 4 + weights / 8;
-        (units as u64) << k
-    }
-
-    /// Picks the cheapest shape (and its `k`) that fits `net`.
+    /// Picks the layout of least prover cost whose proof fits `max_proof_bytes` (or, when no
+    /// layout does, the one with the smallest proof), and its `k`.
     ///
-    /// `usable_rows(shape, k)` says how many rows a circuit of that shape has at size `k`
-    /// once halo2's blinding rows are set aside.
+    /// `metrics` measures a candidate shape from its constraint system.
     pub fn choose(
         net: &QuantizedNetwork,
         private_params: bool,
-        usable_rows: impl Fn(&CircuitShape, u32) -> usize,
+        max_proof_bytes: usize,
+        metrics: impl Fn(&CircuitShape) -> ShapeMetrics,
     ) -> Result<(CircuitShape, u32), Error> {
-        let mut best: Option<(u64, CircuitShape, u32)> = None;
+        // (within budget, prover cost, proof bytes) — compared lexicographically, best first.
+        let mut best: Option<((bool, u64, usize), CircuitShape, u32)> = None;
         for k in MIN_K..=MAX_K {
             // Limbs as wide as the table allows: the table takes at most half the rows.
             let limb_bits = (k - 2).clamp(1, 16);
@@ -126,19 +120,23 @@ impl CircuitShape {
                         range_bits: net.range_bits,
                         limb_bits,
                     };
-                    let rows = usable_rows(&shape, k);
-                    if shape.network_rows(net) > rows || shape.table_rows() > rows {
+                    if shape.network_rows(net).max(shape.table_rows()) + MIN_BLINDING_ROWS > 1 << k {
                         continue;
                     }
-                    let cost = shape.cost(k);
-                    if best.as_ref().map_or(true, |(c, _, _)| cost < *c) {
-                        best = Some((cost, shape, k));
+                    let m = metrics(&shape);
+                    if shape.network_rows(net).max(shape.table_rows()) + m.blinding_rows > 1 << k {
+                        continue;
+                    }
+                    let score = (m.proof_bytes > max_proof_bytes, m.prover_units << k, m.proof_bytes);
+                    let score = if score.0 { (true, score.2 as u64, 0) } else { score };
+                    if best.as_ref().map_or(true, |(s, _, _)| score < *s) {
+                        best = Some((score, shape, k));
                     }
                 }
             }
-            // A larger k only pays off if it saves columns; stop once 2^k alone is costlier.
-            if let Some((c, _, _)) = best {
-                if (8u64 << k) > c {
+            // Stop once a larger k cannot be cheaper than the best layout within budget.
+            if let Some(((false, cost, _), _, _)) = best {
+                if (MIN_PROVER_UNITS << k) > cost {
                     break;
                 }
             }
@@ -148,3 +146,21 @@ impl CircuitShape {
         })
     }
 }
+
+/// What a candidate layout costs, read off its constraint system.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ShapeMetrics {
+    /// Rows halo2 reserves at the end of the domain for blinding.
+    pub blinding_rows: usize,
+    /// Exact size of a proof.
+    pub proof_bytes: usize,
+    /// Prover work per row, in "polynomial commitments": advice columns, lookup and permutation
+    /// polynomials, quotient pieces, and the multiply-accumulate terms of the dense gate.
+    pub prover_units: u64,
+}
+
+/// No layout has fewer prover units than this (six advice columns and the lookup's three
+/// polynomials), which bounds the search over `k`.
+const MIN_PROVER_UNITS: u64 = 9;
+/// halo2 always reserves at least this many rows.
+const MIN_BLINDING_ROWS: usize = 5;

@@ -69,6 +69,10 @@ struct CompileArgs {
     /// Whether the weights are baked into the circuit (fixed) or private witnesses.
     #[arg(long, value_enum, default_value = "fixed")]
     param_visibility: ParamVis,
+    /// Upper bound on the proof size used to choose the circuit layout: a larger bound allows
+    /// wider layouts with a smaller k, which prove faster.
+    #[arg(long, default_value_t = CompileOptions::default().max_proof_bytes)]
+    max_proof_bytes: usize,
 }
 
 #[derive(Args)]
@@ -263,6 +267,7 @@ fn run(cli: Cli) -> Result<()> {
                     ParamVis::Fixed => ParamVisibility::Fixed,
                     ParamVis::Private => ParamVisibility::Private,
                 },
+                max_proof_bytes: args.max_proof_bytes,
             };
             let (model, elapsed) = timed("compile + calibrate", |_| compile(&onnx, &samples, options, &args.output))?;
             print_compiled(&model);

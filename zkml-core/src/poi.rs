@@ -7,6 +7,7 @@ use zkml_circuits::halo2_proofs::halo2curves::ff::PrimeField;
 use zkml_circuits::halo2_proofs::plonk::{ProvingKey, VerifyingKey};
 use zkml_circuits::prover;
 use zkml_circuits::srs::Srs;
+use zkml_circuits::shape::DEFAULT_MAX_PROOF_BYTES;
 use zkml_circuits::{InputVisibility, NetworkCircuit, Trace};
 
 use crate::artifacts::{
@@ -19,12 +20,25 @@ use crate::onnx::OnnxModel;
 use crate::srs::{load_srs, save_srs};
 
 /// Choices made at compile time.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct CompileOptions {
     /// Whether the input is a public instance.
     pub input_visibility: InputVisibility,
     /// Whether the weights are baked into the circuit or private.
     pub param_visibility: ParamVisibility,
+    /// The layout search prefers the fastest-proving layout whose proofs fit in this many
+    /// bytes; more columns prove faster (smaller `k`) but add commitments and evaluations.
+    pub max_proof_bytes: usize,
+}
+
+impl Default for CompileOptions {
+    fn default() -> Self {
+        Self {
+            input_visibility: InputVisibility::Private,
+            param_visibility: ParamVisibility::Fixed,
+            max_proof_bytes: DEFAULT_MAX_PROOF_BYTES,
+        }
+    }
 }
 
 /// Imports an ONNX model, calibrates it on `samples`, and lays out its circuit.
@@ -32,7 +46,7 @@ pub fn compile(onnx: &[u8], samples: &[Vec<f32>], options: &CompileOptions) -> R
     let model = OnnxModel::from_bytes(onnx)?;
     let (network, fidelity) = calibrate(&model, samples)?;
     let private = options.param_visibility == ParamVisibility::Private;
-    let (circuit, k) = NetworkCircuit::compile(network, private, options.input_visibility)?;
+    let (circuit, k) = NetworkCircuit::compile(network, private, options.input_visibility, options.max_proof_bytes)?;
     let settings = Settings {
         version: FORMAT_VERSION,
         k,

@@ -4,7 +4,8 @@
 //! For an accumulator `y` the chip witnesses `r, z, n` with
 //! `y + 2^(shift-1) = (z − n)·2^shift + r`, `0 ≤ r < 2^shift`, `0 ≤ z, n < 2^range_bits`. The
 //! quotient `q = z − n` is then unique, and `z·n = 0` makes `z = max(q, 0)`: ReLU costs one
-//! degree-3 constraint instead of a lookup table over the whole activation range.
+//! degree-4 constraint (below the lookup's degree 5, so free) instead of a lookup table over the
+//! whole activation range. A fixed `relu` flag picks ReLU (`out = z`) or linear (`out = z − n`).
 //!
 //! Range checks decompose `r`, `z`, `n` into limbs of at most `limb_bits` bits, each looked up
 //! in one small table of `(width, value)` pairs, so the table never forces `k` up (a single
@@ -12,9 +13,9 @@
 //!
 //! # Layout (one unit per output, `U = L_r + 2·L_m` rows)
 //! ```text
-//!  row   a0  a1  a2  a3  a4    a5 (limbs)     limb_width   selectors
-//!  0     y   r   z   n   out   r limb 0       w            s_requant, s_relu | s_linear, q_limb
-//!  1                           r limb 1 ...   w            q_limb
+//!  row   a0  a1  a2  a3  a4    a5 (limbs)     limb_width  relu     selectors
+//!  0     y   r   z   n   out   r limb 0       w           1 | 0    s_requant, q_limb
+//!  1                           r limb 1 ...   w                    q_limb
 //!  L_r                         z limb 0 ...   w            q_limb
 //!  L_r+L_m                     n limb 0 ...   w            q_limb
 //! ```
@@ -39,8 +40,8 @@ pub struct RequantConfig {
     table_width: Column<Fixed>,
     table_value: Column<Fixed>,
     s_requant: Selector,
-    s_relu: Selector,
-    s_linear: Selector,
+    /// 1 where the unit applies ReLU, 0 where it is linear.
+    relu: Column<Fixed>,
     q_limb: Selector,
     shape: CircuitShape,
 }
@@ -71,8 +72,7 @@ impl RequantChip {
         let table_width = meta.fixed_column();
         let table_value = meta.fixed_column();
         let s_requant = meta.selector();
-        let s_relu = meta.selector();
-        let s_linear = meta.selector();
+        let relu = meta.fixed_column();
         let q_limb = meta.complex_selector();
         let (lr, lm) = (shape.remainder_limbs(), shape.magnitude_limbs());
 
@@ -88,15 +88,13 @@ impl RequantChip {
                 s * (n - recompose(meta, limbs, lr + lm, lm, shape.limb_bits)),
             ]
         });
-        meta.create_gate("relu", |meta| {
-            let s = meta.query_selector(s_relu);
+        meta.create_gate("activation", |meta| {
+            let s = meta.query_selector(s_requant);
+            let relu = meta.query_fixed(relu, Rotation::cur());
+            let linear = Expression::Constant(Fr::one()) - relu.clone();
             let [_, _, z, n, out] = cells.map(|c| meta.query_advice(c, Rotation::cur()));
-            vec![s.clone() * z.clone() * n, s * (out - z)]
-        });
-        meta.create_gate("linear", |meta| {
-            let s = meta.query_selector(s_linear);
-            let [_, _, z, n, out] = cells.map(|c| meta.query_advice(c, Rotation::cur()));
-            vec![s * (out - z + n)]
+            // ReLU: z·n = 0 and out = z. Linear: out = z − n.
+            vec![s.clone() * relu * z.clone() * n.clone(), s * (out - z + linear * n)]
         });
         meta.lookup_any("limb range", |meta| {
             let q = meta.query_selector(q_limb);
@@ -107,7 +105,7 @@ impl RequantChip {
                 (q * limb, meta.query_fixed(table_value, Rotation::cur())),
             ]
         });
-        RequantConfig { cells, limbs, limb_width, table_width, table_value, s_requant, s_relu, s_linear, q_limb, shape }
+        RequantConfig { cells, limbs, limb_width, table_width, table_value, s_requant, relu, q_limb, shape }
     }
 
     /// Fills the range table's fixed columns from row 0.
@@ -141,10 +139,7 @@ impl RequantChip {
         for acc in accumulators {
             let base = *row;
             config.s_requant.enable(region, base)?;
-            match activation {
-                Activation::Relu => config.s_relu.enable(region, base)?,
-                Activation::Linear => config.s_linear.enable(region, base)?,
-            }
+            region.assign_fixed(config.relu, base, Fr::from(u64::from(activation == Activation::Relu)));
             let parts = acc.value.map(|y| {
                 let (q, r) = requantize(y, shape.shift);
                 (r, q.max(0), (-q).max(0), activation.apply(q))
