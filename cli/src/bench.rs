@@ -31,6 +31,9 @@ pub struct BenchArgs {
     model: Vec<PathBuf>,
 }
 
+/// Size at which development SRS generation is timed.
+const DEV_SRS_BENCH_K: u32 = 17;
+
 /// The built-in benchmark models: an MNIST-shaped MLP and a small MLP, both seeded.
 const BUILTIN: &[(&str, &[usize])] = &[("mlp_784_56_10", &[784, 56, 10]), ("mlp_64_32_16_10", &[64, 32, 16, 10])];
 
@@ -140,7 +143,17 @@ pub fn run(args: BenchArgs) -> Result<()> {
         };
         results.push(json!({ "model": name, "zkml": ours, "ezkl": ezkl }));
     }
-    let report = json!({ "machine": machine(), "results": results });
+    // Development SRS generation, uncached, at the size the issue tracker's target names.
+    let t = Instant::now();
+    let srs = zkml_core::srs::dev_srs(DEV_SRS_BENCH_K)?;
+    let dev_srs_seconds = t.elapsed().as_secs_f64();
+    drop(srs);
+    println!("development SRS generation, k = {DEV_SRS_BENCH_K}: {dev_srs_seconds:.2} s");
+    let report = json!({
+        "machine": machine(),
+        "dev_srs": { "k": DEV_SRS_BENCH_K, "seconds": dev_srs_seconds },
+        "results": results,
+    });
     zkml_core::artifacts::write_atomic(&args.output, serde_json::to_string_pretty(&report)?.as_bytes())?;
 
     println!("| model | prover | k | prove (s) | setup (s) | verify (ms) | proof (B) | max abs err |");

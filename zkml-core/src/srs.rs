@@ -2,8 +2,8 @@
 
 use std::path::{Path, PathBuf};
 
-pub use zkml_circuits::srs::Srs;
-use zkml_circuits::srs::{dev_srs, read_srs, write_srs};
+pub use zkml_circuits::srs::{dev_srs, Srs};
+use zkml_circuits::srs::{read_srs, write_srs};
 
 use crate::artifacts::{read_file, write_atomic};
 use crate::error::{Error, Result};

@@ -1,0 +1,62 @@
+//! The `zkml` binary end to end: each subcommand through files, and its exit statuses.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn zkml(dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_zkml"))
+        .args(args)
+        .current_dir(dir)
+        .env("ZKML_CACHE_DIR", dir.join("cache"))
+        .output()
+        .expect("the zkml binary runs")
+}
+
+fn ok(out: &Output) -> String {
+    assert!(out.status.success(), "stdout: {}\nstderr: {}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn temp_dir() -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("zkml-cli-test-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+#[test]
+fn compile_setup_prove_verify_and_reject_a_tampered_proof() {
+    let dir = temp_dir();
+    ok(&zkml(&dir, &["gen-mlp", "--dims", "20,8,4", "-o", "m.onnx", "--samples", "4", "--data-output", "d.json"]));
+    let out = ok(&zkml(&dir, &["compile", "m.onnx", "--data", "d.json", "-o", "build"]));
+    assert!(out.contains("top-1 agreement 4/4"), "{out}");
+    let settings: serde_json::Value = serde_json::from_slice(&std::fs::read(dir.join("build/settings.json")).unwrap()).unwrap();
+    assert!(settings["k"].as_u64().unwrap() >= 6);
+
+    let setup = zkml(&dir, &["setup", "build", "--dev-srs"]);
+    ok(&setup);
+    assert!(String::from_utf8_lossy(&setup.stderr).contains("INSECURE"));
+    ok(&zkml(&dir, &["prove", "build", "--data", "d.json", "-o", "proof.json"]));
+    let proof: serde_json::Value = serde_json::from_slice(&std::fs::read(dir.join("proof.json")).unwrap()).unwrap();
+    assert_eq!(proof["outputs"].as_array().unwrap().len(), 4);
+    assert!(ok(&zkml(&dir, &["verify", "build", "proof.json"])).contains("verified"));
+
+    // Flip one hex digit of the proof: verification fails with a reason and a non-zero status.
+    let mut tampered = proof.clone();
+    let hex = tampered["proof"].as_str().unwrap().to_string();
+    let flipped = if hex.as_bytes()[100] == b'0' { "1" } else { "0" };
+    tampered["proof"] = format!("{}{}{}", &hex[..100], flipped, &hex[101..]).into();
+    std::fs::write(dir.join("bad.json"), tampered.to_string()).unwrap();
+    let out = zkml(&dir, &["verify", "build", "bad.json"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("proof rejected"), "{}", String::from_utf8_lossy(&out.stderr));
+
+    // Missing files and unsupported models are errors, not panics.
+    let out = zkml(&dir, &["prove", "nowhere", "--data", "d.json", "-o", "p.json"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("nowhere/settings.json"));
+    std::fs::write(dir.join("junk.onnx"), b"junk").unwrap();
+    let out = zkml(&dir, &["compile", "junk.onnx", "--data", "d.json", "-o", "junk"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("malformed ONNX model"));
+}
