@@ -102,7 +102,15 @@ impl CircuitShape {
         max_proof_bytes: usize,
         metrics: impl Fn(&CircuitShape) -> ShapeMetrics,
     ) -> Result<(CircuitShape, u32), Error> {
-        // (within budget, prover cost, proof bytes) — compared lexicographically, best first.
+        // Ranked lexicographically, lowest first: layouts within budget by prover cost (then
+        // proof size); layouts over budget after them, by proof size.
+        let rank = |m: &ShapeMetrics, k: u32| -> (bool, u64, usize) {
+            if m.proof_bytes > max_proof_bytes {
+                (true, m.proof_bytes as u64, 0)
+            } else {
+                (false, m.prover_units << k, m.proof_bytes)
+            }
+        };
         let mut best: Option<((bool, u64, usize), CircuitShape, u32)> = None;
         for k in MIN_K..=MAX_K {
             // Limbs as wide as the table allows: the table takes at most half the rows.
@@ -127,8 +135,7 @@ impl CircuitShape {
                     if shape.network_rows(net).max(shape.table_rows()) + m.blinding_rows > 1 << k {
                         continue;
                     }
-                    let score = (m.proof_bytes > max_proof_bytes, m.prover_units << k, m.proof_bytes);
-                    let score = if score.0 { (true, score.2 as u64, 0) } else { score };
+                    let score = rank(&m, k);
                     if best.as_ref().map_or(true, |(s, _, _)| score < *s) {
                         best = Some((score, shape, k));
                     }

@@ -219,15 +219,8 @@ fn verify(dir: &Path, proof: &Proof) -> Result<()> {
 }
 
 fn demo(args: DemoArgs) -> Result<()> {
-    let temp;
-    let dir = match args.dir {
-        Some(d) => d,
-        None => {
-            temp = std::env::temp_dir().join(format!("zkml-demo-{}", std::process::id()));
-            temp.clone()
-        }
-    };
-    println!("zkml demo: MLP 64-32-16-10 (embedded ONNX), backend: cpu ({} threads)", rayon_threads());
+    let dir = args.dir.unwrap_or_else(|| std::env::temp_dir().join(format!("zkml-demo-{}", std::process::id())));
+    println!("zkml demo: MLP 64-32-16-10 (embedded ONNX), backend: cpu ({} threads)", cpu_threads());
     let samples = fixtures::random_samples(64, 16, 7);
     let (model, t_compile) =
         timed("compile + calibrate", |_| compile(DEMO_MODEL, &samples, CompileOptions::default(), &dir))?;
@@ -249,7 +242,7 @@ fn demo(args: DemoArgs) -> Result<()> {
     Ok(())
 }
 
-fn rayon_threads() -> usize {
+fn cpu_threads() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get())
 }
 

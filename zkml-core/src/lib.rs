@@ -36,4 +36,4 @@ pub mod srs;
 pub use artifacts::{CompiledModel, ParamVisibility, Settings};
 pub use error::{Error, Result};
 pub use poi::{compile, prove, setup, verify, CompileOptions, Keys, Proof, VerifierKeys};
-pub use zkml_circuits::InputVisibility;
+pub use zkml_circuits::{Error as CircuitError, InputVisibility};

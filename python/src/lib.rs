@@ -1,0 +1,218 @@
+//! `zkml._zkml`: the native half of the Python package. The Python half (`zkml/__init__.py`)
+//! turns numpy arrays into lists and JSON strings into dicts; this module does the work with the
+//! GIL released and turns every Rust error, and any panic, into a Python exception.
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::path::PathBuf;
+
+use pyo3::create_exception;
+use pyo3::exceptions::PyException;
+use pyo3::prelude::*;
+use zkml_core::artifacts::SrsOrigin;
+use zkml_core::srs::{obtain_srs, SrsSource};
+use zkml_core::{CompileOptions, CompiledModel, Error, InputVisibility, Keys, ParamVisibility, Proof, VerifierKeys};
+
+create_exception!(zkml, ZkmlError, PyException, "Base class of every error raised by zkml.");
+create_exception!(zkml, ModelError, ZkmlError, "The ONNX model is malformed or uses something unsupported.");
+create_exception!(zkml, DataError, ZkmlError, "Input data has the wrong shape, is not finite, or is out of range.");
+create_exception!(zkml, ArtifactError, ZkmlError, "A settings, key, SRS or proof file is missing or malformed.");
+create_exception!(zkml, VerificationError, ZkmlError, "The proof was rejected.");
+create_exception!(zkml, ProvingError, ZkmlError, "Key generation or proving failed.");
+create_exception!(zkml, InternalError, ZkmlError, "A bug in zkml (a Rust panic); please report it.");
+
+fn to_py(e: Error) -> PyErr {
+    let message = e.to_string();
+    match e {
+        Error::MalformedModel(_) | Error::UnsupportedOp { .. } | Error::UnsupportedModel(_) => ModelError::new_err(message),
+        Error::Data(_) => DataError::new_err(message),
+        Error::Artifact { .. } | Error::Io { .. } => ArtifactError::new_err(message),
+        Error::Circuit(c) => match c {
+            zkml_core::CircuitError::Verification(_) => VerificationError::new_err(message),
+            zkml_core::CircuitError::InputLength { .. } | zkml_core::CircuitError::OutOfRange { .. } => {
+                DataError::new_err(message)
+            }
+            zkml_core::CircuitError::Decode(_) | zkml_core::CircuitError::Srs(_) => ArtifactError::new_err(message),
+            _ => ProvingError::new_err(message),
+        },
+    }
+}
+
+/// Runs `f` without the GIL; errors become exceptions and panics become `InternalError`.
+fn run<T: Send>(py: Python<'_>, f: impl FnOnce() -> zkml_core::Result<T> + Send) -> PyResult<T> {
+    match py.detach(|| catch_unwind(AssertUnwindSafe(f))) {
+        Ok(result) => result.map_err(to_py),
+        Err(panic) => {
+            let what = panic
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "unknown panic".into());
+            Err(InternalError::new_err(format!("internal error: {what}")))
+        }
+    }
+}
+
+fn parse_visibility(input: &str, params: &str) -> PyResult<(InputVisibility, ParamVisibility)> {
+    let input = match input {
+        "private" => InputVisibility::Private,
+        "public" => InputVisibility::Public,
+        other => return Err(DataError::new_err(format!("input_visibility must be 'private' or 'public', not {other:?}"))),
+    };
+    let params = match params {
+        "fixed" => ParamVisibility::Fixed,
+        "private" => ParamVisibility::Private,
+        other => return Err(DataError::new_err(format!("param_visibility must be 'fixed' or 'private', not {other:?}"))),
+    };
+    Ok((input, params))
+}
+
+fn settings_json(model: &CompiledModel) -> String {
+    serde_json::to_string(&model.settings).expect("settings serialize")
+}
+
+/// Compiles an ONNX model calibrated on `samples` into `out_dir`; returns settings.json's text.
+#[pyfunction]
+#[pyo3(signature = (onnx_path, samples, out_dir, input_visibility, param_visibility, max_proof_bytes))]
+fn compile(
+    py: Python<'_>,
+    onnx_path: PathBuf,
+    samples: Vec<Vec<f32>>,
+    out_dir: PathBuf,
+    input_visibility: &str,
+    param_visibility: &str,
+    max_proof_bytes: usize,
+) -> PyResult<String> {
+    let (input_visibility, param_visibility) = parse_visibility(input_visibility, param_visibility)?;
+    run(py, move || {
+        let onnx = std::fs::read(&onnx_path).map_err(|error| Error::Io { path: onnx_path.clone(), error })?;
+        let options = CompileOptions { input_visibility, param_visibility, max_proof_bytes };
+        let model = zkml_core::compile(&onnx, &samples, &options)?;
+        model.save(&out_dir)?;
+        Ok(settings_json(&model))
+    })
+}
+
+/// Reads settings.json of a compiled model directory (checked against its network).
+#[pyfunction]
+fn load_settings(py: Python<'_>, model_dir: PathBuf) -> PyResult<String> {
+    run(py, move || Ok(settings_json(&CompiledModel::load(&model_dir)?)))
+}
+
+/// Runs the quantized network (no proof) and returns the dequantized outputs.
+#[pyfunction]
+fn predict(py: Python<'_>, model_dir: PathBuf, input: Vec<f32>) -> PyResult<Vec<f32>> {
+    run(py, move || CompiledModel::load(&model_dir)?.predict(&input))
+}
+
+/// Generates keys into `model_dir` from `srs_path`, or from the insecure development SRS when
+/// `srs_path` is None. `progress(step)` is called as each step starts.
+#[pyfunction]
+#[pyo3(signature = (model_dir, srs_path=None, progress=None))]
+fn setup(py: Python<'_>, model_dir: PathBuf, srs_path: Option<PathBuf>, progress: Option<Py<PyAny>>) -> PyResult<()> {
+    let report = move |step: &str| {
+        if let Some(callback) = &progress {
+            Python::attach(|py| {
+                if let Err(e) = callback.call1(py, (step,)) {
+                    e.write_unraisable(py, None);
+                }
+            });
+        }
+    };
+    run(py, move || {
+        let mut model = CompiledModel::load(&model_dir)?;
+        let source = srs_path.map_or(SrsSource::InsecureDev, SrsSource::File);
+        report("srs");
+        let (srs, _) = obtain_srs(&source, model.settings.k)?;
+        let keys = zkml_core::setup(&model, srs, &report)?;
+        report("writing keys");
+        keys.save(&model_dir)?;
+        model.settings.srs = Some(match source {
+            SrsSource::InsecureDev => SrsOrigin::InsecureDev,
+            SrsSource::File(p) => SrsOrigin::File(p),
+        });
+        model.save(&model_dir)
+    })
+}
+
+/// A compiled model with its proving key loaded, ready to prove many inputs.
+#[pyclass(module = "zkml._zkml")]
+struct Prover {
+    model: CompiledModel,
+    keys: Keys,
+}
+
+#[pymethods]
+impl Prover {
+    /// Loads the compiled model and its keys from `model_dir`.
+    #[new]
+    fn new(py: Python<'_>, model_dir: PathBuf) -> PyResult<Self> {
+        let (model, keys) = run(py, move || {
+            let model = CompiledModel::load(&model_dir)?;
+            let keys = Keys::load(&model_dir, &model.settings)?;
+            Ok((model, keys))
+        })?;
+        Ok(Self { model, keys })
+    }
+
+    /// Proves one inference; returns the proof file's JSON text.
+    fn prove(&self, py: Python<'_>, input: Vec<f32>) -> PyResult<String> {
+        let (model, keys) = (&self.model, &self.keys);
+        run(py, move || {
+            let proof = zkml_core::prove(model, keys, &input)?;
+            Ok(serde_json::to_string(&proof.to_file()).expect("proofs serialize"))
+        })
+    }
+}
+
+/// Verifies a proof (JSON text) against the compiled model in `model_dir`.
+#[pyfunction]
+fn verify(py: Python<'_>, model_dir: PathBuf, proof_json: String) -> PyResult<()> {
+    run(py, move || {
+        let model = CompiledModel::load(&model_dir)?;
+        let file = serde_json::from_str(&proof_json).map_err(|e| Error::Data(format!("not a proof file: {e}")))?;
+        let proof = Proof::from_file(&file).map_err(Error::Data)?;
+        let keys = VerifierKeys::load(&model_dir, &model.settings)?;
+        zkml_core::verify(&model.settings, &keys, &proof)
+    })
+}
+
+/// Writes a seeded random MLP with layer widths `dims` as an ONNX file.
+#[pyfunction]
+fn write_mlp_onnx(py: Python<'_>, dims: Vec<usize>, seed: u64, path: PathBuf) -> PyResult<()> {
+    if dims.len() < 2 || dims.contains(&0) {
+        return Err(DataError::new_err("dims needs at least two positive widths"));
+    }
+    run(py, move || zkml_core::artifacts::write_atomic(&path, &zkml_core::fixtures::mlp_onnx(&dims, seed)))
+}
+
+/// The proving backends this build has, as (name, available, note) triples.
+#[pyfunction]
+fn backends() -> Vec<(String, bool, String)> {
+    vec![("cpu".into(), true, "halo2's multi-threaded CPU prover".into())]
+}
+
+/// The native module.
+#[pymodule]
+fn _zkml(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    let py = m.py();
+    for (name, class) in [
+        ("ZkmlError", py.get_type::<ZkmlError>()),
+        ("ModelError", py.get_type::<ModelError>()),
+        ("DataError", py.get_type::<DataError>()),
+        ("ArtifactError", py.get_type::<ArtifactError>()),
+        ("VerificationError", py.get_type::<VerificationError>()),
+        ("ProvingError", py.get_type::<ProvingError>()),
+        ("InternalError", py.get_type::<InternalError>()),
+    ] {
+        m.add(name, class)?;
+    }
+    m.add_class::<Prover>()?;
+    m.add_function(wrap_pyfunction!(compile, m)?)?;
+    m.add_function(wrap_pyfunction!(load_settings, m)?)?;
+    m.add_function(wrap_pyfunction!(predict, m)?)?;
+    m.add_function(wrap_pyfunction!(setup, m)?)?;
+    m.add_function(wrap_pyfunction!(verify, m)?)?;
+    m.add_function(wrap_pyfunction!(write_mlp_onnx, m)?)?;
+    m.add_function(wrap_pyfunction!(backends, m)?)?;
+    Ok(())
+}

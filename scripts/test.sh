@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# The whole test suite: the Rust workspace's tests, then the Python package built and installed
+# the way the README says (in a virtual environment under target/), then its pytest suite.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+cargo test --workspace
+
+venv=target/python-venv
+if [ ! -x "$venv/bin/python" ]; then
+    python3 -m venv "$venv"
+fi
+"$venv/bin/python" -m pip install --quiet --upgrade pip
+"$venv/bin/python" -m pip install --quiet numpy pytest
+"$venv/bin/python" -m pip install ./python
+"$venv/bin/python" -m pytest python/tests
