@@ -191,6 +191,13 @@ fn backends() -> Vec<(String, bool, String)> {
     vec![("cpu".into(), true, "halo2's multi-threaded CPU prover".into())]
 }
 
+/// Panics inside the native boundary, so tests can check that a panic surfaces as
+/// `InternalError` instead of aborting the interpreter.
+#[pyfunction]
+fn _panic_for_tests(py: Python<'_>) -> PyResult<()> {
+    run(py, || -> zkml_core::Result<()> { panic!("deliberate panic") })
+}
+
 /// The native module.
 #[pymodule]
 fn _zkml(m: &Bound<'_, PyModule>) -> PyResult<()> {
@@ -214,5 +221,6 @@ fn _zkml(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(verify, m)?)?;
     m.add_function(wrap_pyfunction!(write_mlp_onnx, m)?)?;
     m.add_function(wrap_pyfunction!(backends, m)?)?;
+    m.add_function(wrap_pyfunction!(_panic_for_tests, m)?)?;
     Ok(())
 }

@@ -93,6 +93,11 @@ def test_error_classes(built, tmp_path):
         assert issubclass(cls, zkml.ZkmlError)
 
 
+def test_a_rust_panic_becomes_an_exception():
+    with pytest.raises(zkml.InternalError, match="deliberate panic"):
+        zkml._zkml._panic_for_tests()
+
+
 def test_public_input_and_backends(tmp_path):
     onnx = tmp_path / "mlp.onnx"
     zkml.write_mlp_onnx([6, 4, 2], onnx, seed=9)
