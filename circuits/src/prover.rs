@@ -57,7 +57,6 @@ pub fn verify(srs: &Srs, vk: &VerifyingKey<G1Affine>, proof: &[u8], instances: &
         &mut transcript,
     )
     .map_err(|e| Error::Verification(describe(e)))?;
-    drop(transcript);
     if !unread.is_empty() {
         return Err(Error::Verification(format!("the proof has {} trailing bytes", unread.len())));
     }

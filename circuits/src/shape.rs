@@ -57,7 +57,7 @@ impl CircuitShape {
     /// Bit widths of the limbs of a value of `bits` bits, least significant first.
     pub fn limb_widths(&self, bits: u32) -> Vec<u32> {
         let mut widths = vec![self.limb_bits; (bits / self.limb_bits) as usize];
-        if bits % self.limb_bits != 0 {
+        if !bits.is_multiple_of(self.limb_bits) {
             widths.push(bits % self.limb_bits);
         }
         widths
@@ -136,7 +136,7 @@ impl CircuitShape {
                         continue;
                     }
                     let score = rank(&m, k);
-                    if best.as_ref().map_or(true, |(s, _, _)| score < *s) {
+                    if best.as_ref().is_none_or(|(s, _, _)| score < *s) {
                         best = Some((score, shape, k));
                     }
                 }

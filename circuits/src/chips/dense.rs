@@ -178,14 +178,14 @@ impl DenseChip {
                         *sum = sum.zip(value).map(|(s, v)| s + w * v);
                     }
                 }
-                for b in 0..b_width {
+                for (b, (column, sum)) in config.accumulators.iter().zip(&sums).enumerate() {
                     let o = block * b_width + b;
                     for t in 0..t_width {
                         config.weights.assign(region, b * t_width + t, offset, field(weight(o, r * t_width + t)));
                     }
-                    let acc = region.assign_advice(config.accumulators[b], offset, sums[b].map(field)).cell();
+                    let acc = region.assign_advice(*column, offset, sum.map(field)).cell();
                     if r + 1 == rows && o < layer.out_dim {
-                        outputs.push(Wire { cell: Some(acc), value: sums[b] });
+                        outputs.push(Wire { cell: Some(acc), value: *sum });
                     }
                 }
             }
