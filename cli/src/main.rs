@@ -12,6 +12,7 @@ use zkml_core::srs::{cache_dir, obtain_srs, SrsSource};
 use zkml_core::{data, fixtures, CompileOptions, CompiledModel, InputVisibility, Keys, ParamVisibility, Proof, VerifierKeys};
 
 mod bench;
+mod bench_ntt;
 
 /// The model the demo proves: a small MLP (64-32-16-10, seeded random weights).
 const DEMO_MODEL: &[u8] = include_bytes!("../../examples/models/mlp_64_32_16_10.onnx");
@@ -39,6 +40,8 @@ enum Command {
     GenMlp(GenMlpArgs),
     /// Benchmark the pipeline (and EZKL, when installed) on ONNX models; writes JSON.
     Bench(bench::BenchArgs),
+    /// Benchmark the NTT on every available backend (checked against the CPU); writes JSON.
+    BenchNtt(bench_ntt::BenchNttArgs),
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -309,6 +312,7 @@ fn run(cli: Cli) -> Result<()> {
             println!("wrote {}", args.output.display());
         }
         Command::Bench(args) => bench::run(args)?,
+        Command::BenchNtt(args) => bench_ntt::run(args)?,
     }
     Ok(())
 }

@@ -6,7 +6,8 @@
 //! - [`poi`]: compile to a circuit, set up keys, prove and verify inferences;
 //! - [`srs`]: KZG parameters from a file or the cached insecure development SRS;
 //! - [`artifacts`]: settings, keys and proof files; [`data`]: EZKL-format input files;
-//! - [`fixtures`]: seeded synthetic MLPs as ONNX files.
+//! - [`fixtures`]: seeded synthetic MLPs as ONNX files;
+//! - [`kernels`]: the NTT backends (CPU, wgpu) that the GPU prover will route through.
 //!
 //! ```no_run
 //! use zkml_core::{compile, prove, setup, verify, CompileOptions, VerifierKeys};
@@ -32,6 +33,8 @@ pub mod float_model;
 pub mod onnx;
 pub mod poi;
 pub mod srs;
+
+pub use zkml_gpu_kernels as kernels;
 
 pub use artifacts::{CompiledModel, ParamVisibility, Settings};
 pub use error::{Error, Result};
