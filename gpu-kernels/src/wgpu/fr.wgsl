@@ -32,7 +32,7 @@ fn geq(a: Fr, b: Fr) -> bool {
     return true;
 }
 
-// a - b and the final borrow.
+// a - b modulo 2^256.
 fn sub_raw(a: Fr, b: Fr) -> Fr {
     var r: Fr;
     var borrow = 0u;
@@ -46,7 +46,8 @@ fn sub_raw(a: Fr, b: Fr) -> Fr {
     return r;
 }
 
-fn fr_add(a: Fr, b: Fr) -> Fr {
+// a + b as 256-bit integers (callers keep the sum below 2^256).
+fn add_raw(a: Fr, b: Fr) -> Fr {
     var r: Fr;
     var carry = 0u;
     for (var i = 0; i < 8; i++) {
@@ -56,24 +57,20 @@ fn fr_add(a: Fr, b: Fr) -> Fr {
         let c2 = select(0u, 1u, r.l[i] < carry);
         carry = c1 | c2;
     }
-    // a, b < p < 2^254, so the sum never carries out of 256 bits.
-    if (geq(r, P)) { r = sub_raw(r, P); }
+    return r;
+}
+
+// a, b < p < 2^254, so the sum never carries out of 256 bits.
+fn fr_add(a: Fr, b: Fr) -> Fr {
+    let r = add_raw(a, b);
+    if (geq(r, P)) { return sub_raw(r, P); }
     return r;
 }
 
 fn fr_sub(a: Fr, b: Fr) -> Fr {
-    var r = sub_raw(a, b);
-    if (!geq(a, b)) {
-        var carry = 0u;
-        for (var i = 0; i < 8; i++) {
-            let s = r.l[i] + P.l[i];
-            let c1 = select(0u, 1u, s < r.l[i]);
-            r.l[i] = s + carry;
-            let c2 = select(0u, 1u, r.l[i] < carry);
-            carry = c1 | c2;
-        }
-    }
-    return r;
+    let r = sub_raw(a, b);
+    if (geq(a, b)) { return r; }
+    return add_raw(r, P);
 }
 
 // Montgomery product a * b / R mod p (CIOS).
