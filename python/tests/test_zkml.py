@@ -40,6 +40,8 @@ def test_prove_verify_round_trip(built):
     assert zkml.verify(model.dir, proof)
     assert zkml.verify(model.dir, root / "proof.json")
     assert zkml.Proof.load(root / "proof.json").outputs.tolist() == proof.outputs.tolist()
+    # The module-level one-shot form gives the same outputs.
+    np.testing.assert_array_equal(zkml.prove(model.dir, samples[1]).outputs, proof.outputs)
 
 
 def test_dtypes_and_shapes(built):
@@ -103,7 +105,7 @@ def test_public_input_and_backends(tmp_path):
     zkml.write_mlp_onnx([6, 4, 2], onnx, seed=9)
     x = np.linspace(0, 1, 6, dtype=np.float32)
     model = zkml.compile(onnx, x, tmp_path / "build", input_visibility="public")
-    model.setup()
+    assert zkml.setup(model.dir).k == model.k
     proof = model.prover().prove(x)
     assert len(proof.instances) == 6 + 2
     assert zkml.verify(model.dir, proof)
@@ -111,5 +113,5 @@ def test_public_input_and_backends(tmp_path):
 
 
 def test_docstrings():
-    for f in (zkml.compile, zkml.verify, zkml.Model.setup, zkml.Prover.prove, zkml.load, zkml.backends):
+    for f in (zkml.compile, zkml.setup, zkml.prove, zkml.verify, zkml.Model.setup, zkml.Prover.prove, zkml.load, zkml.backends):
         assert f.__doc__ and len(f.__doc__) > 30

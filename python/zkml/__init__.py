@@ -9,7 +9,7 @@ and verify the proof::
     model = zkml.compile("mlp.onnx", samples, "build")     # calibrates, prints nothing
     print(model.k, model.fidelity)
     model.setup()                                          # INSECURE development SRS
-    proof = model.prover().prove(samples[0], path="proof.json")
+    proof = zkml.prove("build", samples[0], path="proof.json")   # or model.prover().prove(...)
     zkml.verify("build", proof)                            # True, or raises VerificationError
 
 Every error is a subclass of :class:`ZkmlError`. Long calls release the GIL.
@@ -41,6 +41,8 @@ __all__ = [
     "Proof",
     "compile",
     "load",
+    "setup",
+    "prove",
     "verify",
     "backends",
     "write_mlp_onnx",
@@ -225,6 +227,21 @@ def compile(
 def load(model_dir: PathLike) -> Model:
     """Opens a compiled model directory."""
     return Model(model_dir)
+
+
+def setup(model_dir: PathLike, srs: Optional[PathLike] = None, progress: Optional[Callable[[str], None]] = None) -> Model:
+    """Generates keys for the compiled model in ``model_dir`` (see :meth:`Model.setup`: without
+    ``srs`` the **insecure** development SRS is used). Returns the :class:`Model`."""
+    model = Model(model_dir)
+    model.setup(srs, progress)
+    return model
+
+
+def prove(model_dir: PathLike, x, path: Optional[PathLike] = None) -> Proof:
+    """Proves ``output = model(x)`` for the set-up model in ``model_dir`` and returns the
+    :class:`Proof` (``proof.outputs`` holds the outputs); writes the proof file to ``path`` when
+    given. This loads the proving key on every call: keep a :class:`Prover` to prove many inputs."""
+    return Prover(model_dir).prove(x, path)
 
 
 def verify(model_dir: PathLike, proof: Union[Proof, PathLike]) -> bool:
