@@ -34,6 +34,22 @@ pub struct CircuitShape {
 }
 
 impl CircuitShape {
+    /// Checks that the shape can be configured and matches `net`'s arithmetic (a shape read
+    /// from a file is untrusted).
+    pub fn validate(&self, net: &QuantizedNetwork) -> Result<(), Error> {
+        let bad = |what: String| Err(Error::InvalidNetwork(format!("invalid circuit shape: {what}")));
+        if self.inputs_per_row == 0 || self.outputs_per_row == 0 || self.advice_width() < 6 || self.advice_width() > 64 {
+            return bad(format!("{} inputs x {} outputs per row", self.inputs_per_row, self.outputs_per_row));
+        }
+        if !(1..=16).contains(&self.limb_bits) {
+            return bad(format!("limb width {}", self.limb_bits));
+        }
+        if self.shift != net.shift || self.range_bits != net.range_bits {
+            return bad("shift or range differs from the network's".into());
+        }
+        Ok(())
+    }
+
     /// Number of advice columns shared by all chips.
     pub fn advice_width(&self) -> usize {
         self.inputs_per_row + self.outputs_per_row

@@ -194,6 +194,10 @@ impl CompiledModel {
         let network: QuantizedNetwork = serde_json::from_slice(&bytes)
             .map_err(|e| Error::Artifact { path: network_path.clone(), reason: format!("invalid JSON: {e}") })?;
         network.validate()?;
+        settings.shape.validate(&network)?;
+        if !(zkml_circuits::shape::MIN_K..=zkml_circuits::shape::MAX_K).contains(&settings.k) {
+            return Err(Error::Artifact { path: settings_path, reason: format!("k = {} is out of range", settings.k) });
+        }
         Ok(Self { settings, network })
     }
 }

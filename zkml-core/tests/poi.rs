@@ -191,6 +191,13 @@ fn truncated_or_foreign_artifact_files_are_rejected() {
     other.save(&other_dir).unwrap();
     std::fs::copy(other_dir.join(files::NETWORK), dir.join(files::NETWORK)).unwrap();
     assert!(CompiledModel::load(&dir).unwrap_err().to_string().contains("digest"));
+    // Settings whose layout cannot be configured.
+    let (good, _) = compiled(&[6, 4, 3], 6, CompileOptions::default());
+    good.save(&dir).unwrap();
+    let mut broken = good.settings.clone();
+    broken.shape.outputs_per_row = 0;
+    zkml_core::artifacts::write_json(&dir.join(files::SETTINGS), &broken).unwrap();
+    assert!(CompiledModel::load(&dir).unwrap_err().to_string().contains("invalid circuit shape"));
     // A non-canonical instance in a proof file.
     let mut file = proof.to_file();
     file.instances[0] = "ff".repeat(32);
