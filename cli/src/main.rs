@@ -8,7 +8,7 @@ use anyhow::{bail, Context, Result};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 use zkml_core::artifacts::{files, SrsOrigin};
-use zkml_core::srs::{cache_dir, obtain_srs, SrsSource};
+use zkml_core::srs::SrsSource;
 use zkml_core::{data, fixtures, CompileOptions, CompiledModel, InputVisibility, Keys, ParamVisibility, Proof, VerifierKeys};
 
 mod bench;
@@ -185,28 +185,10 @@ fn print_compiled(model: &CompiledModel) {
 }
 
 fn setup(dir: &Path, source: &SrsSource) -> Result<(Keys, Duration)> {
-    let mut model = CompiledModel::load(dir)?;
     if *source == SrsSource::InsecureDev {
         eprintln!("{DEV_SRS_WARNING}");
     }
-    let k = model.settings.k;
-    let (keys, elapsed) = timed("setup", |bar| {
-        bar.set_message(format!("setup: SRS 2^{k}"));
-        let (srs, generated) = obtain_srs(source, k)?;
-        if generated {
-            bar.println(format!("generated the development SRS for k = {k} (cached in {})", cache_dir().display()));
-        }
-        let keys = zkml_core::setup(&model, srs, |step| bar.set_message(format!("setup: {step}")))?;
-        bar.set_message("setup: writing keys");
-        keys.save(dir)?;
-        Ok(keys)
-    })?;
-    model.settings.srs = Some(match source {
-        SrsSource::InsecureDev => SrsOrigin::InsecureDev,
-        SrsSource::File(p) => SrsOrigin::File(p.clone()),
-    });
-    model.save(dir)?;
-    Ok((keys, elapsed))
+    timed("setup", |bar| Ok(zkml_core::setup_dir(dir, source, |step| bar.set_message(format!("setup: {step}")))?))
 }
 
 fn first_sample(path: &Path) -> Result<Vec<f32>> {

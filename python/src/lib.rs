@@ -8,8 +8,7 @@ use std::path::PathBuf;
 use pyo3::create_exception;
 use pyo3::exceptions::PyException;
 use pyo3::prelude::*;
-use zkml_core::artifacts::SrsOrigin;
-use zkml_core::srs::{obtain_srs, SrsSource};
+use zkml_core::srs::SrsSource;
 use zkml_core::{CompileOptions, CompiledModel, Error, InputVisibility, Keys, ParamVisibility, Proof, VerifierKeys};
 
 create_exception!(zkml, ZkmlError, PyException, "Base class of every error raised by zkml.");
@@ -119,18 +118,8 @@ fn setup(py: Python<'_>, model_dir: PathBuf, srs_path: Option<PathBuf>, progress
         }
     };
     run(py, move || {
-        let mut model = CompiledModel::load(&model_dir)?;
         let source = srs_path.map_or(SrsSource::InsecureDev, SrsSource::File);
-        report("srs");
-        let (srs, _) = obtain_srs(&source, model.settings.k)?;
-        let keys = zkml_core::setup(&model, srs, &report)?;
-        report("writing keys");
-        keys.save(&model_dir)?;
-        model.settings.srs = Some(match source {
-            SrsSource::InsecureDev => SrsOrigin::InsecureDev,
-            SrsSource::File(p) => SrsOrigin::File(p),
-        });
-        model.save(&model_dir)
+        zkml_core::setup_dir(&model_dir, &source, &report).map(|_| ())
     })
 }
 

@@ -38,5 +38,5 @@ pub use zkml_gpu_kernels as kernels;
 
 pub use artifacts::{CompiledModel, ParamVisibility, Settings};
 pub use error::{Error, Result};
-pub use poi::{compile, prove, setup, verify, CompileOptions, Keys, Proof, VerifierKeys};
+pub use poi::{compile, prove, setup, setup_dir, verify, CompileOptions, Keys, Proof, VerifierKeys};
 pub use zkml_circuits::{Error as CircuitError, InputVisibility};

@@ -12,12 +12,12 @@ use zkml_circuits::{InputVisibility, NetworkCircuit, Trace};
 
 use crate::artifacts::{
     field_from_hex, field_to_hex, files, network_bytes, read_file, read_json, write_atomic, write_json, CompiledModel,
-    ParamVisibility, ProofFile, Settings, FORMAT_VERSION,
+    ParamVisibility, ProofFile, Settings, SrsOrigin, FORMAT_VERSION,
 };
 use crate::calibrate::{calibrate, check_input, dequantize, quantize_input};
 use crate::error::{Error, Result};
 use crate::onnx::OnnxModel;
-use crate::srs::{load_srs, save_srs};
+use crate::srs::{load_srs, obtain_srs, save_srs, SrsSource};
 
 /// Choices made at compile time.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -104,6 +104,23 @@ pub fn setup(model: &CompiledModel, srs: Srs, mut progress: impl FnMut(&str)) ->
     progress("proving key");
     let pk = prover::keygen_proving_key(&srs, vk, &circuit)?;
     Ok(Keys { srs, pk })
+}
+
+/// Sets up a compiled model directory: gets the SRS, generates the keys, writes them beside the
+/// model and records where the SRS came from in `settings.json`. `progress` is told each step.
+pub fn setup_dir(dir: &Path, source: &SrsSource, mut progress: impl FnMut(&str)) -> Result<Keys> {
+    let mut model = CompiledModel::load(dir)?;
+    progress("srs");
+    let (srs, _) = obtain_srs(source, model.settings.k)?;
+    let keys = setup(&model, srs, &mut progress)?;
+    progress("writing keys");
+    keys.save(dir)?;
+    model.settings.srs = Some(match source {
+        SrsSource::InsecureDev => SrsOrigin::InsecureDev,
+        SrsSource::File(path) => SrsOrigin::File(path.clone()),
+    });
+    model.save(dir)?;
+    Ok(keys)
 }
 
 impl Keys {
