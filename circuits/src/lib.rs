@@ -4,12 +4,14 @@
 //! - [`chips`]: the gates (dense multiply-accumulate, requantization with range checks).
 //! - [`shape`]: the column layout, chosen to minimise area (columns × 2^k).
 //! - [`network`]: the whole network as one [`halo2_proofs::plonk::Circuit`].
+//! - [`poseidon`]: the Poseidon permutation (BN254, width 3) natively; its chip is in [`chips`].
 //! - [`srs`]: KZG parameters, including a fast insecure development SRS.
 //! - [`prover`]: key generation, proving, verification, key/proof bytes.
 
 pub mod chips;
 mod error;
 pub mod network;
+pub mod poseidon;
 pub mod prover;
 pub mod quantized;
 pub mod shape;
