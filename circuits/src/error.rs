@@ -27,6 +27,9 @@ pub enum Error {
         /// The bound's bit width.
         range_bits: u32,
     },
+    /// A witness does not fit the circuit it is meant for.
+    #[error("invalid witness: {0}")]
+    InvalidWitness(String),
     /// The SRS is unusable.
     #[error("SRS: {0}")]
     Srs(String),

@@ -1,10 +1,13 @@
-//! Halo2 circuits for quantized neural networks, and the KZG proving pipeline around them.
+//! Halo2 circuits for quantized neural networks and storage proofs, and the KZG proving pipeline
+//! around them.
 //!
 //! - [`quantized`]: the integer network the circuit proves, and its reference executor.
-//! - [`chips`]: the gates (dense multiply-accumulate, requantization with range checks).
+//! - [`chips`]: the gates (dense multiply-accumulate, requantization with range checks,
+//!   Poseidon rounds, Merkle path steps).
 //! - [`shape`]: the column layout, chosen to minimise area (columns × 2^k).
 //! - [`network`]: the whole network as one [`halo2_proofs::plonk::Circuit`].
 //! - [`poseidon`]: the Poseidon permutation (BN254, width 3) natively; its chip is in [`chips`].
+//! - [`storage`]: many Poseidon Merkle openings against one root (Proof of Space epochs).
 //! - [`srs`]: KZG parameters, including a fast insecure development SRS.
 //! - [`prover`]: key generation, proving, verification, key/proof bytes.
 
@@ -16,6 +19,7 @@ pub mod prover;
 pub mod quantized;
 pub mod shape;
 pub mod srs;
+pub mod storage;
 
 pub use error::Error;
 pub use halo2_proofs;

@@ -1,9 +1,13 @@
 //! Chips: gates plus the code that lays out their rows.
 
 mod dense;
+pub mod merkle;
+mod poseidon;
 mod requant;
 
 pub use dense::{DenseAssigned, DenseChip, DenseConfig, WeightColumns};
+pub use merkle::{merkle_parent, MerkleChip, MerkleConfig, OpenedPath};
+pub use poseidon::{PoseidonChip, PoseidonConfig};
 pub use requant::{RequantChip, RequantConfig};
 
 use halo2_proofs::circuit::{Cell, Value};
