@@ -40,6 +40,28 @@ pub enum Error {
         /// The underlying error (shown in the message, so not chained as a source).
         error: std::io::Error,
     },
+    /// Proof-of-Space parameters are unusable.
+    #[error("invalid space parameters: {0}")]
+    InvalidParameters(String),
+    /// A binary artifact could not be decoded.
+    #[error("cannot decode {what}: {reason}")]
+    Decode {
+        /// Which artifact.
+        what: &'static str,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// A plot directory cannot be used (damaged, incomplete, or another replica's).
+    #[error("plot {path}: {reason}")]
+    Plot {
+        /// The plot directory or file.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A Proof-of-Space proof was checked and rejected.
+    #[error("space proof rejected: {0}")]
+    Rejected(String),
     /// Circuit construction, proving or verification failed.
     #[error(transparent)]
     Circuit(#[from] zkml_circuits::Error),

@@ -1,9 +1,12 @@
-//! zkml-core: prove that a neural network produced an output, with Halo2 (KZG on BN254).
+//! zkml-core: prove that a neural network produced an output (Proof of Intelligence) and that a
+//! node stores what it committed to (Proof of Space), with Halo2 (KZG on BN254).
 //!
 //! The pipeline, one module per step:
 //! - [`onnx`]: import an ONNX model into a [`float_model::FloatModel`];
 //! - [`calibrate`]: choose fixed-point scales from sample inputs and report fidelity;
 //! - [`poi`]: compile to a circuit, set up keys, prove and verify inferences;
+//! - [`space`]: Proof of Space — plots, initialization and epoch storage proofs, compressed
+//!   storage proofs;
 //! - [`srs`]: KZG parameters from a file or the cached insecure development SRS;
 //! - [`artifacts`]: settings, keys and proof files; [`data`]: EZKL-format input files;
 //! - [`fixtures`]: seeded synthetic MLPs as ONNX files;
@@ -32,6 +35,7 @@ pub mod fixtures;
 pub mod float_model;
 pub mod onnx;
 pub mod poi;
+pub mod space;
 pub mod srs;
 
 pub use zkml_gpu_kernels as kernels;

@@ -1,0 +1,111 @@
+//! Compressed epoch proofs: one halo2 proof of all `t` openings ([`StorageCircuit`]), checked
+//! by the stock verifier against the instances (`comm_r`, beacon, replica id, the challenged
+//! indices) that the verifier derives itself.
+
+use zkml_circuits::halo2_proofs::halo2curves::bn256::G1Affine;
+use zkml_circuits::halo2_proofs::plonk::{ProvingKey, VerifyingKey};
+use zkml_circuits::prover;
+use zkml_circuits::srs::Srs;
+use zkml_circuits::storage::{StorageCircuit, StorageShape};
+
+use super::codec::{Decoder, Encoder, Kind};
+use super::epoch::{epoch_challenges, verify_storage, StorageProof};
+use super::plot::Registration;
+use super::{Beacon, SpaceParams};
+use crate::error::{Error, Result};
+
+/// The storage circuit's shape for a parameter set.
+pub fn storage_shape(params: &SpaceParams) -> StorageShape {
+    StorageShape { depth: params.log_nodes as usize, openings: params.epoch_challenges as usize }
+}
+
+/// Proving key (and SRS) of the storage circuit of one parameter set.
+pub struct StorageKeys {
+    /// KZG parameters at the circuit's `k`.
+    pub srs: Srs,
+    /// The proving key.
+    pub pk: ProvingKey<G1Affine>,
+}
+
+impl StorageKeys {
+    /// Generates the keys of `params`' storage circuit; `srs` must have exactly
+    /// `storage_shape(params).k()` rows' worth of points.
+    pub fn generate(params: &SpaceParams, srs: Srs) -> Result<StorageKeys> {
+        params.validate()?;
+        let shape = storage_shape(params);
+        let circuit = StorageCircuit { shape, openings: None };
+        let vk = prover::keygen_verifying_key(&srs, &circuit)?;
+        let pk = prover::keygen_proving_key(&srs, vk, &circuit)?;
+        Ok(StorageKeys { srs, pk })
+    }
+
+    /// The verifying key.
+    pub fn vk(&self) -> &VerifyingKey<G1Affine> {
+        self.pk.get_vk()
+    }
+}
+
+/// Reads a verifying key of `params`' storage circuit.
+pub fn read_storage_vk(bytes: &[u8], params: &SpaceParams) -> Result<VerifyingKey<G1Affine>> {
+    Ok(prover::read_verifying_key::<StorageCircuit>(bytes, storage_shape(params))?)
+}
+
+/// A storage proof compressed into one halo2 proof.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CompressedProof {
+    /// The epoch beacon it answers.
+    pub beacon: Beacon,
+    /// The halo2 (KZG, SHPLONK) proof bytes.
+    pub proof: Vec<u8>,
+}
+
+/// Compresses a storage proof (checked natively first, for a precise error).
+pub fn compress(registration: &Registration, keys: &StorageKeys, proof: &StorageProof) -> Result<CompressedProof> {
+    verify_storage(registration, &proof.beacon, proof)?;
+    let indices: Vec<u64> = proof.openings.iter().map(|o| o.index).collect();
+    let circuit = StorageCircuit::new(storage_shape(&registration.params), proof.openings.clone())?;
+    let instances = instances(registration, &proof.beacon, &indices);
+    let bytes = prover::prove(&keys.srs, &keys.pk, circuit, &instances)?;
+    Ok(CompressedProof { beacon: proof.beacon, proof: bytes })
+}
+
+fn instances(registration: &Registration, beacon: &Beacon, indices: &[u64]) -> Vec<zkml_circuits::halo2_proofs::halo2curves::bn256::Fr> {
+    StorageCircuit::instances(registration.comm_r, beacon.to_field(), registration.replica_id().0, indices)
+}
+
+/// Verifies a compressed proof for the epoch of `beacon` with the stock halo2 verifier.
+pub fn verify_compressed(
+    registration: &Registration,
+    srs: &Srs,
+    vk: &VerifyingKey<G1Affine>,
+    beacon: &Beacon,
+    proof: &CompressedProof,
+) -> Result<()> {
+    if proof.beacon != *beacon {
+        return Err(Error::Rejected("the compressed proof answers another epoch's beacon".into()));
+    }
+    let instances = instances(registration, beacon, &epoch_challenges(registration, beacon));
+    prover::verify(srs, vk, &proof.proof, &instances).map_err(|e| Error::Rejected(format!("compressed proof: {e}")))
+}
+
+/// Largest halo2 proof a decoder accepts.
+const MAX_PROOF_BYTES: usize = 1 << 20;
+
+impl CompressedProof {
+    /// Canonical bytes (a [`Kind::CompressedProof`] artifact) for parameters `params`.
+    pub fn to_bytes(&self, params: &SpaceParams) -> Vec<u8> {
+        Encoder::new(Kind::CompressedProof).raw(&params.digest()).raw(&self.beacon.0).bytes(&self.proof).finish()
+    }
+
+    /// Reads a compressed proof made under `params`.
+    pub fn from_bytes(bytes: &[u8], params: &SpaceParams) -> Result<CompressedProof> {
+        let mut d = Decoder::new(bytes, Kind::CompressedProof, "compressed storage proof")?;
+        if d.array::<32>()? != params.digest() {
+            return Err(d.error("made for other space parameters"));
+        }
+        let beacon = Beacon(d.array()?);
+        let proof = d.bytes(MAX_PROOF_BYTES)?;
+        d.finish()?;
+        Ok(CompressedProof { beacon, proof })
+    }
+}
