@@ -99,7 +99,8 @@ fn ezkl(script: &Path, model_path: &Path, data_path: &Path, dir: &Path) -> Value
     }
 }
 
-fn machine() -> Value {
+/// The machine a benchmark ran on: CPU model, threads, commit.
+pub fn machine() -> Value {
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
         .and_then(|s| s.lines().find(|l| l.starts_with("model name")).map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string()))

@@ -13,6 +13,7 @@ use zkml_core::{data, fixtures, CompileOptions, CompiledModel, InputVisibility, 
 
 mod bench;
 mod bench_ntt;
+mod space;
 
 /// The model the demo proves: a small MLP (64-32-16-10, seeded random weights).
 const DEMO_MODEL: &[u8] = include_bytes!("../../examples/models/mlp_64_32_16_10.onnx");
@@ -42,6 +43,8 @@ enum Command {
     Bench(bench::BenchArgs),
     /// Benchmark the NTT on every available backend (checked against the CPU); writes JSON.
     BenchNtt(bench_ntt::BenchNttArgs),
+    /// Proof of Space: plot storage units, prove and verify that they are kept.
+    Space(space::SpaceArgs),
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -80,13 +83,13 @@ struct CompileArgs {
 
 #[derive(Args)]
 #[group(required = true, multiple = false, id = "srs_source")]
-struct SrsChoice {
+pub(crate) struct SrsChoice {
     /// Use the INSECURE development SRS (generated once, then cached). Never for production.
     #[arg(long, group = "srs_source")]
-    dev_srs: bool,
+    pub(crate) dev_srs: bool,
     /// A KZG params file in halo2's format (a ceremony output), at least the circuit's size.
     #[arg(long, group = "srs_source")]
-    srs: Option<PathBuf>,
+    pub(crate) srs: Option<PathBuf>,
 }
 
 #[derive(Args)]
@@ -295,6 +298,7 @@ fn run(cli: Cli) -> Result<()> {
         }
         Command::Bench(args) => bench::run(args)?,
         Command::BenchNtt(args) => bench_ntt::run(args)?,
+        Command::Space(args) => space::run(args)?,
     }
     Ok(())
 }

@@ -17,8 +17,8 @@ fn ok(out: &Output) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
-fn temp_dir() -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("zkml-cli-test-{}", std::process::id()));
+fn temp_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("zkml-cli-test-{}-{name}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     dir
@@ -26,7 +26,7 @@ fn temp_dir() -> PathBuf {
 
 #[test]
 fn compile_setup_prove_verify_and_reject_a_tampered_proof() {
-    let dir = temp_dir();
+    let dir = temp_dir("poi");
     ok(&zkml(&dir, &["gen-mlp", "--dims", "20,8,4", "-o", "m.onnx", "--samples", "4", "--data-output", "d.json"]));
     let out = ok(&zkml(&dir, &["compile", "m.onnx", "--data", "d.json", "-o", "build"]));
     assert!(out.contains("top-1 agreement 4/4"), "{out}");
@@ -59,4 +59,32 @@ fn compile_setup_prove_verify_and_reject_a_tampered_proof() {
     let out = zkml(&dir, &["compile", "junk.onnx", "--data", "d.json", "-o", "junk"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("malformed ONNX model"));
+}
+
+#[test]
+fn space_plot_init_prove_and_verify() {
+    let dir = temp_dir("space");
+    let beacon = |b: &str| b.repeat(32);
+    let (b1, b2, b3) = (beacon("11"), beacon("22"), beacon("33"));
+    let plot = ["space", "plot", "unit", "--node-key", "abcd", "--registration-beacon", &b1, "--log-nodes", "8", "--preset", "testing"];
+    assert!(ok(&zkml(&dir, &plot)).contains("comm_r"));
+    ok(&zkml(&dir, &["space", "init", "unit", "--beacon", &b2, "-o", "init.bin"]));
+    assert!(!dir.join("unit/layers.bin").exists(), "layers are discarded after the initialization proof");
+    ok(&zkml(&dir, &["space", "verify-init", "--registration", "unit/plot.meta", "--beacon", &b2, "init.bin"]));
+    ok(&zkml(&dir, &["space", "prove", "unit", "--beacon", &b3, "-o", "epoch.bin"]));
+    assert!(ok(&zkml(&dir, &["space", "verify", "--registration", "unit", "--beacon", &b3, "epoch.bin"])).contains("verified"));
+    ok(&zkml(&dir, &["space", "setup", "--dev-srs", "--log-nodes", "8", "--preset", "testing", "-o", "keys"]));
+    ok(&zkml(&dir, &["space", "prove", "unit", "--beacon", &b3, "--keys", "keys", "-o", "epoch.snark"]));
+    let verify_snark = ["space", "verify", "--registration", "unit", "--beacon", &b3, "--keys", "keys", "epoch.snark"];
+    ok(&zkml(&dir, &verify_snark));
+
+    // Another epoch's beacon, a proof of the wrong kind, another node's plot directory.
+    let out = zkml(&dir, &["space", "verify", "--registration", "unit", "--beacon", &b2, "epoch.bin"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("another epoch"));
+    let out = zkml(&dir, &["space", "verify", "--registration", "unit", "--beacon", &b3, "--keys", "keys", "epoch.bin"]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not a compressed storage proof"), "{out:?}");
+    let other = ["space", "plot", "unit", "--node-key", "ef01", "--registration-beacon", &b1, "--log-nodes", "8", "--preset", "testing"];
+    let out = zkml(&dir, &other);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("another replica"), "{out:?}");
 }

@@ -112,14 +112,13 @@ impl PoseidonChip {
             } else {
                 config.q_partial.enable(region, row)?;
             }
-            for i in 0..WIDTH {
-                region.assign_fixed(config.round_constants[i], row, spec.round_constants[r][i]);
-                region.assign_advice(config.state[i], row, state[i]);
-            }
             let boxed = if is_full_round(r) { WIDTH } else { 1 };
-            for i in 0..boxed {
-                let x = state[i].map(|s| s + spec.round_constants[r][i]);
-                region.assign_advice(config.squares[i], row, x.map(|x| x.square()));
+            for (i, (s, c)) in state.iter().zip(spec.round_constants[r]).enumerate() {
+                region.assign_fixed(config.round_constants[i], row, c);
+                region.assign_advice(config.state[i], row, *s);
+                if i < boxed {
+                    region.assign_advice(config.squares[i], row, s.map(|s| (s + c).square()));
+                }
             }
             for (column, value) in config.carried.iter().zip(carried) {
                 region.assign_advice(*column, row, *value);

@@ -32,6 +32,25 @@ pub enum Kind {
     CompressedProof = 5,
 }
 
+impl Kind {
+    fn from_byte(b: u8) -> Option<Kind> {
+        [Kind::Params, Kind::Registration, Kind::InitProof, Kind::StorageProof, Kind::CompressedProof]
+            .into_iter()
+            .find(|k| *k as u8 == b)
+    }
+
+    fn name(self) -> String {
+        match self {
+            Kind::Params => "space parameters",
+            Kind::Registration => "a registration",
+            Kind::InitProof => "an initialization proof",
+            Kind::StorageProof => "a storage proof",
+            Kind::CompressedProof => "a compressed storage proof",
+        }
+        .into()
+    }
+}
+
 /// Writes an artifact.
 pub struct Encoder {
     buf: Vec<u8>,
@@ -105,7 +124,8 @@ impl<'a> Decoder<'a> {
         }
         let found = d.u8()?;
         if found != kind as u8 {
-            return Err(d.error(format!("artifact kind {found}, expected {}", kind as u8)));
+            let name = Kind::from_byte(found).map_or_else(|| format!("an unknown artifact (kind {found})"), Kind::name);
+            return Err(d.error(format!("this file holds {name}, not {}", kind.name())));
         }
         Ok(d)
     }

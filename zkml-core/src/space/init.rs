@@ -130,10 +130,10 @@ pub fn verify_init(registration: &Registration, beacon: &Beacon, proof: &InitPro
         }
         let column = |node: u64| &opening.columns[nodes.binary_search(&node).expect("listed")].labels;
         let own = column(v);
-        for layer in 0..layers {
+        for (layer, label) in own.iter().enumerate() {
             let drg_labels = drg.iter().map(|p| column(*p)[layer]);
             let exp_labels = exp.iter().filter(|_| layer > 0).map(|p| column(*p)[layer - 1]);
-            if labeler.label(layer as u32, v, drg_labels, exp_labels) != own[layer] {
+            if labeler.label(layer as u32, v, drg_labels, exp_labels) != *label {
                 return reject(format!("challenge {j}: the label of node {v} in layer {layer} is not derived from its parents"));
             }
         }

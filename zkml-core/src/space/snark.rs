@@ -12,6 +12,7 @@ use super::codec::{Decoder, Encoder, Kind};
 use super::epoch::{epoch_challenges, verify_storage, StorageProof};
 use super::plot::Registration;
 use super::{Beacon, SpaceParams};
+use crate::artifacts::{read_file, write_atomic};
 use crate::error::{Error, Result};
 
 /// The storage circuit's shape for a parameter set.
@@ -108,4 +109,49 @@ impl CompressedProof {
         d.finish()?;
         Ok(CompressedProof { beacon, proof })
     }
+}
+
+/// File names of a storage-circuit key directory.
+pub mod files {
+    /// The parameter set the keys are for.
+    pub const PARAMS: &str = "params.bin";
+    /// KZG parameters at the circuit's `k` (halo2 format).
+    pub const SRS: &str = "kzg.srs";
+    /// Verifying key.
+    pub const VK: &str = "vk.bin";
+    /// Proving key.
+    pub const PK: &str = "pk.bin";
+}
+
+impl StorageKeys {
+    /// Writes the keys, their SRS and the parameter set into `dir` (created if needed).
+    pub fn save(&self, dir: &std::path::Path, params: &SpaceParams) -> Result<()> {
+        std::fs::create_dir_all(dir).map_err(Error::io(dir))?;
+        crate::srs::save_srs(&self.srs, &dir.join(files::SRS))?;
+        write_atomic(&dir.join(files::VK), &prover::verifying_key_bytes(self.vk()))?;
+        write_atomic(&dir.join(files::PK), &prover::proving_key_bytes(&self.pk))?;
+        write_atomic(&dir.join(files::PARAMS), &params.to_bytes())
+    }
+
+    /// Loads the proving keys of `params` from `dir`.
+    pub fn load(dir: &std::path::Path, params: &SpaceParams) -> Result<StorageKeys> {
+        let srs = load_key_dir_srs(dir, params)?;
+        let pk = prover::read_proving_key::<StorageCircuit>(&read_file(&dir.join(files::PK))?, storage_shape(params))?;
+        Ok(StorageKeys { srs, pk })
+    }
+}
+
+/// Loads what a verifier of compressed proofs under `params` needs from a key directory.
+pub fn load_verifier(dir: &std::path::Path, params: &SpaceParams) -> Result<(Srs, VerifyingKey<G1Affine>)> {
+    let srs = load_key_dir_srs(dir, params)?;
+    let vk = read_storage_vk(&read_file(&dir.join(files::VK))?, params)?;
+    Ok((srs, vk))
+}
+
+fn load_key_dir_srs(dir: &std::path::Path, params: &SpaceParams) -> Result<Srs> {
+    let path = dir.join(files::PARAMS);
+    if SpaceParams::from_bytes(&read_file(&path)?)? != *params {
+        return Err(Error::Artifact { path, reason: "these keys are for other space parameters".into() });
+    }
+    crate::srs::load_srs(&dir.join(files::SRS), storage_shape(params).k())
 }
