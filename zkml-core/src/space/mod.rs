@@ -7,8 +7,8 @@
 //!   bucket-sampled earlier labels of its layer and random labels of the previous layer
 //!   ([`graph`]), so labels cannot be computed independently of one another;
 //! - [`plot`]: plotting keeps the last layer on disk with its Poseidon Merkle tree (`comm_r`)
-//!   and, until the initialization proof, all layers with a tree over per-node column digests
-//!   (`comm_c`);
+//!   and, until the initialization proof, all layers with a Poseidon tree over per-node
+//!   column digests (`comm_c`);
 //! - [`init`]: the one-time initialization proof opens the columns of challenged nodes and
 //!   their parents; the verifier recomputes their labels;
 //! - [`epoch`]: each epoch, `t` leaves chosen from a beacon are opened against `comm_r`
@@ -48,16 +48,14 @@ use zkml_circuits::halo2_proofs::halo2curves::ff::PrimeField;
 /// Poseidon domain tags (the capacity element of each hash's permutation). Tag 1 is the Merkle
 /// parent, [`zkml_circuits::chips::merkle::NODE_TAG`].
 pub mod tags {
-    /// Column digests.
-    pub const COLUMN: u64 = 2;
     /// The epoch challenge seed.
-    pub const EPOCH: u64 = 3;
+    pub const EPOCH: u64 = 2;
     /// Epoch challenge indices.
-    pub const EPOCH_INDEX: u64 = 4;
+    pub const EPOCH_INDEX: u64 = 3;
     /// The initialization challenge seed.
-    pub const INIT: u64 = 5;
+    pub const INIT: u64 = 4;
     /// Initialization challenge indices.
-    pub const INIT_INDEX: u64 = 6;
+    pub const INIT_INDEX: u64 = 5;
 }
 
 /// `count` distinct node indices: the low `log_nodes` bits of `hash2(tag, seed, j)` for

@@ -20,10 +20,10 @@ use zkml_circuits::halo2_proofs::halo2curves::bn256::Fr;
 use zkml_circuits::halo2_proofs::halo2curves::ff::PrimeField;
 
 use super::codec::{Decoder, Encoder, Kind};
-use super::identity::MAX_NODE_KEY_BYTES;
+use super::identity::{wide_field, MAX_NODE_KEY_BYTES};
 use super::labels::Labeler;
 use super::tree::{self, TreeFile};
-use super::{tags, Beacon, NodeIdentity, ReplicaId, SpaceParams};
+use super::{Beacon, NodeIdentity, ReplicaId, SpaceParams};
 use crate::artifacts::{read_file, write_atomic, write_atomic_with};
 use crate::error::{Error, Result};
 
@@ -88,9 +88,20 @@ impl Registration {
 }
 
 /// Digest of one node's labels across all layers: `c = label[0]`, then
-/// `c = hash2(COLUMN, c, label[l])` for each later layer.
+/// `c = column_step(c, label[l])` for each later layer.
 pub fn column_digest(labels: &[Fr]) -> Fr {
-    labels[1..].iter().fold(labels[0], |c, l| zkml_circuits::poseidon::hash2(Fr::from(tags::COLUMN), c, *l))
+    labels[1..].iter().fold(labels[0], |c, l| column_step(c, *l))
+}
+
+/// One step of a column digest: BLAKE3 (derive-key context `zkml posp-v1 column`) of
+/// `c ‖ label`, reduced to a field element. Columns are only ever opened natively (the labels
+/// themselves are BLAKE3), so BLAKE3 keeps plotting cheap: a Poseidon permutation per layer
+/// and node would cost several times the labelling itself.
+pub fn column_step(c: Fr, label: Fr) -> Fr {
+    let mut h = blake3::Hasher::new_derive_key("zkml posp-v1 column");
+    h.update(&c.to_repr());
+    h.update(&label.to_repr());
+    wide_field(&h)
 }
 
 /// Where plotting is, for progress displays.
@@ -188,8 +199,7 @@ impl Plot {
             if layer == 0 {
                 columns = labels;
             } else {
-                let tag = Fr::from(tags::COLUMN);
-                columns.par_iter_mut().zip(&labels).for_each(|(c, l)| *c = zkml_circuits::poseidon::hash2(tag, *c, *l));
+                columns.par_iter_mut().zip(&labels).for_each(|(c, l)| *c = column_step(*c, *l));
             }
             progress(PlotStage::ColumnTree, u64::from(layer + 1), u64::from(params.layers));
         }
