@@ -13,7 +13,6 @@ use zkml_circuits::halo2_proofs::halo2curves::bn256::Fr;
 use zkml_circuits::halo2_proofs::halo2curves::ff::PrimeField;
 use zkml_circuits::{CircuitShape, InputVisibility, QuantizedNetwork};
 
-use crate::calibrate::FidelityReport;
 use crate::error::{Error, Result};
 
 /// Version of the settings and proof file formats.
@@ -31,6 +30,29 @@ pub mod files {
     pub const VK: &str = "vk.bin";
     /// Proving key (halo2 raw bytes).
     pub const PK: &str = "pk.bin";
+}
+
+/// How well the quantized network reproduces the float model on the calibration samples.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct FidelityReport {
+    /// Number of samples compared.
+    pub samples: usize,
+    /// Largest absolute output error.
+    pub max_abs_error: f64,
+    /// Mean absolute output error.
+    pub mean_abs_error: f64,
+    /// Samples whose arg-max output agrees.
+    pub top1_agreement: usize,
+}
+
+impl std::fmt::Display for FidelityReport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "fidelity over {} sample(s): max |err| {:.3e}, mean |err| {:.3e}, top-1 agreement {}/{}",
+            self.samples, self.max_abs_error, self.mean_abs_error, self.top1_agreement, self.samples
+        )
+    }
 }
 
 /// Whether the weights are part of the circuit or a private witness.

@@ -6,13 +6,14 @@
 //! weight uses about [`WEIGHT_BITS`] bits. Wide scales are cheap here: range checks are split
 //! into limbs, so extra bits cost a few rows rather than a larger `k`.
 
-use serde::{Deserialize, Serialize};
 use zkml_circuits::quantized::{requantize, MAX_ACCUMULATOR_BITS};
 use zkml_circuits::{DenseLayer, QuantizedNetwork};
 
+use crate::artifacts::FidelityReport;
 use crate::error::{Error, Result};
 use crate::float_model::FloatModel;
 use crate::onnx::OnnxModel;
+use crate::quantize::{check_input, dequantize, quantize_input, quantize_value};
 
 /// Target bit width of the largest calibrated activation.
 pub const ACTIVATION_BITS: i32 = 16;
@@ -21,60 +22,12 @@ pub const WEIGHT_BITS: i32 = 12;
 /// Bounds on either scale's fractional bits.
 const SCALE_RANGE: (i32, i32) = (2, 16);
 
-/// How well the quantized network reproduces the float model on the calibration samples.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct FidelityReport {
-    /// Number of samples compared.
-    pub samples: usize,
-    /// Largest absolute output error.
-    pub max_abs_error: f64,
-    /// Mean absolute output error.
-    pub mean_abs_error: f64,
-    /// Samples whose arg-max output agrees.
-    pub top1_agreement: usize,
-}
-
-impl std::fmt::Display for FidelityReport {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "fidelity over {} sample(s): max |err| {:.3e}, mean |err| {:.3e}, top-1 agreement {}/{}",
-            self.samples, self.max_abs_error, self.mean_abs_error, self.top1_agreement, self.samples
-        )
-    }
-}
-
-/// Checks a float input: right length, every value finite.
-pub fn check_input(input: &[f32], expected: usize) -> Result<()> {
-    if input.len() != expected {
-        return Err(Error::Data(format!("the input has {} values but the model expects {expected}", input.len())));
-    }
-    if let Some(i) = input.iter().position(|v| !v.is_finite()) {
-        return Err(Error::Data(format!("input value {i} is {}, not a finite number", input[i])));
-    }
-    Ok(())
-}
-
 fn bits_for(max_abs: f64) -> i32 {
     if max_abs > 0.0 {
         max_abs.log2().ceil() as i32
     } else {
         0
     }
-}
-
-fn quantize_value(v: f64, bits: u32) -> i64 {
-    (v * (1u64 << bits) as f64).round() as i64
-}
-
-/// Quantizes a float input at `scale_bits` (after [`check_input`]).
-pub fn quantize_input(input: &[f32], scale_bits: u32) -> Vec<i64> {
-    input.iter().map(|v| quantize_value(*v as f64, scale_bits)).collect()
-}
-
-/// Converts quantized outputs back to floats.
-pub fn dequantize(values: &[i64], scale_bits: u32) -> Vec<f32> {
-    values.iter().map(|v| (*v as f64 / (1u64 << scale_bits) as f64) as f32).collect()
 }
 
 fn argmax(v: &[f32]) -> usize {

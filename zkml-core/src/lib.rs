@@ -2,11 +2,13 @@
 //! node stores what it committed to (Proof of Space), with Halo2 (KZG on BN254).
 //!
 //! The pipeline, one module per step:
+//! - [`quantize`]: fixed-point conversion between floats and the circuit's integers;
 //! - [`onnx`]: import an ONNX model into a [`float_model::FloatModel`];
 //! - [`calibrate`]: choose fixed-point scales from sample inputs and report fidelity;
 //! - [`poi`]: compile to a circuit, set up keys, prove and verify inferences;
 //! - [`space`]: Proof of Space — plots, initialization and epoch storage proofs, compressed
 //!   storage proofs;
+//! - [`consensus`]: epoch tasks, submission verification and reward splitting for nodes;
 //! - [`srs`]: KZG parameters from a file or the cached insecure development SRS;
 //! - [`artifacts`]: settings, keys and proof files; [`data`]: EZKL-format input files;
 //! - [`fixtures`]: seeded synthetic MLPs as ONNX files;
@@ -28,19 +30,28 @@
 //! ```
 
 pub mod artifacts;
+#[cfg(feature = "onnx")]
 pub mod calibrate;
+pub mod consensus;
 pub mod data;
 mod error;
+#[cfg(feature = "onnx")]
 pub mod fixtures;
+#[cfg(feature = "onnx")]
 pub mod float_model;
+#[cfg(feature = "onnx")]
 pub mod onnx;
 pub mod poi;
+pub mod quantize;
 pub mod space;
 pub mod srs;
 
+#[cfg(feature = "gpu")]
 pub use zkml_gpu_kernels as kernels;
 
 pub use artifacts::{CompiledModel, ParamVisibility, Settings};
 pub use error::{Error, Result};
-pub use poi::{compile, prove, setup, setup_dir, verify, CompileOptions, Keys, Proof, VerifierKeys};
+#[cfg(feature = "onnx")]
+pub use poi::compile;
+pub use poi::{prove, setup, setup_dir, verify, CompileOptions, Keys, Proof, VerifierKeys};
 pub use zkml_circuits::{Error as CircuitError, InputVisibility};

@@ -11,12 +11,15 @@ use zkml_circuits::shape::DEFAULT_MAX_PROOF_BYTES;
 use zkml_circuits::{InputVisibility, NetworkCircuit, Trace};
 
 use crate::artifacts::{
-    field_from_hex, field_to_hex, files, network_bytes, read_file, read_json, write_atomic, write_json, CompiledModel,
+    field_from_hex, field_to_hex, files, read_file, read_json, write_atomic, write_json, CompiledModel,
     ParamVisibility, ProofFile, Settings, SrsOrigin, FORMAT_VERSION,
 };
-use crate::calibrate::{calibrate, check_input, dequantize, quantize_input};
+#[cfg(feature = "onnx")]
+use crate::calibrate::calibrate;
 use crate::error::{Error, Result};
+#[cfg(feature = "onnx")]
 use crate::onnx::OnnxModel;
+use crate::quantize::{check_input, dequantize, quantize_input};
 use crate::srs::{load_srs, obtain_srs, save_srs, SrsSource};
 
 /// Choices made at compile time.
@@ -42,6 +45,7 @@ impl Default for CompileOptions {
 }
 
 /// Imports an ONNX model, calibrates it on `samples`, and lays out its circuit.
+#[cfg(feature = "onnx")]
 pub fn compile(onnx: &[u8], samples: &[Vec<f32>], options: &CompileOptions) -> Result<CompiledModel> {
     let model = OnnxModel::from_bytes(onnx)?;
     let (network, fidelity) = calibrate(&model, samples)?;
@@ -58,7 +62,7 @@ pub fn compile(onnx: &[u8], samples: &[Vec<f32>], options: &CompileOptions) -> R
         input_visibility: options.input_visibility,
         param_visibility: options.param_visibility,
         shape: circuit.shape,
-        network_digest: blake3::hash(&network_bytes(&circuit.network)).to_hex().to_string(),
+        network_digest: blake3::hash(&crate::artifacts::network_bytes(&circuit.network)).to_hex().to_string(),
         fidelity,
         srs: None,
     };

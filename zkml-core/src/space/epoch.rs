@@ -13,7 +13,9 @@ use zkml_circuits::halo2_proofs::halo2curves::bn256::Fr;
 use zkml_circuits::storage::Opening;
 
 use super::codec::{Decoder, Encoder, Kind};
-use super::plot::{Plot, Registration};
+#[cfg(feature = "plot")]
+use super::plot::Plot;
+use super::registration::Registration;
 use super::tree::root_from_path;
 use super::{distinct_indices, tags, Beacon, SpaceParams};
 use crate::error::{Error, Result};
@@ -37,6 +39,7 @@ pub fn epoch_challenges(registration: &Registration, beacon: &Beacon) -> Vec<u64
     distinct_indices(seed, tags::EPOCH_INDEX, &registration.params, registration.params.epoch_challenges)
 }
 
+#[cfg(feature = "plot")]
 impl Plot {
     /// Answers the epoch challenges of `beacon` from the stored last layer.
     pub fn prove_storage(&self, beacon: &Beacon) -> Result<StorageProof> {

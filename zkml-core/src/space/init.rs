@@ -16,7 +16,9 @@ use zkml_circuits::halo2_proofs::halo2curves::bn256::Fr;
 use super::codec::{Decoder, Encoder, Kind};
 use super::graph::Graph;
 use super::labels::Labeler;
-use super::plot::{column_digest, Plot, Registration};
+#[cfg(feature = "plot")]
+use super::plot::Plot;
+use super::registration::{column_digest, Registration};
 use super::tree::root_from_path;
 use super::{distinct_indices, tags, Beacon, SpaceParams};
 use crate::error::{Error, Result};
@@ -71,6 +73,7 @@ fn column_nodes(graph: &Graph, params: &SpaceParams, v: u64) -> (Vec<u64>, Vec<u
     (nodes.into_iter().collect(), drg, exp)
 }
 
+#[cfg(feature = "plot")]
 impl Plot {
     /// Makes the initialization proof for `beacon` (needs the layers: before
     /// [`Plot::discard_layers`]).

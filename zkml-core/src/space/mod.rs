@@ -31,7 +31,9 @@ mod identity;
 pub mod init;
 pub mod labels;
 mod params;
+#[cfg(feature = "plot")]
 pub mod plot;
+mod registration;
 pub mod snark;
 pub mod tree;
 
@@ -39,7 +41,9 @@ pub use epoch::{epoch_challenges, verify_storage, StorageProof};
 pub use identity::{Beacon, NodeIdentity, ReplicaId};
 pub use init::{init_challenges, verify_init, InitProof};
 pub use params::{challenges_for, SpaceParams};
-pub use plot::{Plot, PlotStage, Registration};
+#[cfg(feature = "plot")]
+pub use plot::{Plot, PlotStage};
+pub use registration::{column_digest, Registration};
 pub use snark::{compress, verify_compressed, CompressedProof, StorageKeys};
 
 use zkml_circuits::halo2_proofs::halo2curves::bn256::Fr;

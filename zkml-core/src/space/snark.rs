@@ -10,7 +10,7 @@ use zkml_circuits::storage::{StorageCircuit, StorageShape};
 
 use super::codec::{Decoder, Encoder, Kind};
 use super::epoch::{epoch_challenges, verify_storage, StorageProof};
-use super::plot::Registration;
+use super::registration::Registration;
 use super::{Beacon, SpaceParams};
 use crate::artifacts::{read_file, write_atomic};
 use crate::error::{Error, Result};
