@@ -5,6 +5,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 cargo test --workspace
+# The verifier-only build that node software embeds: no ONNX importer, no GPU crates, no plotting.
+cargo test -p zkml-core --no-default-features --features verify --lib --tests
 
 venv=target/python-venv
 if [ ! -x "$venv/bin/python" ]; then

@@ -383,7 +383,7 @@ pub fn split_rewards(total: u64, weights: RewardWeights, contributions: &[Contri
     contributions
         .iter()
         .map(|c| {
-            let share = |pool: u128, mine: u64, sum: u128| if sum == 0 { 0 } else { pool * u128::from(mine) / sum };
+            let share = |pool: u128, mine: u64, sum: u128| (pool * u128::from(mine)).checked_div(sum).unwrap_or(0);
             (share(pool_c, c.compute_units, sum_c) + share(pool_s, c.space_bytes, sum_s)) as u64
         })
         .collect()

@@ -153,3 +153,35 @@ fn registry_refuses_copies_and_bad_initialization() {
     let err = registry.register(copied, &beacon(2), &init).unwrap_err().to_string();
     assert!(err.contains("already registered"), "{err}");
 }
+
+/// Regenerates the serialized artifacts that `tests/verifier.rs` checks with the verifier-only
+/// build: `cargo test -p zkml-core --test epoch -- --ignored write_verifier_fixtures`. Only
+/// needed when a format version changes; the committed files are what old nodes must keep
+/// accepting.
+#[test]
+#[ignore]
+fn write_verifier_fixtures() {
+    let n = network();
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/verifier");
+    std::fs::create_dir_all(&dir).unwrap();
+    let write = |name: &str, bytes: &[u8]| std::fs::write(dir.join(name), bytes).unwrap();
+    let model = &n.models[0];
+    write("model.settings.json", &serde_json::to_vec_pretty(&model.settings).unwrap());
+    write("model.vk.bin", &zkml_circuits::prover::verifying_key_bytes(&model.keys.vk));
+    let epoch = Epoch { number: 1, beacon: beacon(9) };
+    let submission = honest(n, &epoch, 0);
+    write("model.proof.json", &serde_json::to_vec_pretty(&submission.inferences[0].proof.to_file()).unwrap());
+
+    let plot = &n.plots[0];
+    let registration = plot.registration();
+    let params = registration.params;
+    write("unit.registration.bin", &registration.to_bytes());
+    write("unit.init.bin", &plot.prove_init(&beacon(2)).unwrap().to_bytes(&params));
+    let storage = plot.prove_storage(&epoch.beacon).unwrap();
+    write("unit.epoch.bin", &storage.to_bytes(&params));
+    let k = zkml_core::space::snark::storage_shape(&params).k();
+    let keys = zkml_core::space::StorageKeys::generate(&params, zkml_circuits::srs::dev_srs(k).unwrap()).unwrap();
+    write("unit.storage-vk.bin", &zkml_circuits::prover::verifying_key_bytes(keys.vk()));
+    let compressed = zkml_core::space::compress(registration, &keys, &storage).unwrap();
+    write("unit.epoch.snark", &compressed.to_bytes(&params));
+}
