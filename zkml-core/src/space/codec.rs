@@ -9,6 +9,7 @@
 use zkml_circuits::halo2_proofs::halo2curves::bn256::Fr;
 use zkml_circuits::halo2_proofs::halo2curves::ff::PrimeField;
 
+use super::{Beacon, SpaceParams};
 use crate::error::{Error, Result};
 
 /// Magic bytes at the start of every artifact.
@@ -63,6 +64,14 @@ impl Encoder {
         buf.extend_from_slice(&VERSION.to_le_bytes());
         buf.push(kind as u8);
         Encoder { buf }
+    }
+
+    /// Starts a proof of `kind` made under `params` for `beacon`: every proof names both, so
+    /// one made for other parameters is refused before anything else is read.
+    pub fn proof(kind: Kind, params: &SpaceParams, beacon: &Beacon) -> Encoder {
+        let mut e = Encoder::new(kind);
+        e.raw(&params.digest()).raw(&beacon.0);
+        e
     }
 
     /// A byte.
@@ -128,6 +137,17 @@ impl<'a> Decoder<'a> {
             return Err(d.error(format!("this file holds {name}, not {}", kind.name())));
         }
         Ok(d)
+    }
+
+    /// Reads the start of a proof written by [`Encoder::proof`] for `params`; returns the
+    /// beacon it answers.
+    pub fn proof(bytes: &'a [u8], kind: Kind, what: &'static str, params: &SpaceParams) -> Result<(Decoder<'a>, Beacon)> {
+        let mut d = Decoder::new(bytes, kind, what)?;
+        if d.array::<32>()? != params.digest() {
+            return Err(d.error("made for other space parameters"));
+        }
+        let beacon = Beacon(d.array()?);
+        Ok((d, beacon))
     }
 
     /// A decoding error about this artifact.

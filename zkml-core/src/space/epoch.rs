@@ -94,8 +94,8 @@ pub fn verify_storage(registration: &Registration, beacon: &Beacon, proof: &Stor
 impl StorageProof {
     /// Canonical bytes (a [`Kind::StorageProof`] artifact) for parameters `params`.
     pub fn to_bytes(&self, params: &SpaceParams) -> Vec<u8> {
-        let mut e = Encoder::new(Kind::StorageProof);
-        e.raw(&params.digest()).raw(&self.beacon.0).u32(self.openings.len() as u32);
+        let mut e = Encoder::proof(Kind::StorageProof, params, &self.beacon);
+        e.u32(self.openings.len() as u32);
         for o in &self.openings {
             e.u64(o.index).fr(&o.leaf).u32(o.siblings.len() as u32);
             o.siblings.iter().for_each(|s| {
@@ -108,11 +108,7 @@ impl StorageProof {
     /// Reads a proof made under `params`. Lengths are bounded by the parameters but not
     /// required to match them: [`verify_storage`] says what is wrong with a proof.
     pub fn from_bytes(bytes: &[u8], params: &SpaceParams) -> Result<StorageProof> {
-        let mut d = Decoder::new(bytes, Kind::StorageProof, "storage proof")?;
-        if d.array::<32>()? != params.digest() {
-            return Err(d.error("made for other space parameters"));
-        }
-        let beacon = Beacon(d.array()?);
+        let (mut d, beacon) = Decoder::proof(bytes, Kind::StorageProof, "storage proof", params)?;
         let count = d.len(params.epoch_challenges as usize)?;
         let mut openings = Vec::with_capacity(count);
         for _ in 0..count {

@@ -155,8 +155,8 @@ const MAX_OPENINGS: usize = 1 << 16;
 impl InitProof {
     /// Canonical bytes (a [`Kind::InitProof`] artifact) for parameters `params`.
     pub fn to_bytes(&self, params: &SpaceParams) -> Vec<u8> {
-        let mut e = Encoder::new(Kind::InitProof);
-        e.raw(&params.digest()).raw(&self.beacon.0).u32(self.openings.len() as u32);
+        let mut e = Encoder::proof(Kind::InitProof, params, &self.beacon);
+        e.u32(self.openings.len() as u32);
         for o in &self.openings {
             e.u32(o.columns.len() as u32);
             for c in &o.columns {
@@ -174,11 +174,7 @@ impl InitProof {
 
     /// Reads a proof made under `params` (which fix every length).
     pub fn from_bytes(bytes: &[u8], params: &SpaceParams) -> Result<InitProof> {
-        let mut d = Decoder::new(bytes, Kind::InitProof, "initialization proof")?;
-        if d.array::<32>()? != params.digest() {
-            return Err(d.error("made for other space parameters"));
-        }
-        let beacon = Beacon(d.array()?);
+        let (mut d, beacon) = Decoder::proof(bytes, Kind::InitProof, "initialization proof", params)?;
         let count = d.len(MAX_OPENINGS)?;
         let max_columns = 1 + (params.drg_parents + params.expander_parents) as usize;
         let mut openings = Vec::with_capacity(count.min(1024));

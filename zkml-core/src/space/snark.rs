@@ -95,16 +95,12 @@ const MAX_PROOF_BYTES: usize = 1 << 20;
 impl CompressedProof {
     /// Canonical bytes (a [`Kind::CompressedProof`] artifact) for parameters `params`.
     pub fn to_bytes(&self, params: &SpaceParams) -> Vec<u8> {
-        Encoder::new(Kind::CompressedProof).raw(&params.digest()).raw(&self.beacon.0).bytes(&self.proof).finish()
+        Encoder::proof(Kind::CompressedProof, params, &self.beacon).bytes(&self.proof).finish()
     }
 
     /// Reads a compressed proof made under `params`.
     pub fn from_bytes(bytes: &[u8], params: &SpaceParams) -> Result<CompressedProof> {
-        let mut d = Decoder::new(bytes, Kind::CompressedProof, "compressed storage proof")?;
-        if d.array::<32>()? != params.digest() {
-            return Err(d.error("made for other space parameters"));
-        }
-        let beacon = Beacon(d.array()?);
+        let (mut d, beacon) = Decoder::proof(bytes, Kind::CompressedProof, "compressed storage proof", params)?;
         let proof = d.bytes(MAX_PROOF_BYTES)?;
         d.finish()?;
         Ok(CompressedProof { beacon, proof })
