@@ -198,7 +198,7 @@ fn beacon(s: &str) -> Result<Beacon> {
 
 fn load_registration(path: &Path) -> Result<Registration> {
     let path = if path.is_dir() { path.join(zkml_core::space::plot::files::META) } else { path.to_owned() };
-    Ok(Registration::from_bytes(&read_file(&path)?).with_context(|| format!("reading {}", path.display()))?)
+    Registration::from_bytes(&read_file(&path)?).with_context(|| format!("reading {}", path.display()))
 }
 
 fn plot_bar(params: &SpaceParams) -> (ProgressBar, impl FnMut(PlotStage, u64, u64)) {

@@ -23,8 +23,11 @@ fn to_py(e: Error) -> PyErr {
     let message = e.to_string();
     match e {
         Error::MalformedModel(_) | Error::UnsupportedOp { .. } | Error::UnsupportedModel(_) => ModelError::new_err(message),
-        Error::Data(_) => DataError::new_err(message),
-        Error::Artifact { .. } | Error::Io { .. } => ArtifactError::new_err(message),
+        Error::Data(_) | Error::InvalidParameters(_) => DataError::new_err(message),
+        Error::Artifact { .. } | Error::Io { .. } | Error::Decode { .. } | Error::Plot { .. } => {
+            ArtifactError::new_err(message)
+        }
+        Error::Rejected(_) => VerificationError::new_err(message),
         Error::Circuit(c) => match c {
             zkml_core::CircuitError::Verification(_) => VerificationError::new_err(message),
             zkml_core::CircuitError::InputLength { .. } | zkml_core::CircuitError::OutOfRange { .. } => {
