@@ -81,7 +81,8 @@ fn main() -> zkml_core::Result<()> {
         }
         nodes.push(Node { name, plots, compressed });
     }
-    println!("registered {} units of {} KiB for {} nodes", 6, params.unit_bytes() / 1024, nodes.len());
+    let units: usize = nodes.iter().map(|n| n.plots.len()).sum();
+    println!("registered {units} units of {} KiB for {} nodes", params.unit_bytes() / 1024, nodes.len());
     delete_half(nodes[3].plots[0].dir(), params.nodes()).map_err(|e| zkml_core::Error::Io { path: work.clone(), error: e })?;
     println!("mallory deleted half of her unit");
 
@@ -111,7 +112,7 @@ fn main() -> zkml_core::Result<()> {
                     };
                     Ok(StorageSubmission { unit_index: plot.registration().identity.unit_index, proof })
                 })
-                // Mallory's plot cannot answer honestly; her proof is what she has.
+                // Mallory's proof is built from what is left of her plot.
                 .collect::<zkml_core::Result<Vec<_>>>()?;
             let mut submission = Submission {
                 epoch: number,

@@ -6,7 +6,7 @@
 //! - [`labels`]: `layers` layers of `2^log_nodes` labels, each label hashing its predecessor,
 //!   bucket-sampled earlier labels of its layer and random labels of the previous layer
 //!   ([`graph`]), so labels cannot be computed independently of one another;
-//! - [`plot`]: plotting keeps the last layer on disk with its Poseidon Merkle tree (`comm_r`)
+//! - [`plot`] (feature `plot`): plotting keeps the last layer on disk with its Poseidon Merkle tree (`comm_r`)
 //!   and, until the initialization proof, all layers with a Poseidon tree over per-node
 //!   column digests (`comm_c`);
 //! - [`init`]: the one-time initialization proof opens the columns of challenged nodes and
@@ -14,6 +14,10 @@
 //! - [`epoch`]: each epoch, `t` leaves chosen from a beacon are opened against `comm_r`
 //!   ([`epoch::verify_storage`] checks them natively);
 //! - [`snark`]: the `t` openings compressed into one halo2 proof.
+//!
+//! A unit's public record is its [`Registration`]; [`crate::consensus`] combines these proofs
+//! with inference proofs into epochs. The construction, parameters and formats are described
+//! in `docs/proof-of-space.md`.
 //!
 //! Every artifact has a versioned binary format ([`codec`]). Every hash is domain-separated
 //! (BLAKE3 derive-key contexts; Poseidon tags in [`tags`]) and includes the parameter set.
