@@ -11,6 +11,8 @@ use pyo3::prelude::*;
 use zkml_core::srs::SrsSource;
 use zkml_core::{CompileOptions, CompiledModel, Error, InputVisibility, Keys, ParamVisibility, Proof, VerifierKeys};
 
+mod space;
+
 create_exception!(zkml, ZkmlError, PyException, "Base class of every error raised by zkml.");
 create_exception!(zkml, ModelError, ZkmlError, "The ONNX model is malformed or uses something unsupported.");
 create_exception!(zkml, DataError, ZkmlError, "Input data has the wrong shape, is not finite, or is out of range.");
@@ -206,6 +208,12 @@ fn _zkml(m: &Bound<'_, PyModule>) -> PyResult<()> {
         m.add(name, class)?;
     }
     m.add_class::<Prover>()?;
+    m.add_class::<space::SpacePlot>()?;
+    m.add_function(wrap_pyfunction!(space::space_registration_info, m)?)?;
+    m.add_function(wrap_pyfunction!(space::space_verify_init, m)?)?;
+    m.add_function(wrap_pyfunction!(space::space_verify_storage, m)?)?;
+    m.add_function(wrap_pyfunction!(space::space_setup, m)?)?;
+    m.add_function(wrap_pyfunction!(space::space_verify_compressed, m)?)?;
     m.add_function(wrap_pyfunction!(compile, m)?)?;
     m.add_function(wrap_pyfunction!(load_settings, m)?)?;
     m.add_function(wrap_pyfunction!(predict, m)?)?;
