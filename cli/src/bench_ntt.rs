@@ -69,7 +69,7 @@ pub fn run(args: BenchNttArgs) -> Result<()> {
     }
     let report = json!({
         "what": "forward NTT over BN254 Fr, host memory to host memory (uploads, Montgomery conversion and readback included)",
-        "threads": std::thread::available_parallelism().map_or(1, |n| n.get()),
+        "machine": crate::bench::machine(),
         "notes": notes,
         "results": rows,
     });

@@ -13,6 +13,7 @@ use zkml_core::{data, fixtures, CompileOptions, CompiledModel, InputVisibility, 
 
 mod bench;
 mod bench_ntt;
+mod chart;
 mod space;
 
 /// The model the demo proves: a small MLP (64-32-16-10, seeded random weights).
@@ -43,6 +44,8 @@ enum Command {
     Bench(bench::BenchArgs),
     /// Benchmark the NTT on every available backend (checked against the CPU); writes JSON.
     BenchNtt(bench_ntt::BenchNttArgs),
+    /// Draw `bench-ntt` results (one or several machines) as an SVG chart of time versus size.
+    BenchChart(chart::ChartArgs),
     /// Proof of Space: plot storage units, prove and verify that they are kept.
     Space(space::SpaceArgs),
 }
@@ -298,6 +301,7 @@ fn run(cli: Cli) -> Result<()> {
         }
         Command::Bench(args) => bench::run(args)?,
         Command::BenchNtt(args) => bench_ntt::run(args)?,
+        Command::BenchChart(args) => chart::run(args)?,
         Command::Space(args) => space::run(args)?,
     }
     Ok(())

@@ -88,3 +88,32 @@ fn space_plot_init_prove_and_verify() {
     let out = zkml(&dir, &other);
     assert!(String::from_utf8_lossy(&out.stderr).contains("another replica"), "{out:?}");
 }
+
+#[test]
+fn bench_chart_draws_one_line_per_backend_and_machine() {
+    let dir = temp_dir("chart");
+    let results = |cpu: &str, gpu: &str| {
+        serde_json::json!({
+            "what": "forward NTT",
+            "machine": { "cpu": cpu },
+            "results": [
+                { "backend": "cpu (2 threads)", "log_n": 16, "seconds": 0.015 },
+                { "backend": "cpu (2 threads)", "log_n": 20, "seconds": 0.25 },
+                { "backend": gpu, "log_n": 16, "seconds": 0.0004 },
+                { "backend": gpu, "log_n": 20, "seconds": 0.002 },
+            ]
+        })
+        .to_string()
+    };
+    std::fs::write(dir.join("a.json"), results("Xeon", "wgpu (NVIDIA H100)")).unwrap();
+    std::fs::write(dir.join("b.json"), results("EPYC", "wgpu (NVIDIA H200)")).unwrap();
+    ok(&zkml(&dir, &["bench-chart", "a.json", "b.json", "-o", "chart.svg"]));
+    let svg = std::fs::read_to_string(dir.join("chart.svg")).unwrap();
+    assert_eq!(svg.matches("<polyline").count(), 4);
+    for label in ["cpu (2 threads) — Xeon", "cpu (2 threads) — EPYC", "NVIDIA H100", "NVIDIA H200", "1 ms"] {
+        assert!(svg.contains(label), "{label} missing");
+    }
+    std::fs::write(dir.join("bad.json"), "{\"results\": [{\"backend\": \"cpu\"}]}").unwrap();
+    let out = zkml(&dir, &["bench-chart", "bad.json"]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("lacks backend"), "{out:?}");
+}
