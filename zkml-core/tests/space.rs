@@ -70,6 +70,8 @@ fn plot_prove_and_verify_every_proof_kind() {
 
     // Compressed proof, checked by the stock halo2 verifier.
     let k = storage_shape(&params).k();
+    let wrong = StorageKeys::generate(&params, zkml_circuits::srs::dev_srs(k + 1).unwrap());
+    assert!(matches!(wrong, Err(Error::InvalidParameters(_))), "an SRS of another size is refused");
     let srs = zkml_circuits::srs::dev_srs(k).unwrap();
     let keys = StorageKeys::generate(&params, srs).unwrap();
     let compressed = compress(&registration, &keys, &proof).unwrap();

@@ -4,6 +4,7 @@
 
 use zkml_circuits::halo2_proofs::halo2curves::bn256::G1Affine;
 use zkml_circuits::halo2_proofs::plonk::{ProvingKey, VerifyingKey};
+use zkml_circuits::halo2_proofs::poly::commitment::Params;
 use zkml_circuits::prover;
 use zkml_circuits::srs::Srs;
 use zkml_circuits::storage::{StorageCircuit, StorageShape};
@@ -34,6 +35,13 @@ impl StorageKeys {
     pub fn generate(params: &SpaceParams, srs: Srs) -> Result<StorageKeys> {
         params.validate()?;
         let shape = storage_shape(params);
+        if srs.k() != shape.k() {
+            return Err(Error::InvalidParameters(format!(
+                "the storage circuit needs an SRS of k = {}, this one has k = {}",
+                shape.k(),
+                srs.k()
+            )));
+        }
         let circuit = StorageCircuit { shape, openings: None };
         let vk = prover::keygen_verifying_key(&srs, &circuit)?;
         let pk = prover::keygen_proving_key(&srs, vk, &circuit)?;
