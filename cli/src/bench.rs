@@ -37,7 +37,8 @@ const DEV_SRS_BENCH_K: u32 = 17;
 /// The built-in benchmark models: an MNIST-shaped MLP and a small MLP, both seeded.
 const BUILTIN: &[(&str, &[usize])] = &[("mlp_784_56_10", &[784, 56, 10]), ("mlp_64_32_16_10", &[64, 32, 16, 10])];
 
-fn median(mut v: Vec<f64>) -> f64 {
+/// The median of `v` (the upper one for an even count).
+pub fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
     v[v.len() / 2]
 }

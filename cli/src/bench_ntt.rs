@@ -9,6 +9,8 @@ use serde_json::json;
 use zkml_core::kernels::cpu::CpuBackend;
 use zkml_core::kernels::{Fr, NttBackend};
 
+use crate::bench::median;
+
 /// Arguments of `zkml bench-ntt`.
 #[derive(Args)]
 pub struct BenchNttArgs {
@@ -21,11 +23,6 @@ pub struct BenchNttArgs {
     /// Where to write the JSON results.
     #[arg(short, long, default_value = "target/bench/ntt.json")]
     output: PathBuf,
-}
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
 }
 
 /// Runs the benchmark.

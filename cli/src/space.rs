@@ -193,7 +193,7 @@ fn hex32(what: &str, s: &str) -> Result<[u8; 32]> {
 }
 
 fn beacon(s: &str) -> Result<Beacon> {
-    Ok(Beacon(hex32("beacon", s)?))
+    Beacon::from_hex(s).map_err(anyhow::Error::msg)
 }
 
 fn load_registration(path: &Path) -> Result<Registration> {
@@ -347,8 +347,7 @@ fn median_time(runs: usize, mut f: impl FnMut() -> Result<()>) -> Result<f64> {
         f()?;
         times.push(t.elapsed().as_secs_f64());
     }
-    times.sort_by(f64::total_cmp);
-    Ok(times[runs / 2])
+    Ok(crate::bench::median(times))
 }
 
 fn bench(args: BenchArgs) -> Result<()> {

@@ -26,10 +26,6 @@ fn params(log_nodes: u32, preset: &str) -> PyResult<SpaceParams> {
     }
 }
 
-fn registration(bytes: &[u8]) -> zkml_core::Result<Registration> {
-    Registration::from_bytes(bytes)
-}
-
 /// A plotted storage unit on disk.
 #[pyclass(module = "zkml._zkml")]
 pub struct SpacePlot {
@@ -129,7 +125,7 @@ impl SpacePlot {
 #[pyfunction]
 pub fn space_registration_info(py: Python<'_>, registration_bytes: Vec<u8>) -> PyResult<String> {
     run(py, move || {
-        let r = registration(&registration_bytes)?;
+        let r = Registration::from_bytes(&registration_bytes)?;
         let p = &r.params;
         let hex = |f| zkml_core::artifacts::field_to_hex(&f);
         Ok(serde_json::json!({
@@ -153,7 +149,7 @@ pub fn space_registration_info(py: Python<'_>, registration_bytes: Vec<u8>) -> P
 pub fn space_verify_init(py: Python<'_>, registration_bytes: Vec<u8>, beacon: Vec<u8>, proof: Vec<u8>) -> PyResult<()> {
     let beacon = Beacon(bytes32("beacon", &beacon)?);
     run(py, move || {
-        let r = registration(&registration_bytes)?;
+        let r = Registration::from_bytes(&registration_bytes)?;
         verify_init(&r, &beacon, &InitProof::from_bytes(&proof, &r.params)?)
     })
 }
@@ -163,7 +159,7 @@ pub fn space_verify_init(py: Python<'_>, registration_bytes: Vec<u8>, beacon: Ve
 pub fn space_verify_storage(py: Python<'_>, registration_bytes: Vec<u8>, beacon: Vec<u8>, proof: Vec<u8>) -> PyResult<()> {
     let beacon = Beacon(bytes32("beacon", &beacon)?);
     run(py, move || {
-        let r = registration(&registration_bytes)?;
+        let r = Registration::from_bytes(&registration_bytes)?;
         verify_storage(&r, &beacon, &StorageProof::from_bytes(&proof, &r.params)?)
     })
 }
@@ -192,7 +188,7 @@ pub fn space_verify_compressed(
 ) -> PyResult<()> {
     let beacon = Beacon(bytes32("beacon", &beacon)?);
     run(py, move || {
-        let r = registration(&registration_bytes)?;
+        let r = Registration::from_bytes(&registration_bytes)?;
         let (srs, vk) = snark::load_verifier(&keys_dir, &r.params)?;
         verify_compressed(&r, &srs, &vk, &beacon, &CompressedProof::from_bytes(&proof, &r.params)?)
     })

@@ -56,13 +56,9 @@ impl Beacon {
 
     /// Parses 64 hex digits.
     pub fn from_hex(s: &str) -> Result<Beacon, String> {
-        let bytes = hex::decode(s.trim()).map_err(|e| format!("beacon: {e}"))?;
-        Ok(Beacon(bytes.try_into().map_err(|b: Vec<u8>| format!("beacon: {} bytes, expected 32", b.len()))?))
-    }
-
-    /// 64 hex digits.
-    pub fn to_hex(&self) -> String {
-        hex::encode(self.0)
+        let bytes = hex::decode(s.trim()).map_err(|e| format!("beacon: not hex ({e})"))?;
+        let n = bytes.len();
+        Ok(Beacon(bytes.try_into().map_err(|_| format!("beacon: {n} bytes, expected 32 (64 hex digits)"))?))
     }
 }
 
