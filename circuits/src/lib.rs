@@ -24,5 +24,5 @@ pub mod storage;
 pub use error::Error;
 pub use halo2_proofs;
 pub use network::{InputVisibility, NetworkCircuit};
-pub use quantized::{Activation, DenseLayer, QuantizedNetwork, Trace};
+pub use quantized::{Activation, AffineLayer, QuantizedNetwork, Trace};
 pub use shape::CircuitShape;

@@ -2,8 +2,10 @@
 //!
 //! All chips share one set of `T + B` advice columns and are laid out in a single region, one
 //! after the other from row 1 (row 0 is all zero), so the row count is exactly
-//! [`CircuitShape::network_rows`]. The instance
-//! column holds the public input (when the input is public) followed by the outputs.
+//! [`CircuitShape::network_rows`]. Each layer is a [`DenseChip`] pass followed by one
+//! [`RequantChip`] unit per output; values flow between layers by equality constraints from the
+//! cell where each was first assigned. The instance column holds the public input (when the
+//! input is public) followed by the outputs.
 
 use halo2_proofs::circuit::{Layouter, SimpleFloorPlanner, Value};
 use halo2_proofs::halo2curves::bn256::Fr;
@@ -139,7 +141,7 @@ impl Circuit<Fr> for NetworkCircuit {
     }
 
     fn synthesize(&self, config: NetworkConfig, mut layouter: impl Layouter<Fr>) -> Result<(), Error> {
-        let (inputs, outputs) = layouter.assign_region(
+        let values = layouter.assign_region(
             || "network",
             |mut region| {
                 RequantChip::assign_table(&config.requant, &mut region);
@@ -148,30 +150,27 @@ impl Circuit<Fr> for NetworkCircuit {
                 for column in &config.advice {
                     region.assign_advice(*column, 0, Value::known(Fr::zero()));
                 }
+                let known = |i: usize| self.trace.as_ref().map_or(Value::unknown(), |t| Value::known(t.values[i] as i128));
+                let mut values: Vec<Wire> =
+                    (0..=self.network.input_len).map(|i| Wire { cell: None, value: known(i) }).collect();
                 let mut row = 1;
-                let input: Vec<Wire> = (0..self.network.input_len)
-                    .map(|i| Wire {
-                        cell: None,
-                        value: self.trace.as_ref().map_or(Value::unknown(), |t| Value::known(t.input[i] as i128)),
-                    })
-                    .collect();
-                let mut x = input;
-                let mut input_cells = None;
                 for layer in &self.network.layers {
-                    let dense = DenseChip::assign(&config.dense, &mut region, &mut row, layer, &x)?;
-                    input_cells.get_or_insert(dense.inputs);
-                    x = RequantChip::assign(&config.requant, &mut region, &mut row, &dense.outputs, layer.activation)?;
+                    let accumulators = DenseChip::assign(&config.dense, &mut region, &mut row, layer, &mut values)?;
+                    values.extend(RequantChip::assign(&config.requant, &mut region, &mut row, &accumulators, layer.activation)?);
                 }
-                Ok((input_cells.unwrap_or_default(), x))
+                Ok(values)
             },
         )?;
         let public_inputs = match self.input_visibility {
-            InputVisibility::Public => inputs,
-            InputVisibility::Private => Vec::new(),
+            InputVisibility::Public => 1..=self.network.input_len,
+            InputVisibility::Private => 1..=0,
         };
-        let output_cells = outputs.iter().map(|w| w.cell.expect("requantized outputs are assigned"));
-        for (row, cell) in public_inputs.into_iter().chain(output_cells).enumerate() {
-            layouter.constrain_instance(cell, config.instance, row);
+        let public = public_inputs.chain(self.network.outputs.iter().map(|v| *v as usize));
+        for (row, value) in public.enumerate() {
+            // An input no layer reads has no cell; its instance constrains nothing.
+            if let Some(cell) = values[value].cell {
+                layouter.constrain_instance(cell, config.instance, row);
+            }
         }
         Ok(())
     }
@@ -185,23 +184,20 @@ mod tests {
     use rand_chacha::ChaCha20Rng;
 
     use super::*;
-    use crate::quantized::{Activation, DenseLayer};
+    use crate::quantized::Activation;
 
     fn random_network(dims: &[usize], seed: u64) -> QuantizedNetwork {
         let mut rng = ChaCha20Rng::seed_from_u64(seed);
-        let layers = dims
+        let params: Vec<_> = dims
             .windows(2)
             .enumerate()
-            .map(|(i, w)| DenseLayer {
-                name: format!("fc{i}"),
-                in_dim: w[0],
-                out_dim: w[1],
-                weights: (0..w[0] * w[1]).map(|_| rng.gen_range(-300..300)).collect(),
-                bias: (0..w[1]).map(|_| rng.gen_range(-50_000..50_000)).collect(),
-                activation: if i + 2 < dims.len() { Activation::Relu } else { Activation::Linear },
+            .map(|(i, w)| {
+                let weights = (0..w[0] * w[1]).map(|_| rng.gen_range(-300..300)).collect();
+                let bias = (0..w[1]).map(|_| rng.gen_range(-50_000..50_000)).collect();
+                (weights, bias, if i + 2 < dims.len() { Activation::Relu } else { Activation::Linear })
             })
             .collect();
-        QuantizedNetwork { input_len: dims[0], scale_bits: 8, shift: 8, range_bits: 16, layers }
+        QuantizedNetwork::dense_chain(dims, &params, 8, 8, 16)
     }
 
     fn random_input(len: usize, seed: u64) -> Vec<i64> {
@@ -281,7 +277,7 @@ mod tests {
         let (circuit, k) = NetworkCircuit::compile(net, false, InputVisibility::Private, usize::MAX).unwrap();
         let (circuit, _, instances) = circuit.with_input(&random_input(6, 3)).unwrap();
         let shape = circuit.shape;
-        let first_requant_row = 1 + shape.dense_rows(6, 5);
+        let first_requant_row = 1 + shape.dense_rows(&circuit.network.layers[0]);
         // An accumulator, a remainder, a ReLU magnitude and a limb, each off by one.
         for (column, row) in [
             (shape.inputs_per_row, 1),

@@ -129,26 +129,14 @@ fn guard_decode<T>(what: &str, read: impl FnOnce() -> std::io::Result<T>) -> Res
 mod tests {
     use super::*;
     use crate::network::shape_metrics;
-    use crate::quantized::{Activation, DenseLayer, QuantizedNetwork};
+    use crate::quantized::{Activation, QuantizedNetwork};
     use crate::{InputVisibility, NetworkCircuit};
 
     #[test]
     fn proof_size_is_exact() {
-        let layer = |name: &str, i: usize, o: usize, activation| DenseLayer {
-            name: name.into(),
-            in_dim: i,
-            out_dim: o,
-            weights: (0..i * o).map(|v| v as i64 % 7 - 3).collect(),
-            bias: vec![5; o],
-            activation,
-        };
-        let net = QuantizedNetwork {
-            input_len: 5,
-            scale_bits: 4,
-            shift: 4,
-            range_bits: 12,
-            layers: vec![layer("a", 5, 4, Activation::Relu), layer("b", 4, 2, Activation::Linear)],
-        };
+        let params = |i: usize, o: usize, activation| ((0..i * o).map(|v| v as i64 % 7 - 3).collect(), vec![5; o], activation);
+        let net =
+            QuantizedNetwork::dense_chain(&[5, 4, 2], &[params(5, 4, Activation::Relu), params(4, 2, Activation::Linear)], 4, 4, 12);
         for (private, budget) in [(false, usize::MAX), (false, 2000), (true, usize::MAX)] {
             let (circuit, k) = NetworkCircuit::compile(net.clone(), private, InputVisibility::Public, budget).unwrap();
             let srs = crate::srs::dev_srs(k).unwrap();

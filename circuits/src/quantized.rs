@@ -1,12 +1,19 @@
 //! The quantized network: the integer program that the circuit proves.
 //!
-//! A network is a chain of [`DenseLayer`]s over a flat vector of fixed-point integers. Every
-//! tensor between layers has the same scale `2^scale_bits`; each layer's weights carry an extra
-//! `2^shift` so that a layer computes `y = W·x + b` at scale `2^(scale_bits + shift)` and then
-//! [`requantize`]s back by dividing by `2^shift` with round-half-up, optionally followed by ReLU.
+//! A network is a list of [`AffineLayer`]s over a growing table of fixed-point integers, the
+//! *values*: value [`ONE`] is the constant 1, values `1..=input_len` are the input, and every
+//! layer appends its outputs. Each layer output is a sparse affine combination of earlier values,
+//! `y = Σ w·v` (a bias is a term on [`ONE`]), [`requantize`]d by `2^shift` and activated. Dense
+//! layers, convolutions, pooling, residual additions and `max(a, b) = b + relu(a − b)` all take
+//! this one form, so one chip proves them all. The network's output is a list of values.
+//!
+//! Every value has the scale `2^scale_bits`; weights carry an extra `2^shift` and biases the
+//! accumulator's scale `2^(scale_bits + shift)`.
 //!
 //! [`QuantizedNetwork::forward`] is the reference executor: the circuit's witness is built from
 //! the same [`requantize`] function, and its public outputs must equal `forward`'s exactly.
+
+use std::collections::HashMap;
 
 use serde::{Deserialize, Serialize};
 
@@ -15,6 +22,9 @@ use crate::Error;
 /// Largest magnitude a pre-activation may reach. Keeping every intermediate well below the
 /// field modulus (~2^254) is what makes the in-circuit integer arithmetic sound.
 pub const MAX_ACCUMULATOR_BITS: u32 = 100;
+
+/// Index of the constant 1 in the value table; a term on it is a bias.
+pub const ONE: u32 = 0;
 
 /// The nonlinearity applied after requantization.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -25,36 +35,105 @@ pub enum Activation {
     Relu,
 }
 
-/// `y = W·x + b`, requantized and activated.
+/// One output of an affine layer: `(value, weight)` terms, sorted by value, no value twice.
+pub type Row = Vec<(u32, i64)>;
+
+/// Outputs that are sparse affine combinations of earlier values, requantized and activated.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct DenseLayer {
+pub struct AffineLayer {
     /// Node name in the source model, for error messages.
     pub name: String,
-    /// Number of inputs.
-    pub in_dim: usize,
-    /// Number of outputs.
-    pub out_dim: usize,
-    /// Row-major `out_dim × in_dim` weights at scale `2^(scale_bits + shift)` / `2^scale_bits`.
-    pub weights: Vec<i64>,
-    /// Bias at the accumulator's scale `2^(scale_bits + shift)`.
-    pub bias: Vec<i64>,
+    /// One row per output. Weights on [`ONE`] are at scale `2^(scale_bits + shift)`, others at
+    /// `2^shift`.
+    pub rows: Vec<Row>,
     /// Nonlinearity after requantization.
     pub activation: Activation,
 }
 
-/// A chain of dense layers with one shared fixed-point format.
+/// Outputs of a layer that the circuit accumulates side by side: they read the same `support`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Block {
+    /// Output indices within the layer (at most the block width).
+    pub outputs: Vec<usize>,
+    /// The union of their rows' values, ascending.
+    pub support: Vec<u32>,
+}
+
+impl AffineLayer {
+    /// A fully connected layer reading `inputs`: output `o` is
+    /// `Σ_i weights[o·n + i]·inputs[i] + bias[o]` with `n = inputs.len()` (zero weights are
+    /// kept: every output reads every input).
+    pub fn dense(name: &str, inputs: &[u32], weights: &[i64], bias: &[i64], activation: Activation) -> Self {
+        let rows = bias
+            .iter()
+            .enumerate()
+            .map(|(o, b)| {
+                let mut row: Row = std::iter::once((ONE, *b))
+                    .chain(inputs.iter().zip(&weights[o * inputs.len()..]).map(|(v, w)| (*v, *w)))
+                    .collect();
+                row.sort_unstable_by_key(|(v, _)| *v);
+                row
+            })
+            .collect();
+        Self { name: name.into(), rows, activation }
+    }
+
+    /// Number of outputs.
+    pub fn out_dim(&self) -> usize {
+        self.rows.len()
+    }
+
+    /// Groups the outputs into blocks of at most `width`: outputs with identical supports
+    /// share blocks (every channel of a convolution at one pixel, every output of a dense
+    /// layer); what is left over is packed in order, each block reading the union.
+    pub fn blocks(&self, width: usize) -> Vec<Block> {
+        let mut groups: Vec<(Vec<u32>, Vec<usize>)> = Vec::new();
+        let mut index: HashMap<Vec<u32>, usize> = HashMap::new();
+        for (o, row) in self.rows.iter().enumerate() {
+            let support: Vec<u32> = row.iter().map(|(v, _)| *v).collect();
+            match index.get(&support) {
+                Some(&g) => groups[g].1.push(o),
+                None => {
+                    index.insert(support.clone(), groups.len());
+                    groups.push((support, vec![o]));
+                }
+            }
+        }
+        let mut blocks = Vec::new();
+        let mut leftover = Vec::new();
+        for (support, outputs) in groups {
+            let full = outputs.len() / width * width;
+            for chunk in outputs[..full].chunks(width) {
+                blocks.push(Block { outputs: chunk.to_vec(), support: support.clone() });
+            }
+            leftover.extend_from_slice(&outputs[full..]);
+        }
+        leftover.sort_unstable();
+        for chunk in leftover.chunks(width) {
+            let mut support: Vec<u32> = chunk.iter().flat_map(|o| self.rows[*o].iter().map(|(v, _)| *v)).collect();
+            support.sort_unstable();
+            support.dedup();
+            blocks.push(Block { outputs: chunk.to_vec(), support });
+        }
+        blocks
+    }
+}
+
+/// A network of affine layers with one shared fixed-point format.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct QuantizedNetwork {
     /// Length of the input vector.
     pub input_len: usize,
-    /// Fractional bits of every activation (inputs, hidden values, outputs).
+    /// Fractional bits of every value (inputs, hidden values, outputs).
     pub scale_bits: u32,
     /// Fractional bits of the weights; also the right shift after each layer.
     pub shift: u32,
     /// Requantized values (before activation) must lie in `(-2^range_bits, 2^range_bits)`.
     pub range_bits: u32,
     /// The layers, applied in order.
-    pub layers: Vec<DenseLayer>,
+    pub layers: Vec<AffineLayer>,
+    /// The values that form the output, in order.
+    pub outputs: Vec<u32>,
 }
 
 /// Everything the executor computed: what the circuit's witness is made of.
@@ -62,16 +141,18 @@ pub struct QuantizedNetwork {
 pub struct Trace {
     /// The input vector.
     pub input: Vec<i64>,
-    /// Per layer: accumulators `W·x + b` (before requantization).
+    /// Per layer: accumulators `Σ w·v` (before requantization).
     pub accumulators: Vec<Vec<i128>>,
-    /// Per layer: activated outputs; the last one is the network output.
-    pub activations: Vec<Vec<i64>>,
+    /// The value table: [`ONE`], the input, then every layer's activated outputs.
+    pub values: Vec<i64>,
+    /// The network's output.
+    pub output: Vec<i64>,
 }
 
 impl Trace {
     /// The network's output vector.
     pub fn output(&self) -> &[i64] {
-        self.activations.last().map_or(&self.input, Vec::as_slice)
+        &self.output
     }
 }
 
@@ -96,41 +177,67 @@ impl Activation {
 }
 
 impl QuantizedNetwork {
-    /// Length of the output vector.
-    pub fn output_len(&self) -> usize {
-        self.layers.last().map_or(self.input_len, |l| l.out_dim)
+    /// A chain of fully connected layers of widths `dims` (`dims[0]` is the input), with
+    /// row-major weights and biases per layer; the last layer's outputs are the output.
+    pub fn dense_chain(
+        dims: &[usize],
+        params: &[(Vec<i64>, Vec<i64>, Activation)],
+        scale_bits: u32,
+        shift: u32,
+        range_bits: u32,
+    ) -> Self {
+        let mut first = 1u32;
+        let mut next = 1 + dims[0] as u32;
+        let mut layers = Vec::new();
+        for (i, (w, (weights, bias, activation))) in dims.windows(2).zip(params).enumerate() {
+            let inputs: Vec<u32> = (first..first + w[0] as u32).collect();
+            layers.push(AffineLayer::dense(&format!("fc{i}"), &inputs, weights, bias, *activation));
+            first = next;
+            next += w[1] as u32;
+        }
+        Self { input_len: dims[0], scale_bits, shift, range_bits, layers, outputs: (first..next).collect() }
     }
 
-    /// Checks that dimensions chain and that parameters fit the arithmetic bounds.
+    /// Length of the output vector.
+    pub fn output_len(&self) -> usize {
+        self.outputs.len()
+    }
+
+    /// Size of the value table: [`ONE`], the input, and every layer's outputs.
+    pub fn value_count(&self) -> usize {
+        1 + self.input_len + self.layers.iter().map(AffineLayer::out_dim).sum::<usize>()
+    }
+
+    /// Checks that every row reads earlier values in ascending order, that the outputs exist,
+    /// and that the arithmetic bounds are supported.
     pub fn validate(&self) -> Result<(), Error> {
+        let bad = |what: String| Err(Error::InvalidNetwork(what));
         if self.layers.is_empty() {
-            return Err(Error::InvalidNetwork("the network has no layers".into()));
+            return bad("the network has no layers".into());
         }
         if self.range_bits == 0 || self.range_bits > 64 || self.shift > 64 {
-            return Err(Error::InvalidNetwork(format!(
+            return bad(format!(
                 "range_bits {} / shift {} outside the supported 1..=64 / 0..=64",
                 self.range_bits, self.shift
-            )));
+            ));
         }
-        let mut width = self.input_len;
+        let mut available = 1 + self.input_len;
         for layer in &self.layers {
-            if layer.in_dim != width {
-                return Err(Error::InvalidNetwork(format!(
-                    "layer '{}' expects {} inputs but receives {}",
-                    layer.name, layer.in_dim, width
-                )));
+            for (o, row) in layer.rows.iter().enumerate() {
+                if row.iter().any(|(v, _)| *v as usize >= available) {
+                    return bad(format!("layer '{}' output {o} reads a value not computed yet", layer.name));
+                }
+                if row.windows(2).any(|w| w[0].0 >= w[1].0) {
+                    return bad(format!("layer '{}' output {o} does not list its values in ascending order", layer.name));
+                }
             }
-            if layer.weights.len() != layer.in_dim * layer.out_dim || layer.bias.len() != layer.out_dim {
-                return Err(Error::InvalidNetwork(format!(
-                    "layer '{}' has {} weights and {} biases for a {}×{} matrix",
-                    layer.name,
-                    layer.weights.len(),
-                    layer.bias.len(),
-                    layer.out_dim,
-                    layer.in_dim
-                )));
-            }
-            width = layer.out_dim;
+            available += layer.out_dim();
+        }
+        if self.outputs.is_empty() || self.outputs.iter().any(|v| *v == ONE || *v as usize >= available) {
+            return bad("the network's outputs name values that do not exist".into());
+        }
+        if available > u32::MAX as usize {
+            return bad("the network has more than 2^32 values".into());
         }
         Ok(())
     }
@@ -146,21 +253,17 @@ impl QuantizedNetwork {
         let bound = 1i128 << self.range_bits;
         let input_bound = 1i64 << self.range_bits.min(62);
         if let Some(v) = input.iter().find(|v| v.unsigned_abs() >= input_bound as u64) {
-            return Err(Error::OutOfRange {
-                layer: "input".into(),
-                value: *v as i128,
-                range_bits: self.range_bits,
-            });
+            return Err(Error::OutOfRange { layer: "input".into(), value: *v as i128, range_bits: self.range_bits });
         }
-        let mut x: Vec<i64> = input.to_vec();
+        let mut values = Vec::with_capacity(self.value_count());
+        values.push(1i64);
+        values.extend_from_slice(input);
         let mut accumulators = Vec::with_capacity(self.layers.len());
-        let mut activations = Vec::with_capacity(self.layers.len());
         for layer in &self.layers {
-            let mut acc = Vec::with_capacity(layer.out_dim);
-            let mut out = Vec::with_capacity(layer.out_dim);
-            for (row, bias) in layer.weights.chunks(layer.in_dim.max(1)).zip(&layer.bias) {
-                let y = row.iter().zip(&x).map(|(&w, &v)| w as i128 * v as i128).sum::<i128>()
-                    + *bias as i128;
+            let mut acc = Vec::with_capacity(layer.out_dim());
+            let mut out = Vec::with_capacity(layer.out_dim());
+            for row in &layer.rows {
+                let y = row.iter().map(|(v, w)| *w as i128 * values[*v as usize] as i128).sum::<i128>();
                 if y.unsigned_abs() >> MAX_ACCUMULATOR_BITS != 0 {
                     return Err(Error::OutOfRange { layer: layer.name.clone(), value: y, range_bits: MAX_ACCUMULATOR_BITS });
                 }
@@ -172,10 +275,10 @@ impl QuantizedNetwork {
                 out.push(layer.activation.apply(q) as i64);
             }
             accumulators.push(acc);
-            activations.push(out.clone());
-            x = out;
+            values.extend(out);
         }
-        Ok(Trace { input: input.to_vec(), accumulators, activations })
+        let output = self.outputs.iter().map(|v| values[*v as usize]).collect();
+        Ok(Trace { input: input.to_vec(), accumulators, values, output })
     }
 }
 
@@ -195,5 +298,22 @@ mod tests {
             assert_eq!(y + 8, q * 16 + r);
             assert!((0..16).contains(&r));
         }
+    }
+
+    #[test]
+    fn blocks_share_identical_supports_and_pack_the_rest() {
+        let row = |vs: &[u32]| vs.iter().map(|v| (*v, 1)).collect::<Row>();
+        let layer = AffineLayer {
+            name: "l".into(),
+            rows: vec![row(&[0, 1, 2]), row(&[3, 4]), row(&[0, 1, 2]), row(&[0, 1, 2]), row(&[5])],
+            activation: Activation::Linear,
+        };
+        let blocks = layer.blocks(2);
+        assert_eq!(blocks[0], Block { outputs: vec![0, 2], support: vec![0, 1, 2] });
+        assert_eq!(blocks[1], Block { outputs: vec![1, 3], support: vec![0, 1, 2, 3, 4] });
+        assert_eq!(blocks[2], Block { outputs: vec![4], support: vec![5] });
+        let mut all: Vec<usize> = layer.blocks(3).into_iter().flat_map(|b| b.outputs).collect();
+        all.sort_unstable();
+        assert_eq!(all, vec![0, 1, 2, 3, 4]);
     }
 }

@@ -5,11 +5,14 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::quantized::QuantizedNetwork;
+use crate::quantized::{AffineLayer, QuantizedNetwork};
 use crate::Error;
 
 /// Default bound on the proof size when choosing a layout (3 KiB).
 pub const DEFAULT_MAX_PROOF_BYTES: usize = 3072;
+
+/// Widest block of outputs the compiler will consider (`B`).
+const MAX_BLOCK_WIDTH: usize = 16;
 
 /// Largest circuit size the compiler will consider.
 pub const MAX_K: u32 = 26;
@@ -94,18 +97,18 @@ impl CircuitShape {
     }
 
     /// Rows used by the dense chip for one layer.
-    pub fn dense_rows(&self, in_dim: usize, out_dim: usize) -> usize {
-        (in_dim + 1).div_ceil(self.inputs_per_row) * out_dim.div_ceil(self.outputs_per_row)
+    pub fn dense_rows(&self, layer: &AffineLayer) -> usize {
+        self.rows_from_supports(layer.blocks(self.outputs_per_row).iter().map(|b| b.support.len()))
+    }
+
+    fn rows_from_supports(&self, supports: impl IntoIterator<Item = usize>) -> usize {
+        supports.into_iter().map(|s| s.div_ceil(self.inputs_per_row).max(1)).sum()
     }
 
     /// Rows used by the whole network: a zero row, then per layer its dense blocks and its
     /// requantization units.
     pub fn network_rows(&self, net: &QuantizedNetwork) -> usize {
-        1 + net
-            .layers
-            .iter()
-            .map(|l| self.dense_rows(l.in_dim, l.out_dim) + l.out_dim * self.requant_rows())
-            .sum::<usize>()
+        1 + net.layers.iter().map(|l| self.dense_rows(l) + l.out_dim() * self.requant_rows()).sum::<usize>()
     }
 
     /// Picks the layout of least prover cost whose proof fits `max_proof_bytes` (or, when no
@@ -127,12 +130,17 @@ impl CircuitShape {
                 (false, m.prover_units << k, m.proof_bytes)
             }
         };
+        // Block supports depend only on the block width: group them once per width.
+        let supports: Vec<Vec<usize>> = (1..=MAX_BLOCK_WIDTH)
+            .map(|b| net.layers.iter().flat_map(|l| l.blocks(b)).map(|block| block.support.len()).collect())
+            .collect();
+        let units: usize = net.layers.iter().map(AffineLayer::out_dim).sum();
         let mut best: Option<((bool, u64, usize), CircuitShape, u32)> = None;
         for k in MIN_K..=MAX_K {
             // Limbs as wide as the table allows: the table takes at most half the rows.
             let limb_bits = (k - 2).clamp(1, 16);
             for t in 2..=16usize {
-                for b in 1..=16usize {
+                for b in 1..=MAX_BLOCK_WIDTH {
                     if t + b < 6 {
                         continue;
                     }
@@ -144,11 +152,12 @@ impl CircuitShape {
                         range_bits: net.range_bits,
                         limb_bits,
                     };
-                    if shape.network_rows(net).max(shape.table_rows()) + MIN_BLINDING_ROWS > 1 << k {
+                    let rows = 1 + shape.rows_from_supports(supports[b - 1].iter().copied()) + units * shape.requant_rows();
+                    if rows.max(shape.table_rows()) + MIN_BLINDING_ROWS > 1 << k {
                         continue;
                     }
                     let m = metrics(&shape);
-                    if shape.network_rows(net).max(shape.table_rows()) + m.blinding_rows > 1 << k {
+                    if rows.max(shape.table_rows()) + m.blinding_rows > 1 << k {
                         continue;
                     }
                     let score = rank(&m, k);

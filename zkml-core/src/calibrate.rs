@@ -7,7 +7,8 @@
 //! into limbs, so extra bits cost a few rows rather than a larger `k`.
 
 use zkml_circuits::quantized::{requantize, MAX_ACCUMULATOR_BITS};
-use zkml_circuits::{DenseLayer, QuantizedNetwork};
+use zkml_circuits::quantized::ONE;
+use zkml_circuits::{AffineLayer, QuantizedNetwork};
 
 use crate::artifacts::FidelityReport;
 use crate::error::{Error, Result};
@@ -57,7 +58,12 @@ pub fn calibrate(model: &OnnxModel, samples: &[Vec<f32>]) -> Result<(QuantizedNe
         let values = sample.iter().map(|v| *v as f64).chain(pre.into_iter().flatten());
         max_activation = values.fold(max_activation, |m, v| m.max(v.abs()));
     }
-    let max_weight = float.layers.iter().flat_map(|l| &l.weights).fold(0f64, |m, w| m.max(w.abs() as f64));
+    let max_weight = float
+        .layers
+        .iter()
+        .flat_map(|l| l.rows.iter().flatten())
+        .filter(|(v, _)| *v != ONE)
+        .fold(0f64, |m, (_, w)| m.max(w.abs()));
     let scale_bits = (ACTIVATION_BITS - bits_for(max_activation)).clamp(SCALE_RANGE.0, SCALE_RANGE.1) as u32;
     let shift = (WEIGHT_BITS - bits_for(max_weight)).clamp(SCALE_RANGE.0, SCALE_RANGE.1) as u32;
     let mut network = quantize_weights(float, scale_bits, shift);
@@ -97,6 +103,12 @@ pub fn calibrate(model: &OnnxModel, samples: &[Vec<f32>]) -> Result<(QuantizedNe
 }
 
 fn quantize_weights(float: &FloatModel, scale_bits: u32, shift: u32) -> QuantizedNetwork {
+    // Biases (terms on ONE) live at the accumulator's scale, weights at the weights' scale.
+    let quantize_row = |row: &Vec<(u32, f64)>| {
+        row.iter()
+            .map(|(v, w)| (*v, quantize_value(*w, if *v == ONE { scale_bits + shift } else { shift })))
+            .collect()
+    };
     QuantizedNetwork {
         input_len: float.input_len(),
         scale_bits,
@@ -105,14 +117,8 @@ fn quantize_weights(float: &FloatModel, scale_bits: u32, shift: u32) -> Quantize
         layers: float
             .layers
             .iter()
-            .map(|l| DenseLayer {
-                name: l.name.clone(),
-                in_dim: l.in_dim,
-                out_dim: l.out_dim,
-                weights: l.weights.iter().map(|w| quantize_value(*w as f64, shift)).collect(),
-                bias: l.bias.iter().map(|b| quantize_value(*b as f64, scale_bits + shift)).collect(),
-                activation: l.activation,
-            })
+            .map(|l| AffineLayer { name: l.name.clone(), rows: l.rows.iter().map(quantize_row).collect(), activation: l.activation })
             .collect(),
+        outputs: float.outputs.clone(),
     }
 }

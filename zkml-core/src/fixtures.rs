@@ -1,5 +1,5 @@
-//! Synthetic models: seeded random MLPs written as real ONNX files, for the demo, tests and
-//! benchmarks (and for anyone who wants a model to try the pipeline on).
+//! Synthetic models: seeded random MLPs and CNNs written as real ONNX files, for the demo, tests
+//! and benchmarks (and for anyone who wants a model to try the pipeline on).
 
 use prost::Message;
 use rand::{Rng, SeedableRng};
@@ -33,43 +33,117 @@ fn value_info(name: &str, dims: &[usize]) -> pb::ValueInfoProto {
     }
 }
 
-/// A node with the given op, inputs, outputs and integer attributes.
-pub fn node(op: &str, name: &str, inputs: &[&str], outputs: &[&str], ints: &[(&str, i64)]) -> pb::NodeProto {
+/// A node attribute.
+#[derive(Clone, Debug)]
+pub enum Attr {
+    /// One integer.
+    Int(i64),
+    /// A list of integers.
+    Ints(Vec<i64>),
+    /// One float.
+    Float(f32),
+}
+
+/// A node with the given op, inputs, outputs and attributes.
+pub fn node_with(op: &str, name: &str, inputs: &[&str], outputs: &[&str], attrs: &[(&str, Attr)]) -> pb::NodeProto {
+    use pb::attribute_proto::AttributeType;
     pb::NodeProto {
         op_type: op.into(),
         name: name.into(),
         input: inputs.iter().map(|s| s.to_string()).collect(),
         output: outputs.iter().map(|s| s.to_string()).collect(),
-        attribute: ints
+        attribute: attrs
             .iter()
-            .map(|(n, i)| pb::AttributeProto {
-                name: n.to_string(),
-                r#type: pb::attribute_proto::AttributeType::Int as i32,
-                i: *i,
-                ..Default::default()
+            .map(|(n, a)| {
+                let mut proto = pb::AttributeProto { name: n.to_string(), ..Default::default() };
+                match a {
+                    Attr::Int(i) => (proto.r#type, proto.i) = (AttributeType::Int as i32, *i),
+                    Attr::Ints(v) => (proto.r#type, proto.ints) = (AttributeType::Ints as i32, v.clone()),
+                    Attr::Float(f) => (proto.r#type, proto.f) = (AttributeType::Float as i32, *f),
+                }
+                proto
             })
             .collect(),
         ..Default::default()
     }
 }
 
+/// A node with the given op, inputs, outputs and integer attributes.
+pub fn node(op: &str, name: &str, inputs: &[&str], outputs: &[&str], ints: &[(&str, i64)]) -> pb::NodeProto {
+    let attrs: Vec<(&str, Attr)> = ints.iter().map(|(n, i)| (*n, Attr::Int(*i))).collect();
+    node_with(op, name, inputs, outputs, &attrs)
+}
+
+/// A float constant (initializer).
+pub fn constant(name: &str, dims: &[usize], data: Vec<f32>) -> pb::TensorProto {
+    tensor(name, dims, data)
+}
+
 /// Writes a graph with one float input `input` of shape `[1, input_len]` and one output `output`.
 pub fn model_bytes(nodes: Vec<pb::NodeProto>, initializers: Vec<pb::TensorProto>, input_len: usize, output_len: usize) -> Vec<u8> {
+    graph_bytes(nodes, initializers, &[1, input_len], &[1, output_len])
+}
+
+/// Writes a graph with one float input `input` and one output `output` of the given shapes.
+pub fn graph_bytes(
+    nodes: Vec<pb::NodeProto>,
+    initializers: Vec<pb::TensorProto>,
+    input_shape: &[usize],
+    output_shape: &[usize],
+) -> Vec<u8> {
     let model = pb::ModelProto {
         ir_version: 8,
         producer_name: "zkml".into(),
         opset_import: vec![pb::OperatorSetIdProto { domain: String::new(), version: 13 }],
         graph: Some(pb::GraphProto {
-            name: "mlp".into(),
+            name: "model".into(),
             node: nodes,
             initializer: initializers,
-            input: vec![value_info("input", &[1, input_len])],
-            output: vec![value_info("output", &[1, output_len])],
+            input: vec![value_info("input", input_shape)],
+            output: vec![value_info("output", output_shape)],
             ..Default::default()
         }),
         ..Default::default()
     };
     model.encode_to_vec()
+}
+
+/// Seeded weights uniform in `±1/√fan_in`.
+fn weights(rng: &mut ChaCha20Rng, fan_in: usize, count: usize) -> Vec<f32> {
+    let bound = 1.0 / (fan_in as f32).sqrt();
+    (0..count).map(|_| rng.gen_range(-bound..bound)).collect()
+}
+
+/// A LeNet-5-style CNN on `1×28×28`: conv 6@5×5 → ReLU → max-pool 2 → conv 16@5×5 → ReLU →
+/// max-pool 2 → dense 120 → ReLU → dense 84 → ReLU → dense 10 (44 426 parameters), seeded.
+pub fn lenet_onnx(seed: u64) -> Vec<u8> {
+    let mut rng = ChaCha20Rng::seed_from_u64(seed);
+    let mut inits = Vec::new();
+    let mut param = |name: &str, dims: &[usize], fan_in: usize, rng: &mut ChaCha20Rng| {
+        inits.push(tensor(name, dims, weights(rng, fan_in, dims.iter().product())));
+        name.to_string()
+    };
+    let (c1w, c1b) = (param("conv1.weight", &[6, 1, 5, 5], 25, &mut rng), param("conv1.bias", &[6], 25, &mut rng));
+    let (c2w, c2b) = (param("conv2.weight", &[16, 6, 5, 5], 150, &mut rng), param("conv2.bias", &[16], 150, &mut rng));
+    let (f1w, f1b) = (param("fc1.weight", &[120, 256], 256, &mut rng), param("fc1.bias", &[120], 256, &mut rng));
+    let (f2w, f2b) = (param("fc2.weight", &[84, 120], 120, &mut rng), param("fc2.bias", &[84], 120, &mut rng));
+    let (f3w, f3b) = (param("fc3.weight", &[10, 84], 84, &mut rng), param("fc3.bias", &[10], 84, &mut rng));
+    let pool = [("kernel_shape", Attr::Ints(vec![2, 2])), ("strides", Attr::Ints(vec![2, 2]))];
+    let nodes = vec![
+        node("Conv", "conv1", &["input", &c1w, &c1b], &["c1"], &[]),
+        node("Relu", "relu1", &["c1"], &["r1"], &[]),
+        node_with("MaxPool", "pool1", &["r1"], &["p1"], &pool),
+        node("Conv", "conv2", &["p1", &c2w, &c2b], &["c2"], &[]),
+        node("Relu", "relu2", &["c2"], &["r2"], &[]),
+        node_with("MaxPool", "pool2", &["r2"], &["p2"], &pool),
+        node("Flatten", "flatten", &["p2"], &["f"], &[]),
+        node("Gemm", "fc1", &["f", &f1w, &f1b], &["h1"], &[("transB", 1)]),
+        node("Relu", "relu3", &["h1"], &["a1"], &[]),
+        node("Gemm", "fc2", &["a1", &f2w, &f2b], &["h2"], &[("transB", 1)]),
+        node("Relu", "relu4", &["h2"], &["a2"], &[]),
+        node("Gemm", "fc3", &["a2", &f3w, &f3b], &["output"], &[("transB", 1)]),
+    ];
+    graph_bytes(nodes, inits, &[1, 1, 28, 28], &[1, 10])
 }
 
 /// An MLP with layer widths `dims` (`Gemm` + `Relu` between layers, none after the last),
@@ -82,8 +156,7 @@ pub fn mlp_onnx(dims: &[usize], seed: u64) -> Vec<u8> {
     let mut current = "input".to_string();
     for (i, w) in dims.windows(2).enumerate() {
         let (fan_in, fan_out) = (w[0], w[1]);
-        let bound = 1.0 / (fan_in as f32).sqrt();
-        let weights = (0..fan_in * fan_out).map(|_| rng.gen_range(-bound..bound)).collect();
+        let weights = weights(&mut rng, fan_in, fan_in * fan_out);
         let bias = (0..fan_out).map(|_| rng.gen_range(-0.1..0.1)).collect();
         let (wn, bn) = (format!("fc{i}.weight"), format!("fc{i}.bias"));
         inits.push(tensor(&wn, &[fan_out, fan_in], weights));

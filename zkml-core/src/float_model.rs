@@ -1,33 +1,35 @@
 //! The float network imported from ONNX: the reference semantics that quantization
-//! approximates.
+//! approximates. It has the quantized network's structure (see
+//! [`zkml_circuits::quantized`]): layers of sparse affine rows over a value table, each followed
+//! by an activation, with real-valued weights.
 
 use serde::{Deserialize, Serialize};
 use zkml_circuits::Activation;
 
-/// A dense layer in floating point: `y = act(W·x + b)`.
+/// One output of a float layer: `(value, weight)` terms sorted by value; a term on
+/// [`ONE`](zkml_circuits::quantized::ONE) is a bias.
+pub type FloatRow = Vec<(u32, f64)>;
+
+/// Outputs `act(Σ w·v)` over earlier values.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct FloatDense {
+pub struct FloatLayer {
     /// Name of the ONNX node it came from.
     pub name: String,
-    /// Number of inputs.
-    pub in_dim: usize,
-    /// Number of outputs.
-    pub out_dim: usize,
-    /// Row-major `out_dim × in_dim`.
-    pub weights: Vec<f32>,
-    /// One per output.
-    pub bias: Vec<f32>,
+    /// One row per output.
+    pub rows: Vec<FloatRow>,
     /// Applied after the affine map.
     pub activation: Activation,
 }
 
-/// A chain of dense layers over a flat input vector (batch 1).
+/// A network of float layers over the value table `[1, input…, layer outputs…]` (batch 1).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct FloatModel {
     /// Shape of the model's input tensor (batch dimension included, fixed to 1).
     pub input_shape: Vec<usize>,
     /// The layers in order.
-    pub layers: Vec<FloatDense>,
+    pub layers: Vec<FloatLayer>,
+    /// The values that form the output.
+    pub outputs: Vec<u32>,
 }
 
 impl FloatModel {
@@ -38,29 +40,22 @@ impl FloatModel {
 
     /// Number of output values.
     pub fn output_len(&self) -> usize {
-        self.layers.last().map_or(self.input_len(), |l| l.out_dim)
+        self.outputs.len()
     }
 
     /// Runs the network; returns every layer's pre-activation values and the output.
     pub fn forward(&self, input: &[f32]) -> (Vec<Vec<f64>>, Vec<f64>) {
-        let mut x: Vec<f64> = input.iter().map(|v| *v as f64).collect();
+        let mut values: Vec<f64> = std::iter::once(1.0).chain(input.iter().map(|v| *v as f64)).collect();
         let mut pre = Vec::with_capacity(self.layers.len());
         for layer in &self.layers {
-            let y: Vec<f64> = layer
-                .weights
-                .chunks(layer.in_dim.max(1))
-                .zip(&layer.bias)
-                .map(|(row, b)| row.iter().zip(&x).map(|(w, v)| *w as f64 * v).sum::<f64>() + *b as f64)
-                .collect();
-            x = y
-                .iter()
-                .map(|v| match layer.activation {
-                    Activation::Linear => *v,
-                    Activation::Relu => v.max(0.0),
-                })
-                .collect();
+            let y: Vec<f64> =
+                layer.rows.iter().map(|row| row.iter().map(|(v, w)| w * values[*v as usize]).sum()).collect();
+            values.extend(y.iter().map(|v| match layer.activation {
+                Activation::Linear => *v,
+                Activation::Relu => v.max(0.0),
+            }));
             pre.push(y);
         }
-        (pre, x)
+        (pre, self.outputs.iter().map(|v| values[*v as usize]).collect())
     }
 }

@@ -203,3 +203,82 @@ fn truncated_or_foreign_artifact_files_are_rejected() {
     file.instances[0] = "ff".repeat(32);
     assert!(Proof::from_file(&file).is_err());
 }
+
+/// A small CNN touching every operator family of the importer: padded and strided
+/// convolutions, batch normalization, depthwise convolution, max and average pooling, a
+/// residual addition, clip, leaky ReLU, global pooling, concatenation, slicing, transposition
+/// and elementwise arithmetic with constants.
+fn operator_zoo_onnx(seed: u64) -> Vec<u8> {
+    use rand::{Rng, SeedableRng};
+    use zkml_core::fixtures::{constant, graph_bytes, node_with, Attr};
+    let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(seed);
+    let mut inits = Vec::new();
+    let mut c = |name: &str, dims: &[usize], lo: f32, hi: f32| {
+        inits.push(constant(name, dims, (0..dims.iter().product()).map(|_| rng.gen_range(lo..hi)).collect()));
+        name.to_string()
+    };
+    let (w1, b1) = (c("w1", &[4, 2, 3, 3], -0.4, 0.4), c("b1", &[4], -0.1, 0.1));
+    let bn = [c("bn_scale", &[4], 0.5, 1.5), c("bn_bias", &[4], -0.2, 0.2), c("bn_mean", &[4], -0.1, 0.1), c("bn_var", &[4], 0.5, 2.0)];
+    let wd = c("wd", &[4, 1, 3, 3], -0.5, 0.5);
+    let (wf, bf) = (c("wf", &[20, 5], -0.4, 0.4), c("bf", &[5], -0.1, 0.1));
+    let scale = c("scale", &[5], 0.5, 2.0);
+    let mut fixed = |name: &str, dims: &[usize], data: Vec<f32>| {
+        inits.push(constant(name, dims, data));
+        name.to_string()
+    };
+    let (lo, hi) = (fixed("lo", &[], vec![0.0]), fixed("hi", &[], vec![0.6]));
+    let (starts, ends, axes) = (fixed("starts", &[1], vec![1.0]), fixed("ends", &[1], vec![3.0]), fixed("axes", &[1], vec![3.0]));
+    fixed("shape", &[4], vec![1.0, 1.0, 1.0, 5.0]);
+    let zero = fixed("zero", &[1], vec![0.0]);
+    let ints = |v: &[i64]| Attr::Ints(v.to_vec());
+    let nodes = vec![
+        node_with("Conv", "conv", &["input", &w1, &b1], &["c1"], &[("pads", ints(&[1, 1, 1, 1]))]),
+        node_with("BatchNormalization", "bn", &["c1", &bn[0], &bn[1], &bn[2], &bn[3]], &["n1"], &[]),
+        node_with("Relu", "relu", &["n1"], &["r1"], &[]),
+        node_with("MaxPool", "maxpool", &["r1"], &["p1"], &[("kernel_shape", ints(&[2, 2])), ("strides", ints(&[2, 2]))]),
+        node_with("Conv", "depthwise", &["p1", &wd], &["d1"], &[("group", Attr::Int(4)), ("pads", ints(&[1, 1, 1, 1]))]),
+        node_with("Clip", "clip", &["d1", &lo, &hi], &["k1"], &[]),
+        node_with("Add", "residual", &["p1", "k1"], &["s1"], &[]),
+        node_with("LeakyRelu", "leaky", &["s1"], &["l1"], &[("alpha", Attr::Float(0.1))]),
+        node_with("AveragePool", "avgpool", &["l1"], &["a1"], &[("kernel_shape", ints(&[3, 3])), ("strides", ints(&[2, 2])), ("pads", ints(&[1, 1, 1, 1]))]),
+        node_with("GlobalAveragePool", "gap", &["l1"], &["g1"], &[]),
+        node_with("Flatten", "flat_a", &["a1"], &["fa"], &[]),
+        node_with("Flatten", "flat_g", &["g1"], &["fg"], &[]),
+        node_with("Concat", "concat", &["fa", "fg"], &["cat"], &[("axis", Attr::Int(1))]),
+        node_with("Gemm", "fc", &["cat", &wf, &bf], &["y"], &[]),
+        node_with("Mul", "mul", &["y", &scale], &["ys"], &[]),
+        node_with("Abs", "abs", &["ys"], &["ya"], &[]),
+        node_with("Unsqueeze", "unsqueeze", &["ya", &zero], &["yu"], &[]),
+        node_with("Transpose", "transpose", &["yu"], &["yt"], &[("perm", ints(&[1, 0, 2]))]),
+        node_with("Reshape", "reshape", &["yt", "shape"], &["yr"], &[]),
+        node_with("Slice", "slice", &["yr", &starts, &ends, &axes], &["output"], &[]),
+    ];
+    graph_bytes(nodes, inits, &[1, 2, 8, 8], &[1, 1, 1, 2])
+}
+
+#[test]
+fn cnn_operators_match_onnx_execution_and_prove() {
+    let onnx = operator_zoo_onnx(3);
+    let samples: Vec<Vec<f32>> = random_samples(128, 6, 4).into_iter().map(|s| s.iter().map(|v| v * 2.0 - 1.0).collect()).collect();
+    // Compiling checks our reading of every node against tract's execution of the file.
+    let model = compile(&onnx, &samples, &CompileOptions::default()).unwrap();
+    assert_eq!(model.settings.output_len, 2);
+    assert!(model.settings.fidelity.max_abs_error < 0.05, "{}", model.settings.fidelity);
+    let keys = keys_for(&model);
+    let proof = prove(&model, &keys, &samples[1]).unwrap();
+    verify(&model.settings, &verifier(&keys), &proof).unwrap();
+    let mut tampered = proof.clone();
+    tampered.instances[1] += Fr::one();
+    tampered.outputs[1] += 1.0 / (1u64 << model.settings.scale_bits) as f32;
+    assert!(verify(&model.settings, &verifier(&keys), &tampered).is_err());
+}
+
+#[test]
+fn lenet_compiles_with_convolution_blocks() {
+    let onnx = zkml_core::fixtures::lenet_onnx(1);
+    let samples = random_samples(784, 3, 9);
+    let model = compile(&onnx, &samples, &CompileOptions::default()).unwrap();
+    assert_eq!(model.settings.output_len, 10);
+    assert_eq!(model.settings.fidelity.top1_agreement, 3, "{}", model.settings.fidelity);
+    assert!(model.settings.k <= 20, "k = {}", model.settings.k);
+}

@@ -1,29 +1,34 @@
-//! `DenseChip`: `y = W·x + b` for a block of outputs at a time.
+//! `DenseChip`: the outputs of an [`AffineLayer`], a block of `B` outputs at a time.
 //!
 //! # Layout
-//! Advice columns `x_0..x_T` hold `T` consecutive inputs per row; advice columns `acc_0..acc_B`
-//! accumulate `B` outputs in parallel; weight columns `w_{b,t}` (fixed when the parameters are
-//! baked in, advice when they are private) hold `W[o_b][i]` for the input in `x_t`. The bias
-//! enters as the weight of a constant-one input appended to `x`.
+//! A block's outputs read the same *support* (the union of their rows' values, ascending;
+//! value [`ONE`] carries the biases). Advice columns `x_0..x_T` hold `T` support values per row,
+//! each copied (equality constraint) from the cell where the value was first assigned; advice
+//! columns `acc_0..acc_B` accumulate the `B` outputs in parallel; weight columns `w_{b,t}`
+//! (fixed when the parameters are baked in, advice when they are private) hold output `b`'s
+//! weight on the value in `x_t`, 0 where its row does not read that value.
 //!
 //! ```text
-//!  row   x_0 .. x_{T-1}        w_{b,t}            acc_b                  chain   selector
-//!  0     x[0]  .. x[T-1]       W[o_b][0..T]       Σ_t w·x                0       s_dense
-//!  r     x[rT] .. x[rT+T-1]    W[o_b][rT..rT+T]   acc_b[r-1] + Σ_t w·x   1       s_dense
-//!  R-1   .. 1 (bias) 0 (pad)   .. b[o_b] 0        = y[o_b]               1       s_dense
+//!  row   x_0 .. x_{T-1}          w_{b,t}                  acc_b                  chain   selector
+//!  0     s[0]  .. s[T-1]         w(o_b, s[0..T])          Σ_t w·x                0       s_dense
+//!  r     s[rT] .. s[rT+T-1]      w(o_b, s[rT..rT+T])      acc_b[r-1] + Σ_t w·x   1       s_dense
+//!  R-1   .. 0 (pad)              .. 0                     = y[o_b]               1       s_dense
 //! ```
 //! Constraint per `b`: `s_dense · (acc_b − chain · acc_b[prev] − Σ_t w_{b,t} · x_t) = 0`.
-//! One block of `R = ⌈(in+1)/T⌉` rows serves `B` outputs; a layer takes `⌈out/B⌉` blocks. The
-//! first block witnesses the inputs, later blocks copy them (equality constraints), so each
-//! input is assigned once per block. Gate degree: 3 (selector · weight · input).
+//! A block takes `R = max(1, ⌈|support|/T⌉)` rows (see [`AffineLayer::blocks`] for how outputs are
+//! grouped: a dense layer's outputs all share one support, a convolution's channels at one
+//! pixel share theirs). Gate degree: 3 (selector · weight · input).
+//!
+//! Padding inputs are unconstrained zeros; their weights are zero in fixed columns, so they
+//! add nothing. (With private parameters the weights are existential witnesses anyway.)
 
-use halo2_proofs::circuit::{Cell, Region, Value};
+use halo2_proofs::circuit::{Region, Value};
 use halo2_proofs::halo2curves::bn256::Fr;
 use halo2_proofs::plonk::{Advice, Column, ConstraintSystem, Error, Expression, Fixed, Selector, VirtualCells};
 use halo2_proofs::poly::Rotation;
 
 use super::{field, Wire};
-use crate::quantized::DenseLayer;
+use crate::quantized::{AffineLayer, ONE};
 
 /// Columns and selectors of the dense chip.
 #[derive(Clone, Debug)]
@@ -73,20 +78,12 @@ impl WeightColumns {
     }
 }
 
-/// Cells of an assigned layer.
-pub struct DenseAssigned {
-    /// The cells where the layer's inputs were first assigned.
-    pub inputs: Vec<Cell>,
-    /// The `out_dim` accumulators `W·x + b`.
-    pub outputs: Vec<Wire>,
-}
-
-/// Lays out dense layers; see the module docs for the row layout.
+/// Lays out affine layers; see the module docs for the row layout.
 pub struct DenseChip;
 
 impl DenseChip {
     /// Creates the gate. `weights` must hold `inputs.len() * accumulators.len()` columns, and a
-    /// fixed column must be enabled for constants (the bias input's one).
+    /// fixed column must be enabled for constants (the value [`ONE`]).
     pub fn configure(
         meta: &mut ConstraintSystem<Fr>,
         inputs: Vec<Column<Advice>>,
@@ -118,41 +115,34 @@ impl DenseChip {
         DenseConfig { inputs, accumulators, weights, s_dense, chain }
     }
 
-    /// Assigns one layer starting at `*row`, advancing it. `input` carries the layer's inputs
-    /// (with cells when they come from an earlier chip).
+    /// Assigns one layer starting at `*row`, advancing it, and returns its accumulators in
+    /// output order. `values` is the value table so far; a value read for the first time is
+    /// witnessed here and its cell recorded, later reads copy that cell.
     pub fn assign(
         config: &DenseConfig,
         region: &mut Region<'_, Fr>,
         row: &mut usize,
-        layer: &DenseLayer,
-        input: &[Wire],
-    ) -> Result<DenseAssigned, Error> {
+        layer: &AffineLayer,
+        values: &mut [Wire],
+    ) -> Result<Vec<Wire>, Error> {
         let t_width = config.inputs.len();
         let b_width = config.accumulators.len();
-        let padded = layer.in_dim + 1;
-        let rows = padded.div_ceil(t_width);
-        // Input `i`'s value; index `in_dim` is the constant one that carries the bias.
-        let x_value = |i: usize| -> Value<i128> {
-            match i.cmp(&layer.in_dim) {
-                std::cmp::Ordering::Less => input[i].value,
-                std::cmp::Ordering::Equal => Value::known(1),
-                std::cmp::Ordering::Greater => Value::known(0),
-            }
-        };
-        let weight = |o: usize, i: usize| -> i128 {
-            if o >= layer.out_dim || i > layer.in_dim {
-                0
-            } else if i == layer.in_dim {
-                layer.bias[o] as i128
-            } else {
-                layer.weights[o * layer.in_dim + i] as i128
-            }
-        };
-
-        // Cells of the first block's inputs, which later blocks copy.
-        let mut first_block: Vec<Option<Cell>> = vec![None; rows * t_width];
-        let mut outputs = Vec::with_capacity(layer.out_dim);
-        for block in 0..layer.out_dim.div_ceil(b_width) {
+        let mut outputs: Vec<Option<Wire>> = vec![None; layer.out_dim()];
+        for block in layer.blocks(b_width) {
+            let rows = block.support.len().div_ceil(t_width).max(1);
+            // Each output's weight on each support value, looked up once per block.
+            let weights: Vec<Vec<i128>> = block
+                .outputs
+                .iter()
+                .map(|o| {
+                    let terms = &layer.rows[*o];
+                    block
+                        .support
+                        .iter()
+                        .map(|v| terms.binary_search_by_key(v, |(u, _)| *u).map_or(0, |i| terms[i].1 as i128))
+                        .collect()
+                })
+                .collect();
             let mut sums = vec![Value::known(0i128); b_width];
             for r in 0..rows {
                 let offset = *row + r;
@@ -160,38 +150,42 @@ impl DenseChip {
                 region.assign_fixed(config.chain, offset, Fr::from(u64::from(r > 0)));
                 for (t, column) in config.inputs.iter().enumerate() {
                     let i = r * t_width + t;
-                    let value = x_value(i);
-                    let cell = if block == 0 && i == layer.in_dim {
-                        region.assign_advice_from_constant(|| "one", *column, offset, Fr::one())?.cell()
-                    } else {
-                        region.assign_advice(*column, offset, value.map(field)).cell()
+                    let value = match block.support.get(i) {
+                        Some(&v) => {
+                            let wire = &mut values[v as usize];
+                            let cell = if v == ONE && wire.cell.is_none() {
+                                region.assign_advice_from_constant(|| "one", *column, offset, Fr::one())?.cell()
+                            } else {
+                                region.assign_advice(*column, offset, wire.value.map(field)).cell()
+                            };
+                            match wire.cell {
+                                Some(source) => region.constrain_equal(source, cell),
+                                None => wire.cell = Some(cell),
+                            }
+                            wire.value
+                        }
+                        None => {
+                            region.assign_advice(*column, offset, Value::known(Fr::zero()));
+                            Value::known(0)
+                        }
                     };
-                    let source = if block > 0 { first_block[i] } else if i < layer.in_dim { input[i].cell } else { None };
-                    if let Some(source) = source {
-                        region.constrain_equal(source, cell);
-                    }
-                    if block == 0 {
-                        first_block[i] = Some(cell);
-                    }
                     for (b, sum) in sums.iter_mut().enumerate() {
-                        let w = weight(block * b_width + b, i);
+                        let w = weights.get(b).and_then(|w| w.get(i)).copied().unwrap_or(0);
+                        config.weights.assign(region, b * t_width + t, offset, field(w));
                         *sum = sum.zip(value).map(|(s, v)| s + w * v);
                     }
                 }
                 for (b, (column, sum)) in config.accumulators.iter().zip(&sums).enumerate() {
-                    let o = block * b_width + b;
-                    for t in 0..t_width {
-                        config.weights.assign(region, b * t_width + t, offset, field(weight(o, r * t_width + t)));
-                    }
                     let acc = region.assign_advice(*column, offset, sum.map(field)).cell();
-                    if r + 1 == rows && o < layer.out_dim {
-                        outputs.push(Wire { cell: Some(acc), value: *sum });
+                    if r + 1 == rows {
+                        if let Some(o) = block.outputs.get(b) {
+                            outputs[*o] = Some(Wire { cell: Some(acc), value: *sum });
+                        }
                     }
                 }
             }
             *row += rows;
         }
-        let inputs = first_block[..layer.in_dim].iter().map(|c| c.expect("first block assigns every input")).collect();
-        Ok(DenseAssigned { inputs, outputs })
+        Ok(outputs.into_iter().map(|w| w.expect("every output belongs to a block")).collect())
     }
 }

@@ -5,7 +5,7 @@ pub mod merkle;
 mod poseidon;
 mod requant;
 
-pub use dense::{DenseAssigned, DenseChip, DenseConfig, WeightColumns};
+pub use dense::{DenseChip, DenseConfig, WeightColumns};
 pub use merkle::{merkle_parent, MerkleChip, MerkleConfig, OpenedPath};
 pub use poseidon::{PoseidonChip, PoseidonConfig};
 pub use requant::{RequantChip, RequantConfig};
