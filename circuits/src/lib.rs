@@ -2,8 +2,8 @@
 //! around them.
 //!
 //! - [`quantized`]: the integer network the circuit proves, and its reference executor.
-//! - [`chips`]: the gates (dense multiply-accumulate, requantization with range checks,
-//!   Poseidon rounds, Merkle path steps).
+//! - [`chips`]: the gates (sparse multiply-accumulate, requantization with range checks,
+//!   Poseidon rounds, tensor commitments, Merkle path steps).
 //! - [`shape`]: the column layout, chosen to minimise area (columns × 2^k).
 //! - [`network`]: the whole network as one [`halo2_proofs::plonk::Circuit`].
 //! - [`poseidon`]: the Poseidon permutation (BN254, width 3) natively; its chip is in [`chips`].
@@ -23,6 +23,6 @@ pub mod storage;
 
 pub use error::Error;
 pub use halo2_proofs;
-pub use network::{InputVisibility, NetworkCircuit};
+pub use network::{InputVisibility, NetworkCircuit, OutputVisibility};
 pub use quantized::{Activation, AffineLayer, QuantizedNetwork, Trace};
 pub use shape::CircuitShape;

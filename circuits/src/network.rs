@@ -7,11 +7,14 @@
 //! cell where each was first assigned. The instance column holds the public input (when the
 //! input is public) followed by the outputs.
 
-use halo2_proofs::circuit::{Layouter, SimpleFloorPlanner, Value};
+use halo2_proofs::circuit::{Cell, Layouter, SimpleFloorPlanner, Value};
 use halo2_proofs::halo2curves::bn256::Fr;
 use halo2_proofs::plonk::{Advice, Circuit, Column, ConstraintSystem, Error, Instance};
 
-use crate::chips::{field, DenseChip, DenseConfig, RequantChip, RequantConfig, WeightColumns, Wire};
+use crate::chips::{
+    field, CommitChip, DenseChip, DenseConfig, PoseidonChip, PoseidonConfig, RequantChip, RequantConfig, WeightColumns, Wire,
+};
+use crate::poseidon::commit;
 use crate::quantized::{QuantizedNetwork, Trace};
 use crate::prover::proof_size;
 use crate::shape::{CircuitShape, ShapeMetrics};
@@ -25,6 +28,20 @@ pub enum InputVisibility {
     Private,
     /// Everyone: the input is part of the public instances.
     Public,
+    /// Only the prover, bound by its Poseidon commitment ([`crate::poseidon::commit`]), which
+    /// is a public instance: anyone who knows the input can check it was used.
+    Hashed,
+}
+
+/// Who sees the network's output.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OutputVisibility {
+    /// Everyone: the output is part of the public instances.
+    #[default]
+    Public,
+    /// Only its Poseidon commitment is a public instance.
+    Hashed,
 }
 
 /// Columns of the network circuit.
@@ -34,6 +51,8 @@ pub struct NetworkConfig {
     advice: Vec<Column<Advice>>,
     dense: DenseConfig,
     requant: RequantConfig,
+    /// Present when a tensor is hashed; laid over the first six advice columns.
+    poseidon: Option<PoseidonConfig>,
     instance: Column<Instance>,
 }
 
@@ -44,20 +63,29 @@ pub struct NetworkCircuit {
     pub shape: CircuitShape,
     /// The network (weights are needed at key generation when they are fixed).
     pub network: QuantizedNetwork,
-    /// Whether the input is public.
+    /// Who sees the input.
     pub input_visibility: InputVisibility,
+    /// Who sees the output.
+    pub output_visibility: OutputVisibility,
     /// The executor's trace; `None` for key generation.
     pub trace: Option<Trace>,
 }
 
 impl NetworkCircuit {
-    /// The public instances for a trace: the input (if public), then the output.
+    /// The public instances for a trace: the input (public) or its commitment (hashed), then
+    /// the output or its commitment.
     pub fn instances(&self, trace: &Trace) -> Vec<Fr> {
-        let input = match self.input_visibility {
-            InputVisibility::Public => trace.input.as_slice(),
-            InputVisibility::Private => &[],
+        let to_field = |v: &[i64]| v.iter().map(|v| field(*v as i128)).collect::<Vec<_>>();
+        let mut instances = match self.input_visibility {
+            InputVisibility::Public => to_field(&trace.input),
+            InputVisibility::Hashed => vec![commit(&to_field(&trace.input))],
+            InputVisibility::Private => Vec::new(),
         };
-        input.iter().chain(trace.output()).map(|v| field(*v as i128)).collect()
+        match self.output_visibility {
+            OutputVisibility::Public => instances.extend(to_field(trace.output())),
+            OutputVisibility::Hashed => instances.push(commit(&to_field(trace.output()))),
+        }
+        instances
     }
 }
 
@@ -85,11 +113,18 @@ impl NetworkCircuit {
         network: QuantizedNetwork,
         private_params: bool,
         input_visibility: InputVisibility,
+        output_visibility: OutputVisibility,
         max_proof_bytes: usize,
     ) -> Result<(Self, u32), crate::Error> {
         network.validate()?;
-        let (shape, k) = CircuitShape::choose(&network, private_params, max_proof_bytes, shape_metrics)?;
-        Ok((Self { shape, network, input_visibility, trace: None }, k))
+        let template = CircuitShape {
+            private_params,
+            hashed_input: input_visibility == InputVisibility::Hashed,
+            hashed_output: output_visibility == OutputVisibility::Hashed,
+            ..CircuitShape::default()
+        };
+        let (shape, k) = CircuitShape::choose(&network, template, max_proof_bytes, shape_metrics)?;
+        Ok((Self { shape, network, input_visibility, output_visibility, trace: None }, k))
     }
 
     /// This circuit with a witness: runs the executor on `input` and returns the circuit and
@@ -133,7 +168,10 @@ impl Circuit<Fr> for NetworkCircuit {
         };
         let dense = DenseChip::configure(meta, inputs.to_vec(), accumulators.to_vec(), weights);
         let requant = RequantChip::configure(meta, &advice, shape);
-        NetworkConfig { advice, dense, requant, instance }
+        let poseidon = shape.has_poseidon().then(|| {
+            PoseidonChip::configure(meta, [advice[0], advice[1], advice[2]], [advice[3], advice[4], advice[5]], Vec::new())
+        });
+        NetworkConfig { advice, dense, requant, poseidon, instance }
     }
 
     fn configure(_meta: &mut ConstraintSystem<Fr>) -> NetworkConfig {
@@ -141,7 +179,7 @@ impl Circuit<Fr> for NetworkCircuit {
     }
 
     fn synthesize(&self, config: NetworkConfig, mut layouter: impl Layouter<Fr>) -> Result<(), Error> {
-        let values = layouter.assign_region(
+        let assigned = layouter.assign_region(
             || "network",
             |mut region| {
                 RequantChip::assign_table(&config.requant, &mut region);
@@ -158,17 +196,38 @@ impl Circuit<Fr> for NetworkCircuit {
                     let accumulators = DenseChip::assign(&config.dense, &mut region, &mut row, layer, &mut values)?;
                     values.extend(RequantChip::assign(&config.requant, &mut region, &mut row, &accumulators, layer.activation)?);
                 }
-                Ok(values)
+                let mut commit_to = |wires: &mut [Wire], row: &mut usize| {
+                    let poseidon = config.poseidon.as_ref().expect("the shape has the Poseidon chip when a tensor is hashed");
+                    CommitChip::assign(poseidon, &mut region, row, wires)
+                };
+                let input_commitment = match self.input_visibility {
+                    InputVisibility::Hashed => Some(commit_to(&mut values[1..=self.network.input_len], &mut row)?),
+                    _ => None,
+                };
+                let output_commitment = match self.output_visibility {
+                    OutputVisibility::Hashed => {
+                        let mut outputs: Vec<Wire> = self.network.outputs.iter().map(|v| values[*v as usize]).collect();
+                        Some(commit_to(&mut outputs, &mut row)?)
+                    }
+                    OutputVisibility::Public => None,
+                };
+                Ok((values, input_commitment, output_commitment))
             },
         )?;
-        let public_inputs = match self.input_visibility {
-            InputVisibility::Public => 1..=self.network.input_len,
-            InputVisibility::Private => 1..=0,
+        let (values, input_commitment, output_commitment) = assigned;
+        // An input no layer reads has no cell; its instance constrains nothing.
+        let cell = |v: usize| values[v].cell;
+        let mut public: Vec<Option<Cell>> = match self.input_visibility {
+            InputVisibility::Public => (1..=self.network.input_len).map(cell).collect(),
+            InputVisibility::Hashed => vec![input_commitment],
+            InputVisibility::Private => Vec::new(),
         };
-        let public = public_inputs.chain(self.network.outputs.iter().map(|v| *v as usize));
-        for (row, value) in public.enumerate() {
-            // An input no layer reads has no cell; its instance constrains nothing.
-            if let Some(cell) = values[value].cell {
+        match self.output_visibility {
+            OutputVisibility::Public => public.extend(self.network.outputs.iter().map(|v| cell(*v as usize))),
+            OutputVisibility::Hashed => public.push(output_commitment),
+        }
+        for (row, cell) in public.into_iter().enumerate() {
+            if let Some(cell) = cell {
                 layouter.constrain_instance(cell, config.instance, row);
             }
         }
@@ -207,25 +266,35 @@ mod tests {
 
     #[test]
     fn mock_prover_accepts_several_networks() {
-        for (dims, visibility, private) in [
-            (vec![4, 3], InputVisibility::Private, false),
-            (vec![10, 8, 4], InputVisibility::Public, false),
-            (vec![17, 9, 9, 2], InputVisibility::Private, true),
-            (vec![30, 12, 5], InputVisibility::Public, true),
+        use OutputVisibility::{Hashed as HashedOut, Public as PublicOut};
+        for (dims, visibility, output, private) in [
+            (vec![4, 3], InputVisibility::Private, PublicOut, false),
+            (vec![10, 8, 4], InputVisibility::Public, PublicOut, false),
+            (vec![17, 9, 9, 2], InputVisibility::Private, PublicOut, true),
+            (vec![30, 12, 5], InputVisibility::Public, PublicOut, true),
+            (vec![9, 6, 3], InputVisibility::Hashed, HashedOut, false),
+            (vec![8, 5], InputVisibility::Hashed, PublicOut, true),
         ] {
             let net = random_network(&dims, dims.len() as u64);
-            let (circuit, k) = NetworkCircuit::compile(net.clone(), private, visibility, usize::MAX).unwrap();
+            let (circuit, k) = NetworkCircuit::compile(net.clone(), private, visibility, output, usize::MAX).unwrap();
             let input = random_input(dims[0], 7);
             let (circuit, trace, instances) = circuit.with_input(&input).unwrap();
             assert!(trace.accumulators.iter().flatten().any(|y| *y < 0), "exercise negative values");
             let prover = MockProver::run(k, &circuit, vec![instances.clone()]).unwrap();
             prover.assert_satisfied();
 
-            // A wrong public output is rejected.
-            let mut wrong = instances;
+            // A wrong public output (or output commitment) is rejected, and so is a wrong input
+            // commitment.
+            let mut wrong = instances.clone();
             *wrong.last_mut().unwrap() += Fr::one();
             let prover = MockProver::run(k, &circuit, vec![wrong]).unwrap();
             assert!(prover.verify().is_err(), "{dims:?}: a wrong output must fail");
+            if visibility == InputVisibility::Hashed {
+                let mut wrong = instances;
+                wrong[0] += Fr::one();
+                let prover = MockProver::run(k, &circuit, vec![wrong]).unwrap();
+                assert!(prover.verify().is_err(), "{dims:?}: a wrong input commitment must fail");
+            }
         }
     }
 
@@ -274,14 +343,16 @@ mod tests {
     #[test]
     fn wrong_witness_values_are_rejected() {
         let net = random_network(&[6, 5, 3], 11);
-        let (circuit, k) = NetworkCircuit::compile(net, false, InputVisibility::Private, usize::MAX).unwrap();
+        let (circuit, k) =
+            NetworkCircuit::compile(net, false, InputVisibility::Private, OutputVisibility::Public, usize::MAX).unwrap();
         let (circuit, _, instances) = circuit.with_input(&random_input(6, 3)).unwrap();
         let shape = circuit.shape;
         let first_requant_row = 1 + shape.dense_rows(&circuit.network.layers[0]);
-        // An accumulator, a remainder, a ReLU magnitude and a limb, each off by one.
+        // An accumulator, a remainder, a magnitude, a sign bit and a limb.
         for (column, row) in [
             (shape.inputs_per_row, 1),
             (1, first_requant_row),
+            (2, first_requant_row),
             (3, first_requant_row),
             (5, first_requant_row + 1),
         ] {

@@ -76,6 +76,25 @@ pub fn permute(mut state: [Fr; WIDTH]) -> [Fr; WIDTH] {
     state
 }
 
+/// Domain tag of tensor commitments (see [`commit`]); distinct from the Merkle and Proof of
+/// Space tags (1..=5).
+pub const TENSOR_TAG: u64 = 6;
+
+/// The first chaining value of a commitment to `len` elements: the length and the tag.
+pub fn commit_iv(len: usize) -> Fr {
+    Fr::from(len as u64) * Fr::from(256) + Fr::from(TENSOR_TAG)
+}
+
+/// Poseidon commitment to a vector: a Merkle–Damgård chain `h ← permute([h, a, b])[0]` over
+/// the elements two at a time (a last odd element is paired with 0), starting from
+/// [`commit_iv`]`(len)`, so vectors of different lengths never share a chain. Each step is the
+/// width-3 Poseidon compression keyed by the chaining value; an empty vector commits to the IV.
+pub fn commit(values: &[Fr]) -> Fr {
+    values.chunks(2).fold(commit_iv(values.len()), |h, pair| {
+        permute([h, pair[0], pair.get(1).copied().unwrap_or(Fr::ZERO)])[0]
+    })
+}
+
 /// Two-to-one hash with a domain tag: the first element of `permute([tag, a, b])`.
 pub fn hash2(tag: Fr, a: Fr, b: Fr) -> Fr {
     permute([tag, a, b])[0]

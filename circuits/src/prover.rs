@@ -130,7 +130,7 @@ mod tests {
     use super::*;
     use crate::network::shape_metrics;
     use crate::quantized::{Activation, QuantizedNetwork};
-    use crate::{InputVisibility, NetworkCircuit};
+    use crate::{InputVisibility, NetworkCircuit, OutputVisibility};
 
     #[test]
     fn proof_size_is_exact() {
@@ -138,7 +138,7 @@ mod tests {
         let net =
             QuantizedNetwork::dense_chain(&[5, 4, 2], &[params(5, 4, Activation::Relu), params(4, 2, Activation::Linear)], 4, 4, 12);
         for (private, budget) in [(false, usize::MAX), (false, 2000), (true, usize::MAX)] {
-            let (circuit, k) = NetworkCircuit::compile(net.clone(), private, InputVisibility::Public, budget).unwrap();
+            let (circuit, k) = NetworkCircuit::compile(net.clone(), private, InputVisibility::Public, OutputVisibility::Public, budget).unwrap();
             let srs = crate::srs::dev_srs(k).unwrap();
             let vk = keygen_verifying_key(&srs, &circuit).unwrap();
             let pk = keygen_proving_key(&srs, vk, &circuit).unwrap();

@@ -5,6 +5,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::chips::CommitChip;
 use crate::quantized::{AffineLayer, QuantizedNetwork};
 use crate::Error;
 
@@ -34,6 +35,12 @@ pub struct CircuitShape {
     pub range_bits: u32,
     /// Width of one range-check limb; the lookup table holds values below `2^limb_bits`.
     pub limb_bits: u32,
+    /// The input's Poseidon commitment is a public instance (see [`crate::chips::CommitChip`]).
+    #[serde(default)]
+    pub hashed_input: bool,
+    /// The output's Poseidon commitment is a public instance.
+    #[serde(default)]
+    pub hashed_output: bool,
 }
 
 impl CircuitShape {
@@ -63,14 +70,14 @@ impl CircuitShape {
         self.shift.div_ceil(self.limb_bits) as usize
     }
 
-    /// Limbs of each of the two magnitudes `z, n < 2^range_bits`.
+    /// Limbs of the magnitude `m < 2^range_bits`.
     pub fn magnitude_limbs(&self) -> usize {
         self.range_bits.div_ceil(self.limb_bits) as usize
     }
 
     /// Rows taken by one requantization unit (one per limb, at least one).
     pub fn requant_rows(&self) -> usize {
-        (self.remainder_limbs() + 2 * self.magnitude_limbs()).max(1)
+        (self.remainder_limbs() + self.magnitude_limbs()).max(1)
     }
 
     /// Bit widths of the limbs of a value of `bits` bits, least significant first.
@@ -106,18 +113,32 @@ impl CircuitShape {
     }
 
     /// Rows used by the whole network: a zero row, then per layer its dense blocks and its
-    /// requantization units.
+    /// requantization units, then the commitments of hashed tensors.
     pub fn network_rows(&self, net: &QuantizedNetwork) -> usize {
         1 + net.layers.iter().map(|l| self.dense_rows(l) + l.out_dim() * self.requant_rows()).sum::<usize>()
+            + self.commit_rows(net)
+    }
+
+    /// Rows of the Poseidon commitments of the hashed input and output.
+    pub fn commit_rows(&self, net: &QuantizedNetwork) -> usize {
+        let rows = |hashed: bool, len: usize| if hashed { CommitChip::rows(len) } else { 0 };
+        rows(self.hashed_input, net.input_len) + rows(self.hashed_output, net.output_len())
+    }
+
+    /// Whether the circuit has the Poseidon chip (some tensor is hashed).
+    pub fn has_poseidon(&self) -> bool {
+        self.hashed_input || self.hashed_output
     }
 
     /// Picks the layout of least prover cost whose proof fits `max_proof_bytes` (or, when no
     /// layout does, the one with the smallest proof), and its `k`.
     ///
     /// `metrics` measures a candidate shape from its constraint system.
+    /// `template` carries the choices made by the user (`private_params`, `hashed_input`,
+    /// `hashed_output`); its other fields are ignored.
     pub fn choose(
         net: &QuantizedNetwork,
-        private_params: bool,
+        template: CircuitShape,
         max_proof_bytes: usize,
         metrics: impl Fn(&CircuitShape) -> ShapeMetrics,
     ) -> Result<(CircuitShape, u32), Error> {
@@ -147,12 +168,15 @@ impl CircuitShape {
                     let shape = CircuitShape {
                         inputs_per_row: t,
                         outputs_per_row: b,
-                        private_params,
                         shift: net.shift,
                         range_bits: net.range_bits,
                         limb_bits,
+                        ..template
                     };
-                    let rows = 1 + shape.rows_from_supports(supports[b - 1].iter().copied()) + units * shape.requant_rows();
+                    let rows = 1
+                        + shape.rows_from_supports(supports[b - 1].iter().copied())
+                        + units * shape.requant_rows()
+                        + shape.commit_rows(net);
                     if rows.max(shape.table_rows()) + MIN_BLINDING_ROWS > 1 << k {
                         continue;
                     }

@@ -29,13 +29,24 @@ pub struct BenchArgs {
     /// Extra ONNX models to include (their input data file must sit beside them as NAME.json).
     #[arg(long)]
     model: Vec<PathBuf>,
+    /// Run only the built-in models with these names (default: all of them).
+    #[arg(long)]
+    only: Vec<String>,
 }
 
 /// Size at which development SRS generation is timed.
 const DEV_SRS_BENCH_K: u32 = 17;
 
-/// The built-in benchmark models: an MNIST-shaped MLP and a small MLP, both seeded.
-const BUILTIN: &[(&str, &[usize])] = &[("mlp_784_56_10", &[784, 56, 10]), ("mlp_64_32_16_10", &[64, 32, 16, 10])];
+/// The built-in benchmark models, all seeded: an MNIST-shaped MLP, a small MLP, a
+/// LeNet-5-style CNN and a CIFAR-style CNN. Each is `(name, ONNX bytes, input length)`.
+fn builtin() -> Vec<(&'static str, Vec<u8>, usize)> {
+    vec![
+        ("mlp_784_56_10", fixtures::mlp_onnx(&[784, 56, 10], 1), 784),
+        ("mlp_64_32_16_10", fixtures::mlp_onnx(&[64, 32, 16, 10], 1), 64),
+        ("lenet5_1x28x28", fixtures::lenet_onnx(1), 784),
+        ("cifar_cnn_3x32x32", fixtures::cifar_cnn_onnx(1), 3 * 32 * 32),
+    ]
+}
 
 /// The median of `v` (the upper one for an even count).
 pub fn median(mut v: Vec<f64>) -> f64 {
@@ -119,11 +130,14 @@ pub fn machine() -> Value {
 pub fn run(args: BenchArgs) -> Result<()> {
     std::fs::create_dir_all(&args.work).with_context(|| format!("creating {}", args.work.display()))?;
     let mut models: Vec<(String, PathBuf, PathBuf)> = Vec::new();
-    for (name, dims) in BUILTIN {
+    for (name, onnx, input_len) in builtin() {
+        if !args.only.is_empty() && !args.only.iter().any(|o| o == name) {
+            continue;
+        }
         let model = args.work.join(format!("{name}.onnx"));
         let data = args.work.join(format!("{name}.json"));
-        zkml_core::artifacts::write_atomic(&model, &fixtures::mlp_onnx(dims, 1))?;
-        let samples = fixtures::random_samples(dims[0], 1, 2);
+        zkml_core::artifacts::write_atomic(&model, &onnx)?;
+        let samples = fixtures::random_samples(input_len, 1, 2);
         zkml_core::artifacts::write_atomic(&data, data::input_data_json(&samples).as_bytes())?;
         models.push((name.to_string(), model, data));
     }

@@ -9,7 +9,11 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 use zkml_core::artifacts::{files, SrsOrigin};
 use zkml_core::srs::SrsSource;
-use zkml_core::{data, fixtures, CompileOptions, CompiledModel, InputVisibility, Keys, ParamVisibility, Proof, VerifierKeys};
+use zkml_core::artifacts::field_to_hex;
+use zkml_core::{
+    data, fixtures, CompileOptions, CompiledModel, InputVisibility, Keys, OutputVisibility, ParamVisibility, Proof, Settings,
+    VerifierKeys,
+};
 
 mod bench;
 mod bench_ntt;
@@ -52,8 +56,20 @@ enum Command {
 
 #[derive(Clone, Copy, ValueEnum)]
 enum InputVis {
+    /// Only the prover sees the input.
     Private,
+    /// The input is a public instance.
     Public,
+    /// Only the input's Poseidon commitment is a public instance.
+    Hashed,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum OutputVis {
+    /// The output is a public instance.
+    Public,
+    /// Only the output's Poseidon commitment is a public instance.
+    Hashed,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -72,9 +88,12 @@ struct CompileArgs {
     /// Output directory for settings.json and the compiled network.
     #[arg(short, long)]
     output: PathBuf,
-    /// Whether the input is a public instance.
+    /// Who sees the input: nobody, everyone, or its Poseidon commitment.
     #[arg(long, value_enum, default_value = "private")]
     input_visibility: InputVis,
+    /// Who sees the output: everyone, or its Poseidon commitment.
+    #[arg(long, value_enum, default_value = "public")]
+    output_visibility: OutputVis,
     /// Whether the weights are baked into the circuit (fixed) or private witnesses.
     #[arg(long, value_enum, default_value = "fixed")]
     param_visibility: ParamVis,
@@ -202,6 +221,16 @@ fn first_sample(path: &Path) -> Result<Vec<f32>> {
     Ok(samples.swap_remove(0))
 }
 
+/// Prints the Poseidon commitments of hashed tensors (field elements, canonical hex).
+fn print_commitments(settings: &Settings, proof: &Proof) {
+    if let Some(c) = proof.input_commitment(settings) {
+        println!("input commitment: {}", field_to_hex(&c));
+    }
+    if let Some(c) = proof.output_commitment(settings) {
+        println!("output commitment: {}", field_to_hex(&c));
+    }
+}
+
 fn verify(dir: &Path, proof: &Proof) -> Result<()> {
     let model = CompiledModel::load(dir)?;
     let keys = VerifierKeys::load(dir, &model.settings)?;
@@ -246,6 +275,11 @@ fn run(cli: Cli) -> Result<()> {
                 input_visibility: match args.input_visibility {
                     InputVis::Private => InputVisibility::Private,
                     InputVis::Public => InputVisibility::Public,
+                    InputVis::Hashed => InputVisibility::Hashed,
+                },
+                output_visibility: match args.output_visibility {
+                    OutputVis::Public => OutputVisibility::Public,
+                    OutputVis::Hashed => OutputVisibility::Hashed,
                 },
                 param_visibility: match args.param_visibility {
                     ParamVis::Fixed => ParamVisibility::Fixed,
@@ -276,14 +310,17 @@ fn run(cli: Cli) -> Result<()> {
             })?;
             proof.save(&args.output)?;
             println!("outputs: {:?}", proof.outputs);
+            print_commitments(&model.settings, &proof);
             println!("wrote {} ({} proof bytes, {:.3} s)", args.output.display(), proof.proof.len(), elapsed.as_secs_f64());
         }
         Command::Verify(args) => {
             let proof = Proof::load(&args.proof)?;
             verify(&args.dir, &proof)?;
-            if CompiledModel::load(&args.dir)?.settings.srs == Some(SrsOrigin::InsecureDev) {
+            let settings = CompiledModel::load(&args.dir)?.settings;
+            if settings.srs == Some(SrsOrigin::InsecureDev) {
                 eprintln!("{DEV_SRS_WARNING}");
             }
+            print_commitments(&settings, &proof);
             println!("verified: {} (outputs {:?})", args.proof.display(), proof.outputs);
         }
         Command::Demo(args) => demo(args)?,

@@ -9,7 +9,9 @@ use pyo3::create_exception;
 use pyo3::exceptions::PyException;
 use pyo3::prelude::*;
 use zkml_core::srs::SrsSource;
-use zkml_core::{CompileOptions, CompiledModel, Error, InputVisibility, Keys, ParamVisibility, Proof, VerifierKeys};
+use zkml_core::{
+    CompileOptions, CompiledModel, Error, InputVisibility, Keys, OutputVisibility, ParamVisibility, Proof, VerifierKeys,
+};
 
 mod space;
 
@@ -56,18 +58,26 @@ fn run<T: Send>(py: Python<'_>, f: impl FnOnce() -> zkml_core::Result<T> + Send)
     }
 }
 
-fn parse_visibility(input: &str, params: &str) -> PyResult<(InputVisibility, ParamVisibility)> {
+fn parse_visibility(input: &str, output: &str, params: &str) -> PyResult<(InputVisibility, OutputVisibility, ParamVisibility)> {
     let input = match input {
         "private" => InputVisibility::Private,
         "public" => InputVisibility::Public,
-        other => return Err(DataError::new_err(format!("input_visibility must be 'private' or 'public', not {other:?}"))),
+        "hashed" => InputVisibility::Hashed,
+        other => {
+            return Err(DataError::new_err(format!("input_visibility must be 'private', 'public' or 'hashed', not {other:?}")))
+        }
+    };
+    let output = match output {
+        "public" => OutputVisibility::Public,
+        "hashed" => OutputVisibility::Hashed,
+        other => return Err(DataError::new_err(format!("output_visibility must be 'public' or 'hashed', not {other:?}"))),
     };
     let params = match params {
         "fixed" => ParamVisibility::Fixed,
         "private" => ParamVisibility::Private,
         other => return Err(DataError::new_err(format!("param_visibility must be 'fixed' or 'private', not {other:?}"))),
     };
-    Ok((input, params))
+    Ok((input, output, params))
 }
 
 fn settings_json(model: &CompiledModel) -> String {
@@ -76,20 +86,23 @@ fn settings_json(model: &CompiledModel) -> String {
 
 /// Compiles an ONNX model calibrated on `samples` into `out_dir`; returns settings.json's text.
 #[pyfunction]
-#[pyo3(signature = (onnx_path, samples, out_dir, input_visibility, param_visibility, max_proof_bytes))]
+#[pyo3(signature = (onnx_path, samples, out_dir, input_visibility, output_visibility, param_visibility, max_proof_bytes))]
+#[allow(clippy::too_many_arguments)]
 fn compile(
     py: Python<'_>,
     onnx_path: PathBuf,
     samples: Vec<Vec<f32>>,
     out_dir: PathBuf,
     input_visibility: &str,
+    output_visibility: &str,
     param_visibility: &str,
     max_proof_bytes: usize,
 ) -> PyResult<String> {
-    let (input_visibility, param_visibility) = parse_visibility(input_visibility, param_visibility)?;
+    let (input_visibility, output_visibility, param_visibility) =
+        parse_visibility(input_visibility, output_visibility, param_visibility)?;
     run(py, move || {
         let onnx = std::fs::read(&onnx_path).map_err(|error| Error::Io { path: onnx_path.clone(), error })?;
-        let options = CompileOptions { input_visibility, param_visibility, max_proof_bytes };
+        let options = CompileOptions { input_visibility, output_visibility, param_visibility, max_proof_bytes };
         let model = zkml_core::compile(&onnx, &samples, &options)?;
         model.save(&out_dir)?;
         Ok(settings_json(&model))

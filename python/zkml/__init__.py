@@ -202,13 +202,16 @@ def compile(
     out_dir: PathLike,
     *,
     input_visibility: str = "private",
+    output_visibility: str = "public",
     param_visibility: str = "fixed",
     max_proof_bytes: int = DEFAULT_MAX_PROOF_BYTES,
 ) -> Model:
     """Imports an ONNX model, calibrates it on ``samples`` and writes the compiled circuit.
 
     ``samples``: one input (1-D) or several (first axis), each flattened row-major; float32 or
-    float64. ``input_visibility``: ``"private"`` or ``"public"``. ``param_visibility``:
+    float64. ``input_visibility``: ``"private"``, ``"public"`` or ``"hashed"`` (only the input's
+    Poseidon commitment is public: it is the proof's first instance). ``output_visibility``:
+    ``"public"`` or ``"hashed"`` (the commitment is the last instance). ``param_visibility``:
     ``"fixed"`` (weights baked into the keys) or ``"private"``. ``max_proof_bytes`` bounds the
     proof size; the fastest layout within it is chosen. Returns the :class:`Model`; its
     :attr:`Model.fidelity` holds the calibration report.
@@ -218,6 +221,7 @@ def compile(
         _as_samples(samples),
         os.fspath(out_dir),
         input_visibility,
+        output_visibility,
         param_visibility,
         int(max_proof_bytes),
     )

@@ -15,6 +15,7 @@ def compile(
     samples: List[List[float]],
     out_dir: str,
     input_visibility: str,
+    output_visibility: str,
     param_visibility: str,
     max_proof_bytes: int,
 ) -> str: ...

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use zkml_circuits::halo2_proofs::halo2curves::bn256::Fr;
 use zkml_circuits::halo2_proofs::halo2curves::ff::PrimeField;
-use zkml_circuits::{CircuitShape, InputVisibility, QuantizedNetwork};
+use zkml_circuits::{CircuitShape, InputVisibility, OutputVisibility, QuantizedNetwork};
 
 use crate::error::{Error, Result};
 
@@ -95,6 +95,9 @@ pub struct Settings {
     pub output_len: usize,
     /// Input visibility.
     pub input_visibility: InputVisibility,
+    /// Output visibility.
+    #[serde(default)]
+    pub output_visibility: OutputVisibility,
     /// Parameter visibility.
     pub param_visibility: ParamVisibility,
     /// The column layout.
@@ -116,7 +119,20 @@ impl Settings {
 
     /// Number of public instances a proof carries.
     pub fn instance_len(&self) -> usize {
-        self.output_len + if self.input_visibility == InputVisibility::Public { self.input_len() } else { 0 }
+        let input = match self.input_visibility {
+            InputVisibility::Public => self.input_len(),
+            InputVisibility::Hashed => 1,
+            InputVisibility::Private => 0,
+        };
+        input + self.output_instances()
+    }
+
+    /// Number of instances the output takes: its values, or one commitment.
+    pub fn output_instances(&self) -> usize {
+        match self.output_visibility {
+            OutputVisibility::Public => self.output_len,
+            OutputVisibility::Hashed => 1,
+        }
     }
 }
 

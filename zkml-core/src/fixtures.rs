@@ -114,6 +114,23 @@ fn weights(rng: &mut ChaCha20Rng, fan_in: usize, count: usize) -> Vec<f32> {
     (0..count).map(|_| rng.gen_range(-bound..bound)).collect()
 }
 
+/// Every attribute of a square `Conv` with stride 1, written out as exporters do (some readers
+/// do not apply ONNX's defaults).
+fn conv_attrs(kernel: i64, pad: i64) -> [(&'static str, Attr); 5] {
+    [
+        ("kernel_shape", Attr::Ints(vec![kernel; 2])),
+        ("strides", Attr::Ints(vec![1; 2])),
+        ("pads", Attr::Ints(vec![pad; 4])),
+        ("dilations", Attr::Ints(vec![1; 2])),
+        ("group", Attr::Int(1)),
+    ]
+}
+
+/// A 2×2 max-pool with stride 2, every attribute written out.
+fn pool_attrs() -> [(&'static str, Attr); 3] {
+    [("kernel_shape", Attr::Ints(vec![2, 2])), ("strides", Attr::Ints(vec![2, 2])), ("pads", Attr::Ints(vec![0; 4]))]
+}
+
 /// A LeNet-5-style CNN on `1×28×28`: conv 6@5×5 → ReLU → max-pool 2 → conv 16@5×5 → ReLU →
 /// max-pool 2 → dense 120 → ReLU → dense 84 → ReLU → dense 10 (44 426 parameters), seeded.
 pub fn lenet_onnx(seed: u64) -> Vec<u8> {
@@ -128,12 +145,13 @@ pub fn lenet_onnx(seed: u64) -> Vec<u8> {
     let (f1w, f1b) = (param("fc1.weight", &[120, 256], 256, &mut rng), param("fc1.bias", &[120], 256, &mut rng));
     let (f2w, f2b) = (param("fc2.weight", &[84, 120], 120, &mut rng), param("fc2.bias", &[84], 120, &mut rng));
     let (f3w, f3b) = (param("fc3.weight", &[10, 84], 84, &mut rng), param("fc3.bias", &[10], 84, &mut rng));
-    let pool = [("kernel_shape", Attr::Ints(vec![2, 2])), ("strides", Attr::Ints(vec![2, 2]))];
+    let pool = pool_attrs();
+    let conv = conv_attrs(5, 0);
     let nodes = vec![
-        node("Conv", "conv1", &["input", &c1w, &c1b], &["c1"], &[]),
+        node_with("Conv", "conv1", &["input", &c1w, &c1b], &["c1"], &conv),
         node("Relu", "relu1", &["c1"], &["r1"], &[]),
         node_with("MaxPool", "pool1", &["r1"], &["p1"], &pool),
-        node("Conv", "conv2", &["p1", &c2w, &c2b], &["c2"], &[]),
+        node_with("Conv", "conv2", &["p1", &c2w, &c2b], &["c2"], &conv),
         node("Relu", "relu2", &["c2"], &["r2"], &[]),
         node_with("MaxPool", "pool2", &["r2"], &["p2"], &pool),
         node("Flatten", "flatten", &["p2"], &["f"], &[]),
@@ -144,6 +162,41 @@ pub fn lenet_onnx(seed: u64) -> Vec<u8> {
         node("Gemm", "fc3", &["a2", &f3w, &f3b], &["output"], &[("transB", 1)]),
     ];
     graph_bytes(nodes, inits, &[1, 1, 28, 28], &[1, 10])
+}
+
+/// A small CIFAR-style CNN on `3×32×32`: three blocks of conv 3×3 (padding 1) → ReLU →
+/// max-pool 2 with 16, 32 and 64 channels, then dense 100 → ReLU → dense 10 (127 094
+/// parameters), seeded.
+pub fn cifar_cnn_onnx(seed: u64) -> Vec<u8> {
+    let mut rng = ChaCha20Rng::seed_from_u64(seed);
+    let mut inits = Vec::new();
+    let mut nodes = Vec::new();
+    let pool = pool_attrs();
+    let conv = conv_attrs(3, 1);
+    let mut current = "input".to_string();
+    for (i, (cin, cout)) in [(3usize, 16usize), (16, 32), (32, 64)].into_iter().enumerate() {
+        let (w, b) = (format!("conv{i}.weight"), format!("conv{i}.bias"));
+        inits.push(tensor(&w, &[cout, cin, 3, 3], weights(&mut rng, cin * 9, cout * cin * 9)));
+        inits.push(tensor(&b, &[cout], weights(&mut rng, cin * 9, cout)));
+        let (c, r, p) = (format!("c{i}"), format!("r{i}"), format!("p{i}"));
+        nodes.push(node_with("Conv", &format!("conv{i}"), &[&current, &w, &b], &[&c], &conv));
+        nodes.push(node("Relu", &format!("relu{i}"), &[&c], &[&r], &[]));
+        nodes.push(node_with("MaxPool", &format!("pool{i}"), &[&r], &[&p], &pool));
+        current = p;
+    }
+    nodes.push(node("Flatten", "flatten", &[&current], &["f"], &[]));
+    for (i, (fan_in, fan_out)) in [(1024usize, 100usize), (100, 10)].into_iter().enumerate() {
+        let (w, b) = (format!("fc{i}.weight"), format!("fc{i}.bias"));
+        inits.push(tensor(&w, &[fan_out, fan_in], weights(&mut rng, fan_in, fan_in * fan_out)));
+        inits.push(tensor(&b, &[fan_out], weights(&mut rng, fan_in, fan_out)));
+        let input = if i == 0 { "f" } else { "a0" };
+        let out = if i == 0 { "h0" } else { "output" };
+        nodes.push(node("Gemm", &format!("fc{i}"), &[input, &w, &b], &[out], &[("transB", 1)]));
+        if i == 0 {
+            nodes.push(node("Relu", "relu_fc0", &["h0"], &["a0"], &[]));
+        }
+    }
+    graph_bytes(nodes, inits, &[1, 3, 32, 32], &[1, 10])
 }
 
 /// An MLP with layer widths `dims` (`Gemm` + `Relu` between layers, none after the last),

@@ -53,5 +53,7 @@ pub use artifacts::{CompiledModel, ParamVisibility, Settings};
 pub use error::{Error, Result};
 #[cfg(feature = "onnx")]
 pub use poi::compile;
-pub use poi::{prove, setup, setup_dir, verify, CompileOptions, Keys, Proof, VerifierKeys};
-pub use zkml_circuits::{Error as CircuitError, InputVisibility};
+pub use poi::{
+    input_commitment, output_commitment, prove, setup, setup_dir, verify, CompileOptions, Keys, Proof, VerifierKeys,
+};
+pub use zkml_circuits::{Error as CircuitError, InputVisibility, OutputVisibility};

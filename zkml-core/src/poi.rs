@@ -8,7 +8,8 @@ use zkml_circuits::halo2_proofs::plonk::{ProvingKey, VerifyingKey};
 use zkml_circuits::prover;
 use zkml_circuits::srs::Srs;
 use zkml_circuits::shape::DEFAULT_MAX_PROOF_BYTES;
-use zkml_circuits::{InputVisibility, NetworkCircuit, Trace};
+use zkml_circuits::poseidon::commit;
+use zkml_circuits::{InputVisibility, NetworkCircuit, OutputVisibility, Trace};
 
 use crate::artifacts::{
     field_from_hex, field_to_hex, files, read_file, read_json, write_atomic, write_json, CompiledModel,
@@ -25,8 +26,10 @@ use crate::srs::{load_srs, obtain_srs, save_srs, SrsSource};
 /// Choices made at compile time.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct CompileOptions {
-    /// Whether the input is a public instance.
+    /// Who sees the input: nobody, everyone, or its Poseidon commitment.
     pub input_visibility: InputVisibility,
+    /// Who sees the output: everyone, or its Poseidon commitment.
+    pub output_visibility: OutputVisibility,
     /// Whether the weights are baked into the circuit or private.
     pub param_visibility: ParamVisibility,
     /// The layout search prefers the fastest-proving layout whose proofs fit in this many
@@ -38,6 +41,7 @@ impl Default for CompileOptions {
     fn default() -> Self {
         Self {
             input_visibility: InputVisibility::Private,
+            output_visibility: OutputVisibility::Public,
             param_visibility: ParamVisibility::Fixed,
             max_proof_bytes: DEFAULT_MAX_PROOF_BYTES,
         }
@@ -50,7 +54,13 @@ pub fn compile(onnx: &[u8], samples: &[Vec<f32>], options: &CompileOptions) -> R
     let model = OnnxModel::from_bytes(onnx)?;
     let (network, fidelity) = calibrate(&model, samples)?;
     let private = options.param_visibility == ParamVisibility::Private;
-    let (circuit, k) = NetworkCircuit::compile(network, private, options.input_visibility, options.max_proof_bytes)?;
+    let (circuit, k) = NetworkCircuit::compile(
+        network,
+        private,
+        options.input_visibility,
+        options.output_visibility,
+        options.max_proof_bytes,
+    )?;
     let settings = Settings {
         version: FORMAT_VERSION,
         k,
@@ -60,6 +70,7 @@ pub fn compile(onnx: &[u8], samples: &[Vec<f32>], options: &CompileOptions) -> R
         input_shape: model.float.input_shape.clone(),
         output_len: model.float.output_len(),
         input_visibility: options.input_visibility,
+        output_visibility: options.output_visibility,
         param_visibility: options.param_visibility,
         shape: circuit.shape,
         network_digest: blake3::hash(&crate::artifacts::network_bytes(&circuit.network)).to_hex().to_string(),
@@ -76,6 +87,7 @@ impl CompiledModel {
             shape: self.settings.shape,
             network: self.network.clone(),
             input_visibility: self.settings.input_visibility,
+            output_visibility: self.settings.output_visibility,
             trace: None,
         }
     }
@@ -176,10 +188,42 @@ pub struct Proof {
     pub network_digest: String,
     /// halo2 proof bytes.
     pub proof: Vec<u8>,
-    /// Public instances: the input (if public), then the quantized outputs.
+    /// Public instances: the input (public) or its commitment (hashed), then the quantized
+    /// outputs or their commitment.
     pub instances: Vec<Fr>,
-    /// The outputs as floats.
+    /// The outputs as floats. With a hashed output the prover may leave them out (empty);
+    /// when present they must match the commitment.
     pub outputs: Vec<f32>,
+}
+
+impl Proof {
+    /// The input's commitment, when the model's input is hashed.
+    pub fn input_commitment(&self, settings: &Settings) -> Option<Fr> {
+        (settings.input_visibility == InputVisibility::Hashed).then(|| self.instances.first().copied()).flatten()
+    }
+
+    /// The output's commitment, when the model's output is hashed.
+    pub fn output_commitment(&self, settings: &Settings) -> Option<Fr> {
+        (settings.output_visibility == OutputVisibility::Hashed).then(|| self.instances.last().copied()).flatten()
+    }
+}
+
+/// The Poseidon commitment of a float input as the circuit computes it (quantized at the
+/// model's scale): what a verifier who knows the input compares with
+/// [`Proof::input_commitment`].
+pub fn input_commitment(settings: &Settings, input: &[f32]) -> Result<Fr> {
+    check_input(input, settings.input_len())?;
+    Ok(commit_quantized(&quantize_input(input, settings.scale_bits)))
+}
+
+/// The Poseidon commitment of float outputs (as [`Proof::outputs`] states them).
+pub fn output_commitment(settings: &Settings, outputs: &[f32]) -> Result<Fr> {
+    check_input(outputs, settings.output_len)?;
+    Ok(commit_quantized(&quantize_input(outputs, settings.scale_bits)))
+}
+
+fn commit_quantized(values: &[i64]) -> Fr {
+    commit(&values.iter().map(|v| zkml_circuits::chips::field(*v as i128)).collect::<Vec<_>>())
 }
 
 /// Proves `output = model(input)` for one float input.
@@ -208,7 +252,8 @@ fn signed_value(v: &Fr) -> Option<i64> {
 /// Verifies a proof against a compiled model's settings and verifying key.
 ///
 /// Checks, in order: the proof is for this network, the instance count, that the stated float
-/// outputs are exactly the instances' outputs, and then the proof itself with halo2's verifier.
+/// outputs are exactly the instances' outputs (or, with a hashed output, match its commitment
+/// when stated), and then the proof itself with halo2's verifier.
 pub fn verify(settings: &Settings, keys: &VerifierKeys, proof: &Proof) -> Result<()> {
     let reject = |reason: String| Err(Error::Circuit(zkml_circuits::Error::Verification(reason)));
     if proof.network_digest != settings.network_digest {
@@ -221,13 +266,23 @@ pub fn verify(settings: &Settings, keys: &VerifierKeys, proof: &Proof) -> Result
             settings.instance_len()
         ));
     }
-    let outputs = &proof.instances[proof.instances.len() - settings.output_len..];
-    let quantized: Option<Vec<i64>> = outputs.iter().map(signed_value).collect();
-    let Some(quantized) = quantized else {
-        return reject("an output instance is not a quantized value".into());
-    };
-    if dequantize(&quantized, settings.scale_bits) != proof.outputs {
-        return reject("the stated outputs differ from the proven public outputs".into());
+    let outputs = &proof.instances[proof.instances.len() - settings.output_instances()..];
+    match settings.output_visibility {
+        OutputVisibility::Public => {
+            let quantized: Option<Vec<i64>> = outputs.iter().map(signed_value).collect();
+            let Some(quantized) = quantized else {
+                return reject("an output instance is not a quantized value".into());
+            };
+            if dequantize(&quantized, settings.scale_bits) != proof.outputs {
+                return reject("the stated outputs differ from the proven public outputs".into());
+            }
+        }
+        OutputVisibility::Hashed if proof.outputs.is_empty() => {}
+        OutputVisibility::Hashed => {
+            if output_commitment(settings, &proof.outputs).ok() != Some(outputs[0]) {
+                return reject("the stated outputs do not match the proven output commitment".into());
+            }
+        }
     }
     Ok(prover::verify(&keys.srs, &keys.vk, &proof.proof, &proof.instances)?)
 }

@@ -282,3 +282,35 @@ fn lenet_compiles_with_convolution_blocks() {
     assert_eq!(model.settings.fidelity.top1_agreement, 3, "{}", model.settings.fidelity);
     assert!(model.settings.k <= 20, "k = {}", model.settings.k);
 }
+
+#[test]
+fn hashed_input_and_output_prove_without_revealing_them() {
+    use zkml_core::{input_commitment, output_commitment, OutputVisibility};
+    let options = CompileOptions {
+        input_visibility: InputVisibility::Hashed,
+        output_visibility: OutputVisibility::Hashed,
+        ..CompileOptions::default()
+    };
+    let (model, samples) = compiled(&[10, 6, 3], 8, options);
+    let keys = keys_for(&model);
+    let proof = prove(&model, &keys, &samples[2]).unwrap();
+    // Two instances: the input's commitment and the output's.
+    assert_eq!(proof.instances.len(), 2);
+    let settings = &model.settings;
+    assert_eq!(proof.input_commitment(settings), Some(input_commitment(settings, &samples[2]).unwrap()));
+    assert_eq!(proof.output_commitment(settings), Some(output_commitment(settings, &proof.outputs).unwrap()));
+    assert_ne!(input_commitment(settings, &samples[3]).unwrap(), proof.instances[0]);
+
+    // The verifier never sees the input; the prover may also withhold the outputs.
+    verify(settings, &verifier(&keys), &proof).unwrap();
+    let withheld = Proof { outputs: Vec::new(), ..proof.clone() };
+    verify(settings, &verifier(&keys), &withheld).unwrap();
+
+    // Stated outputs that do not match the commitment, or another input's commitment.
+    let mut lying = proof.clone();
+    lying.outputs[0] += 0.5;
+    assert!(verify(settings, &verifier(&keys), &lying).unwrap_err().to_string().contains("commitment"));
+    let mut other = proof.clone();
+    other.instances[0] = input_commitment(settings, &samples[3]).unwrap();
+    assert!(verify(settings, &verifier(&keys), &other).unwrap_err().to_string().contains("does not satisfy"));
+}

@@ -124,11 +124,11 @@ impl MerkleChip {
             );
             acc = acc.zip(bit).map(|(a, b)| if b { a + Fr::from(1u64 << level) } else { a });
             let input = [Value::known(Fr::from(NODE_TAG)), left, right];
-            let (out, carried) = PoseidonChip::assign(p, region, row + 1, input, &[acc])?;
+            let cells = PoseidonChip::assign(p, region, row + 1, input, &[acc])?;
             row += PoseidonChip::ROWS;
             cur = left.zip(right).map(|(l, r)| merkle_parent(l, r));
-            cur_cell = out[0];
-            acc_cell = carried[0];
+            cur_cell = cells.output[0];
+            acc_cell = cells.carried[0];
         }
         Ok(OpenedPath { root: cur_cell, index: acc_cell })
     }

@@ -1,13 +1,15 @@
 //! Chips: gates plus the code that lays out their rows.
 
+mod commit;
 mod dense;
 pub mod merkle;
 mod poseidon;
 mod requant;
 
+pub use commit::CommitChip;
 pub use dense::{DenseChip, DenseConfig, WeightColumns};
 pub use merkle::{merkle_parent, MerkleChip, MerkleConfig, OpenedPath};
-pub use poseidon::{PoseidonChip, PoseidonConfig};
+pub use poseidon::{PermutationCells, PoseidonChip, PoseidonConfig};
 pub use requant::{RequantChip, RequantConfig};
 
 use halo2_proofs::circuit::{Cell, Value};

@@ -93,18 +93,19 @@ impl PoseidonChip {
     }
 
     /// Assigns one permutation of `input` on rows `offset .. offset + ROWS`, with `carried`
-    /// (one value per carried column) on every row. Returns the output row's cells: the state,
-    /// then the carried columns.
+    /// (one value per carried column) on every row. Returns the output row's cells (the state,
+    /// then the carried columns) and the input row's state cells.
     pub fn assign(
         config: &PoseidonConfig,
         region: &mut Region<'_, Fr>,
         offset: usize,
         input: [Value<Fr>; WIDTH],
         carried: &[Value<Fr>],
-    ) -> Result<([Cell; WIDTH], Vec<Cell>), Error> {
+    ) -> Result<PermutationCells, Error> {
         assert_eq!(carried.len(), config.carried.len());
         let spec = spec();
         let mut state = input;
+        let mut inputs = Vec::with_capacity(WIDTH);
         for r in 0..ROUNDS {
             let row = offset + r;
             if is_full_round(r) {
@@ -115,7 +116,10 @@ impl PoseidonChip {
             let boxed = if is_full_round(r) { WIDTH } else { 1 };
             for (i, (s, c)) in state.iter().zip(spec.round_constants[r]).enumerate() {
                 region.assign_fixed(config.round_constants[i], row, c);
-                region.assign_advice(config.state[i], row, *s);
+                let cell = region.assign_advice(config.state[i], row, *s).cell();
+                if r == 0 {
+                    inputs.push(cell);
+                }
                 if i < boxed {
                     region.assign_advice(config.squares[i], row, s.map(|s| (s + c).square()));
                 }
@@ -130,8 +134,20 @@ impl PoseidonChip {
         }
         let out = offset + ROUNDS;
         let carried = config.carried.iter().zip(carried).map(|(c, v)| region.assign_advice(*c, out, *v).cell()).collect();
-        Ok((std::array::from_fn(|i| region.assign_advice(config.state[i], out, state[i]).cell()), carried))
+        let output = std::array::from_fn(|i| region.assign_advice(config.state[i], out, state[i]).cell());
+        Ok(PermutationCells { input: inputs.try_into().expect("WIDTH input cells"), output, carried })
     }
+}
+
+/// Cells of one assigned permutation.
+#[derive(Clone, Debug)]
+pub struct PermutationCells {
+    /// The input state (first row).
+    pub input: [Cell; WIDTH],
+    /// The output state (last row).
+    pub output: [Cell; WIDTH],
+    /// The carried columns on the output row.
+    pub carried: Vec<Cell>,
 }
 
 /// Applies `f` to a state whose elements are all known, or yields unknowns.
@@ -180,7 +196,7 @@ mod tests {
             let out = layouter.assign_region(
                 || "permutation",
                 |mut region| {
-                    let (out, _) = PoseidonChip::assign(
+                    let out = PoseidonChip::assign(
                         &config.0,
                         &mut region,
                         0,
@@ -191,7 +207,7 @@ mod tests {
                         let column = if column < WIDTH { config.0.state[column] } else { config.1 };
                         region.assign_advice(column, row, Value::known(Fr::from(12345)));
                     }
-                    Ok(out[0])
+                    Ok(out.output[0])
                 },
             )?;
             layouter.constrain_instance(out, config.2, 0);

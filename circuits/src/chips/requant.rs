@@ -1,23 +1,23 @@
 //! `RequantChip`: rescale an accumulator by `2^shift` (round half up), range-check the result,
 //! and apply the activation.
 //!
-//! For an accumulator `y` the chip witnesses `r, z, n` with
-//! `y + 2^(shift-1) = (z − n)·2^shift + r`, `0 ≤ r < 2^shift`, `0 ≤ z, n < 2^range_bits`. The
-//! quotient `q = z − n` is then unique, and `z·n = 0` makes `z = max(q, 0)`: ReLU costs one
-//! degree-4 constraint (below the lookup's degree 5, so free) instead of a lookup table over the
-//! whole activation range. A fixed `relu` flag picks ReLU (`out = z`) or linear (`out = z − n`).
+//! For an accumulator `y` the chip witnesses a remainder `r`, a magnitude `m` and a sign bit `s`
+//! with `y + 2^(shift-1) = (1 − 2s)·m·2^shift + r`, `0 ≤ r < 2^shift`, `0 ≤ m < 2^range_bits`.
+//! The quotient `q = (1 − 2s)·m` is then unique (only `q = 0` has two encodings, and both give
+//! the same output), so ReLU is `out = (1 − s)·m`: one degree-4 constraint instead of a lookup
+//! table over the whole activation range. A fixed `relu` flag picks ReLU or linear
+//! (`out = (1 − 2s)·m`).
 //!
-//! Range checks decompose `r`, `z`, `n` into limbs of at most `limb_bits` bits, each looked up
-//! in one small table of `(width, value)` pairs, so the table never forces `k` up (a single
-//! table over `±2^range_bits` would need `k > range_bits + 1`).
+//! Range checks decompose `r` and `m` into limbs of at most `limb_bits` bits, each looked up in
+//! one small table of `(width, value)` pairs, so the table never forces `k` up (a single table
+//! over `±2^range_bits` would need `k > range_bits + 1`).
 //!
-//! # Layout (one unit per output, `U = L_r + 2·L_m` rows)
+//! # Layout (one unit per output, `U = L_r + L_m` rows)
 //! ```text
 //!  row   a0  a1  a2  a3  a4    a5 (limbs)     limb_width  relu     selectors
-//!  0     y   r   z   n   out   r limb 0       w           1 | 0    s_requant, q_limb
+//!  0     y   r   m   s   out   r limb 0       w           1 | 0    s_requant, q_limb
 //!  1                           r limb 1 ...   w                    q_limb
-//!  L_r                         z limb 0 ...   w            q_limb
-//!  L_r+L_m                     n limb 0 ...   w            q_limb
+//!  L_r                         m limb 0 ...   w                    q_limb
 //! ```
 //! The lookup `(limb_width, q_limb·a5) ∈ table` holds on every row; rows without limbs look up
 //! `(0, 0)`, the table's first row.
@@ -78,23 +78,25 @@ impl RequantChip {
 
         meta.create_gate("requantize", |meta| {
             let s = meta.query_selector(s_requant);
-            let [y, r, z, n, _] = cells.map(|c| meta.query_advice(c, Rotation::cur()));
+            let [y, r, m, sign, _] = cells.map(|c| meta.query_advice(c, Rotation::cur()));
             let half = if shape.shift == 0 { 0 } else { 1i128 << (shape.shift - 1) };
             let scale = Expression::Constant(field(1i128 << shape.shift));
+            let one = Expression::Constant(Fr::one());
+            let q = m.clone() - Expression::Constant(field(2)) * sign.clone() * m.clone();
             vec![
-                s.clone() * (y + Expression::Constant(field(half)) - (z.clone() - n.clone()) * scale - r.clone()),
+                s.clone() * (y + Expression::Constant(field(half)) - q * scale - r.clone()),
                 s.clone() * (r - recompose(meta, limbs, 0, lr, shape.limb_bits)),
-                s.clone() * (z - recompose(meta, limbs, lr, lm, shape.limb_bits)),
-                s * (n - recompose(meta, limbs, lr + lm, lm, shape.limb_bits)),
+                s.clone() * (m - recompose(meta, limbs, lr, lm, shape.limb_bits)),
+                s * sign.clone() * (one - sign),
             ]
         });
         meta.create_gate("activation", |meta| {
             let s = meta.query_selector(s_requant);
             let relu = meta.query_fixed(relu, Rotation::cur());
-            let linear = Expression::Constant(Fr::one()) - relu.clone();
-            let [_, _, z, n, out] = cells.map(|c| meta.query_advice(c, Rotation::cur()));
-            // ReLU: z·n = 0 and out = z. Linear: out = z − n.
-            vec![s.clone() * relu * z.clone() * n.clone(), s * (out - z + linear * n)]
+            let [_, _, m, sign, out] = cells.map(|c| meta.query_advice(c, Rotation::cur()));
+            // ReLU: out = m − s·m. Linear: out = m − 2·s·m.
+            let two = Expression::Constant(field(2));
+            vec![s * (out - m.clone() + sign * m * (two - relu))]
         });
         meta.lookup_any("limb range", |meta| {
             let q = meta.query_selector(q_limb);
@@ -133,7 +135,6 @@ impl RequantChip {
             .limb_widths(shape.shift)
             .into_iter()
             .chain(shape.limb_widths(shape.range_bits))
-            .chain(shape.limb_widths(shape.range_bits))
             .collect();
         let mut outputs = Vec::with_capacity(accumulators.len());
         for acc in accumulators {
@@ -142,28 +143,22 @@ impl RequantChip {
             region.assign_fixed(config.relu, base, Fr::from(u64::from(activation == Activation::Relu)));
             let parts = acc.value.map(|y| {
                 let (q, r) = requantize(y, shape.shift);
-                (r, q.max(0), (-q).max(0), activation.apply(q))
+                (r, q.abs(), i128::from(q < 0), activation.apply(q))
             });
-            let [y_col, r_col, z_col, n_col, out_col] = config.cells;
+            let [y_col, r_col, m_col, s_col, out_col] = config.cells;
             let y = region.assign_advice(y_col, base, acc.value.map(field)).cell();
             if let Some(source) = acc.cell {
                 region.constrain_equal(source, y);
             }
             region.assign_advice(r_col, base, parts.map(|p| field(p.0)));
-            region.assign_advice(z_col, base, parts.map(|p| field(p.1)));
-            region.assign_advice(n_col, base, parts.map(|p| field(p.2)));
+            region.assign_advice(m_col, base, parts.map(|p| field(p.1)));
+            region.assign_advice(s_col, base, parts.map(|p| field(p.2)));
             let out = region.assign_advice(out_col, base, parts.map(|p| field(p.3))).cell();
 
-            // Limbs: r's, then z's, then n's, each least significant first.
-            let (lr, lm) = (shape.remainder_limbs(), shape.magnitude_limbs());
+            // Limbs: r's, then m's, each least significant first.
+            let lr = shape.remainder_limbs();
             for (i, width) in widths.iter().enumerate() {
-                let (value, index) = if i < lr {
-                    (parts.map(|p| p.0), i)
-                } else if i < lr + lm {
-                    (parts.map(|p| p.1), i - lr)
-                } else {
-                    (parts.map(|p| p.2), i - lr - lm)
-                };
+                let (value, index) = if i < lr { (parts.map(|p| p.0), i) } else { (parts.map(|p| p.1), i - lr) };
                 let limb = value.map(|v| (v >> (shape.limb_bits as usize * index)) & ((1i128 << width) - 1));
                 region.assign_advice(config.limbs, base + i, limb.map(field));
                 region.assign_fixed(config.limb_width, base + i, Fr::from(*width as u64));
