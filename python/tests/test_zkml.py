@@ -112,6 +112,20 @@ def test_public_input_and_backends(tmp_path):
     assert zkml.backends()[0]["name"] == "cpu"
 
 
+def test_hashed_input_and_output(tmp_path):
+    onnx = tmp_path / "mlp.onnx"
+    zkml.write_mlp_onnx([6, 4, 2], onnx, seed=9)
+    x = np.linspace(0, 1, 6, dtype=np.float32)
+    model = zkml.compile(onnx, x, tmp_path / "build", input_visibility="hashed", output_visibility="hashed")
+    zkml.setup(model.dir)
+    proof = model.prover().prove(x)
+    # Only the two commitments are public.
+    assert len(proof.instances) == 2
+    assert zkml.verify(model.dir, proof)
+    with pytest.raises(zkml.DataError, match="output_visibility"):
+        zkml.compile(onnx, x, tmp_path / "other", output_visibility="secret")
+
+
 def test_docstrings():
     for f in (zkml.compile, zkml.setup, zkml.prove, zkml.verify, zkml.Model.setup, zkml.Prover.prove, zkml.load, zkml.backends):
         assert f.__doc__ and len(f.__doc__) > 30

@@ -15,8 +15,10 @@ use zkml_circuits::{CircuitShape, InputVisibility, OutputVisibility, QuantizedNe
 
 use crate::error::{Error, Result};
 
-/// Version of the settings and proof file formats.
-pub const FORMAT_VERSION: u32 = 1;
+/// Version of the settings, network and proof file formats. Version 2: networks of sparse
+/// affine layers (convolutions), sign-and-magnitude requantization, hashed visibility; version 1
+/// (chains of dense layers) is refused.
+pub const FORMAT_VERSION: u32 = 2;
 
 /// File names inside a compiled model directory.
 pub mod files {
