@@ -4,6 +4,7 @@
 //! - [`quantized`]: the integer network the circuit proves, and its reference executor.
 //! - [`chips`]: the gates (sparse multiply-accumulate, requantization with range checks,
 //!   Poseidon rounds, tensor commitments, Merkle path steps).
+//! - [`lookup`]: nonlinear functions read from tables (sigmoid, tanh, exp, GELU, ...).
 //! - [`shape`]: the column layout, chosen to minimise area (columns × 2^k).
 //! - [`network`]: the whole network as one [`halo2_proofs::plonk::Circuit`].
 //! - [`poseidon`]: the Poseidon permutation (BN254, width 3) natively; its chip is in [`chips`].
@@ -13,6 +14,7 @@
 
 pub mod chips;
 mod error;
+pub mod lookup;
 pub mod network;
 pub mod poseidon;
 pub mod prover;

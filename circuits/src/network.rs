@@ -183,6 +183,7 @@ impl Circuit<Fr> for NetworkCircuit {
             || "network",
             |mut region| {
                 RequantChip::assign_table(&config.requant, &mut region);
+                RequantChip::assign_function_table(&config.requant, &mut region, &self.network);
                 // Row 0 stays zero: the first dense row's `acc[prev]` then reads an assigned
                 // cell instead of wrapping into the blinding rows.
                 for column in &config.advice {
@@ -194,7 +195,9 @@ impl Circuit<Fr> for NetworkCircuit {
                 let mut row = 1;
                 for layer in &self.network.layers {
                     let accumulators = DenseChip::assign(&config.dense, &mut region, &mut row, layer, &mut values)?;
-                    values.extend(RequantChip::assign(&config.requant, &mut region, &mut row, &accumulators, layer.activation)?);
+                    let outputs =
+                        RequantChip::assign(&config.requant, &mut region, &mut row, &accumulators, layer.activation, &self.network)?;
+                    values.extend(outputs);
                 }
                 let mut commit_to = |wires: &mut [Wire], row: &mut usize| {
                     let poseidon = config.poseidon.as_ref().expect("the shape has the Poseidon chip when a tensor is hashed");

@@ -17,6 +17,7 @@ use std::collections::HashMap;
 
 use serde::{Deserialize, Serialize};
 
+use crate::lookup::{lookup_shift, Function};
 use crate::Error;
 
 /// Largest magnitude a pre-activation may reach. Keeping every intermediate well below the
@@ -33,6 +34,8 @@ pub enum Activation {
     Linear,
     /// `max(x, 0)`.
     Relu,
+    /// A function read from a lookup table (see [`crate::lookup`]).
+    Table(Function),
 }
 
 /// One output of an affine layer: `(value, weight)` terms, sorted by value, no value twice.
@@ -134,6 +137,9 @@ pub struct QuantizedNetwork {
     pub layers: Vec<AffineLayer>,
     /// The values that form the output, in order.
     pub outputs: Vec<u32>,
+    /// Input width of function tables (`Table` activations); 0 when there are none.
+    #[serde(default)]
+    pub lookup_bits: u32,
 }
 
 /// Everything the executor computed: what the circuit's witness is made of.
@@ -166,15 +172,6 @@ pub fn requantize(y: i128, shift: u32) -> (i128, i128) {
     (shifted >> shift, shifted & ((1i128 << shift) - 1))
 }
 
-impl Activation {
-    /// Applies the nonlinearity to a requantized integer.
-    pub fn apply(self, q: i128) -> i128 {
-        match self {
-            Activation::Linear => q,
-            Activation::Relu => q.max(0),
-        }
-    }
-}
 
 impl QuantizedNetwork {
     /// A chain of fully connected layers of widths `dims` (`dims[0]` is the input), with
@@ -195,12 +192,44 @@ impl QuantizedNetwork {
             first = next;
             next += w[1] as u32;
         }
-        Self { input_len: dims[0], scale_bits, shift, range_bits, layers, outputs: (first..next).collect() }
+        Self { input_len: dims[0], scale_bits, shift, range_bits, layers, outputs: (first..next).collect(), lookup_bits: 0 }
     }
 
     /// Length of the output vector.
     pub fn output_len(&self) -> usize {
         self.outputs.len()
+    }
+
+    /// The coarsening shift of function-table inputs (see [`crate::lookup`]).
+    pub fn lookup_shift(&self) -> u32 {
+        lookup_shift(self.range_bits, self.lookup_bits)
+    }
+
+    /// The distinct table functions the layers use, in order.
+    pub fn functions(&self) -> Vec<Function> {
+        let mut f: Vec<Function> = self
+            .layers
+            .iter()
+            .filter_map(|l| match l.activation {
+                Activation::Table(f) => Some(f),
+                _ => None,
+            })
+            .collect();
+        f.sort_unstable();
+        f.dedup();
+        f
+    }
+
+    /// Applies a layer's activation to its requantized value `q`.
+    pub fn activate(&self, activation: Activation, q: i128) -> i128 {
+        match activation {
+            Activation::Linear => q,
+            Activation::Relu => q.max(0),
+            Activation::Table(f) => {
+                let e = self.lookup_shift();
+                f.quantized(requantize(q, e).0 as i64, self.scale_bits, e) as i128
+            }
+        }
     }
 
     /// Size of the value table: [`ONE`], the input, and every layer's outputs.
@@ -239,6 +268,9 @@ impl QuantizedNetwork {
         if available > u32::MAX as usize {
             return bad("the network has more than 2^32 values".into());
         }
+        if !self.functions().is_empty() && !(1..=20).contains(&self.lookup_bits) {
+            return bad(format!("lookup_bits {} outside 1..=20", self.lookup_bits));
+        }
         Ok(())
     }
 
@@ -272,7 +304,7 @@ impl QuantizedNetwork {
                     return Err(Error::OutOfRange { layer: layer.name.clone(), value: q, range_bits: self.range_bits });
                 }
                 acc.push(y);
-                out.push(layer.activation.apply(q) as i64);
+                out.push(self.activate(layer.activation, q) as i64);
             }
             accumulators.push(acc);
             values.extend(out);

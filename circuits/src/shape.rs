@@ -6,7 +6,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::chips::CommitChip;
-use crate::quantized::{AffineLayer, QuantizedNetwork};
+use crate::quantized::{Activation, AffineLayer, QuantizedNetwork};
 use crate::Error;
 
 /// Default bound on the proof size when choosing a layout (3 KiB).
@@ -41,6 +41,12 @@ pub struct CircuitShape {
     /// The output's Poseidon commitment is a public instance.
     #[serde(default)]
     pub hashed_output: bool,
+    /// Input width of the function tables; 0 when the network has none.
+    #[serde(default)]
+    pub lookup_bits: u32,
+    /// Coarsening shift of function-table inputs (a limb of this width is range-checked).
+    #[serde(default)]
+    pub lookup_shift: u32,
 }
 
 impl CircuitShape {
@@ -56,6 +62,11 @@ impl CircuitShape {
         }
         if self.shift != net.shift || self.range_bits != net.range_bits {
             return bad("shift or range differs from the network's".into());
+        }
+        let tables = !net.functions().is_empty();
+        let lookups = if tables { (net.lookup_bits, net.lookup_shift()) } else { (0, 0) };
+        if (self.lookup_bits, self.lookup_shift) != lookups || self.lookup_shift > self.limb_bits {
+            return bad("function-table widths differ from the network's".into());
         }
         Ok(())
     }
@@ -93,6 +104,9 @@ impl CircuitShape {
     pub fn table_widths(&self) -> Vec<u32> {
         let mut w: Vec<u32> =
             self.limb_widths(self.shift).into_iter().chain(self.limb_widths(self.range_bits)).collect();
+        if self.lookup_bits > 0 {
+            w.push(self.lookup_shift);
+        }
         w.sort_unstable();
         w.dedup();
         w
@@ -113,10 +127,24 @@ impl CircuitShape {
     }
 
     /// Rows used by the whole network: a zero row, then per layer its dense blocks and its
-    /// requantization units, then the commitments of hashed tensors.
+    /// requantization units (and function rows), then the commitments of hashed tensors.
     pub fn network_rows(&self, net: &QuantizedNetwork) -> usize {
-        1 + net.layers.iter().map(|l| self.dense_rows(l) + l.out_dim() * self.requant_rows()).sum::<usize>()
+        1 + net.layers.iter().map(|l| self.dense_rows(l) + l.out_dim() * self.unit_rows(l)).sum::<usize>()
             + self.commit_rows(net)
+    }
+
+    /// Rows per output of a layer after its dense block: the requantization unit, and one
+    /// more for a function-table activation.
+    pub fn unit_rows(&self, layer: &AffineLayer) -> usize {
+        self.requant_rows() + usize::from(matches!(layer.activation, Activation::Table(_)))
+    }
+
+    /// Rows of the function tables: a zero row, then `2^lookup_bits + 1` per function.
+    pub fn function_table_rows(net: &QuantizedNetwork) -> usize {
+        match net.functions().len() {
+            0 => 0,
+            n => 1 + n * ((1usize << net.lookup_bits) + 1),
+        }
     }
 
     /// Rows of the Poseidon commitments of the hashed input and output.
@@ -156,6 +184,10 @@ impl CircuitShape {
             .map(|b| net.layers.iter().flat_map(|l| l.blocks(b)).map(|block| block.support.len()).collect())
             .collect();
         let units: usize = net.layers.iter().map(AffineLayer::out_dim).sum();
+        let function_rows: usize =
+            net.layers.iter().filter(|l| matches!(l.activation, Activation::Table(_))).map(AffineLayer::out_dim).sum();
+        let tables = Self::function_table_rows(net);
+        let lookups = if tables > 0 { (net.lookup_bits, net.lookup_shift()) } else { (0, 0) };
         let mut best: Option<((bool, u64, usize), CircuitShape, u32)> = None;
         for k in MIN_K..=MAX_K {
             // Limbs as wide as the table allows: the table takes at most half the rows.
@@ -171,12 +203,19 @@ impl CircuitShape {
                         shift: net.shift,
                         range_bits: net.range_bits,
                         limb_bits,
+                        lookup_bits: lookups.0,
+                        lookup_shift: lookups.1,
                         ..template
                     };
-                    let rows = 1
+                    if shape.lookup_shift > limb_bits {
+                        continue;
+                    }
+                    let rows = (1
                         + shape.rows_from_supports(supports[b - 1].iter().copied())
                         + units * shape.requant_rows()
-                        + shape.commit_rows(net);
+                        + function_rows
+                        + shape.commit_rows(net))
+                    .max(tables);
                     if rows.max(shape.table_rows()) + MIN_BLINDING_ROWS > 1 << k {
                         continue;
                     }

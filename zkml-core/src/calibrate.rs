@@ -7,7 +7,9 @@
 //! into limbs, so extra bits cost a few rows rather than a larger `k`.
 
 use zkml_circuits::quantized::{requantize, MAX_ACCUMULATOR_BITS};
+use zkml_circuits::lookup::{Function, DEFAULT_LOOKUP_BITS};
 use zkml_circuits::quantized::ONE;
+use zkml_circuits::Activation;
 use zkml_circuits::{AffineLayer, QuantizedNetwork};
 
 use crate::artifacts::FidelityReport;
@@ -55,7 +57,15 @@ pub fn calibrate(model: &OnnxModel, samples: &[Vec<f32>]) -> Result<(QuantizedNe
             )));
         }
         references.push(reference);
-        let values = sample.iter().map(|v| *v as f64).chain(pre.into_iter().flatten());
+        check_table_domains(float, &pre)?;
+        // Table outputs (e^x, say) are values too: the scale must hold them.
+        let activated = float.layers.iter().zip(&pre).flat_map(|(layer, pre)| {
+            pre.iter().filter_map(move |v| match layer.activation {
+                Activation::Table(f) => Some(f.eval(*v)),
+                _ => None,
+            })
+        });
+        let values = sample.iter().map(|v| *v as f64).chain(pre.iter().flatten().copied()).chain(activated);
         max_activation = values.fold(max_activation, |m, v| m.max(v.abs()));
     }
     let max_weight = float
@@ -68,22 +78,29 @@ pub fn calibrate(model: &OnnxModel, samples: &[Vec<f32>]) -> Result<(QuantizedNe
     let shift = (WEIGHT_BITS - bits_for(max_weight)).clamp(SCALE_RANGE.0, SCALE_RANGE.1) as u32;
     let mut network = quantize_weights(float, scale_bits, shift);
 
-    // Measure the requantized range with a loose bound, then fix it with 2x headroom.
+    // Measure the requantized range with a loose bound (and exact function tables), then fix it
+    // with 2x headroom.
+    let lookup_bits = network.lookup_bits;
     network.range_bits = 62;
+    network.lookup_bits = 63;
     let mut max_q = 0i128;
-    let mut traces = Vec::with_capacity(samples.len());
     for sample in samples {
         let trace = network.forward(&quantize_input(sample, scale_bits))?;
         for y in trace.accumulators.iter().flatten() {
             max_q = max_q.max(requantize(*y, shift).0.abs());
         }
         max_q = max_q.max(trace.input.iter().map(|v| v.unsigned_abs() as i128).max().unwrap_or(0));
-        traces.push(trace);
     }
     network.range_bits = (128 - max_q.leading_zeros()).max(1) + 1;
+    network.lookup_bits = lookup_bits;
     if network.range_bits + shift > MAX_ACCUMULATOR_BITS {
         return Err(Error::UnsupportedModel(format!("activations need {} bits, too many", network.range_bits)));
     }
+    // The fidelity of the network as it will be proved.
+    let traces = samples
+        .iter()
+        .map(|sample| network.forward(&quantize_input(sample, scale_bits)))
+        .collect::<std::result::Result<Vec<_>, _>>()?;
 
     let mut report = FidelityReport { samples: samples.len(), max_abs_error: 0.0, mean_abs_error: 0.0, top1_agreement: 0 };
     let mut total = 0f64;
@@ -100,6 +117,26 @@ pub fn calibrate(model: &OnnxModel, samples: &[Vec<f32>]) -> Result<(QuantizedNe
     }
     report.mean_abs_error = total / count.max(1) as f64;
     Ok((network, report))
+}
+
+/// Log and Sqrt are proved only where they are defined: inputs at or below 0 (below 0 for
+/// Sqrt) on the calibration samples are reported with the layer and the range they reached.
+fn check_table_domains(float: &FloatModel, pre: &[Vec<f64>]) -> Result<()> {
+    for (layer, values) in float.layers.iter().zip(pre) {
+        let low = values.iter().copied().fold(f64::INFINITY, f64::min);
+        let (name, bad) = match layer.activation {
+            Activation::Table(Function::Log) => ("Log", low <= 0.0),
+            Activation::Table(Function::Sqrt) => ("Sqrt", low < 0.0),
+            _ => continue,
+        };
+        if bad {
+            return Err(Error::UnsupportedModel(format!(
+                "layer '{}' ({name}) receives inputs down to {low:.4} on the calibration samples; its table covers only inputs above 0",
+                layer.name
+            )));
+        }
+    }
+    Ok(())
 }
 
 fn quantize_weights(float: &FloatModel, scale_bits: u32, shift: u32) -> QuantizedNetwork {
@@ -120,5 +157,10 @@ fn quantize_weights(float: &FloatModel, scale_bits: u32, shift: u32) -> Quantize
             .map(|l| AffineLayer { name: l.name.clone(), rows: l.rows.iter().map(quantize_row).collect(), activation: l.activation })
             .collect(),
         outputs: float.outputs.clone(),
+        lookup_bits: if float.layers.iter().any(|l| matches!(l.activation, Activation::Table(_))) {
+            DEFAULT_LOOKUP_BITS
+        } else {
+            0
+        },
     }
 }

@@ -131,10 +131,10 @@ fn bad_models_are_reported_with_the_node_and_op() {
     assert!(matches!(err, Error::MalformedModel(_)), "{err}");
 
     // An operator outside the supported set.
-    let graph = vec![node("Sigmoid", "squash", &["input"], &["output"], &[])];
+    let graph = vec![node("Softmax", "squash", &["input"], &["output"], &[])];
     let err = OnnxModel::from_bytes(&model_bytes(graph, vec![], 4, 4)).unwrap_err();
     match err {
-        Error::UnsupportedOp { node, op, .. } => assert_eq!((node.as_str(), op.as_str()), ("squash", "Sigmoid")),
+        Error::UnsupportedOp { node, op, .. } => assert_eq!((node.as_str(), op.as_str()), ("squash", "Softmax")),
         other => panic!("expected UnsupportedOp, got {other}"),
     }
     // MatMul of two computed values (the input with itself).
@@ -313,4 +313,56 @@ fn hashed_input_and_output_prove_without_revealing_them() {
     let mut other = proof.clone();
     other.instances[0] = input_commitment(settings, &samples[3]).unwrap();
     assert!(verify(settings, &verifier(&keys), &other).unwrap_err().to_string().contains("does not satisfy"));
+}
+
+/// Every function-table activation side by side: `Gemm` → {Sigmoid, Tanh, Erf, Softplus,
+/// HardSwish, HardSigmoid, Log, Sqrt, Exp} → `Concat` → `Gemm`.
+fn function_zoo_onnx(seed: u64) -> Vec<u8> {
+    use rand::{Rng, SeedableRng};
+    use zkml_core::fixtures::{constant, graph_bytes, node_with};
+    let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(seed);
+    let mut inits = Vec::new();
+    let mut c = |name: &str, dims: &[usize], data: Vec<f32>| {
+        inits.push(constant(name, dims, data));
+        name.to_string()
+    };
+    let w1 = c("w1", &[16, 12], (0..16 * 12).map(|_| rng.gen_range(-0.6..0.6)).collect());
+    let w2 = c("w2", &[108, 4], (0..108 * 4).map(|_| rng.gen_range(-0.3..0.3)).collect());
+    let (half, b2) = (c("half", &[], vec![0.5]), c("b2", &[4], vec![0.1, -0.1, 0.2, 0.0]));
+    let mut nodes = vec![node_with("Gemm", "fc1", &["input", &w1], &["x"], &[])];
+    let branches = ["Sigmoid", "Tanh", "Erf", "Softplus", "HardSwish", "HardSigmoid"];
+    for op in branches {
+        nodes.push(node_with(op, &op.to_lowercase(), &["x"], &[op], &[]));
+    }
+    nodes.push(node_with("Add", "shift", &["Sigmoid", &half], &["s"], &[]));
+    nodes.push(node_with("Log", "log", &["s"], &["Log"], &[]));
+    nodes.push(node_with("Sqrt", "sqrt", &["Sigmoid"], &["Sqrt"], &[]));
+    nodes.push(node_with("Mul", "scale", &["x", &half], &["xh"], &[]));
+    nodes.push(node_with("Exp", "exp", &["xh"], &["Exp"], &[]));
+    let all: Vec<&str> = branches.iter().copied().chain(["Log", "Sqrt", "Exp"]).collect();
+    nodes.push(node_with("Concat", "concat", &all, &["cat"], &[("axis", zkml_core::fixtures::Attr::Int(1))]));
+    nodes.push(node_with("Gemm", "fc2", &["cat", &w2, &b2], &["output"], &[]));
+    graph_bytes(nodes, inits, &[1, 16], &[1, 4])
+}
+
+#[test]
+fn function_tables_match_onnx_execution_and_prove() {
+    let onnx = function_zoo_onnx(5);
+    let samples: Vec<Vec<f32>> = random_samples(16, 6, 6).into_iter().map(|s| s.iter().map(|v| v * 4.0 - 2.0).collect()).collect();
+    let model = compile(&onnx, &samples, &CompileOptions::default()).unwrap();
+    assert!(model.settings.fidelity.max_abs_error < 0.02, "{}", model.settings.fidelity);
+    eprintln!("function tables: k = {}, {}", model.settings.k, model.settings.fidelity);
+    let keys = keys_for(&model);
+    let proof = prove(&model, &keys, &samples[0]).unwrap();
+    verify(&model.settings, &verifier(&keys), &proof).unwrap();
+
+    // An input outside Log's domain is reported at calibration, naming the layer.
+    let negative = zkml_core::fixtures::graph_bytes(
+        vec![node("Log", "logarithm", &["input"], &["output"], &[])],
+        vec![],
+        &[1, 4],
+        &[1, 4],
+    );
+    let err = compile(&negative, &[vec![0.5, -1.0, 2.0, 3.0]], &CompileOptions::default()).unwrap_err().to_string();
+    assert!(err.contains("logarithm") && err.contains("-1.0000"), "{err}");
 }

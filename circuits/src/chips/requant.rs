@@ -21,6 +21,19 @@
 //! ```
 //! The lookup `(limb_width, q_limb·a5) ∈ table` holds on every row; rows without limbs look up
 //! `(0, 0)`, the table's first row.
+//!
+//! # Function tables
+//! A layer whose activation is a [`Function`](crate::lookup::Function) uses a linear unit, then
+//! one more row that coarsens `q` to the table input `q' = round(q / 2^e)` and looks up
+//! `(tag, q', out)` in the function table (see [`crate::lookup`]):
+//! ```text
+//!  row   a0   a1   a2    a5 (limb)   limb_width  tag   selectors
+//!  U     q    q'   out   r'          e           t     s_table, q_limb
+//! ```
+//! with `q + 2^(e−1) = q'·2^e + r'` and `0 ≤ r' < 2^e` (the limb lookup). `q'` needs no range
+//! check: the function table holds every `q'` with `|q'| ≤ 2^(lookup_bits−1)` and nothing else,
+//! so the lookup itself bounds it. Row 0 of the function table is `(0, 0, 0)` for rows without
+//! `s_table`.
 
 use halo2_proofs::circuit::{Region, Value};
 use halo2_proofs::halo2curves::bn256::Fr;
@@ -28,7 +41,7 @@ use halo2_proofs::plonk::{Advice, Column, ConstraintSystem, Error, Expression, F
 use halo2_proofs::poly::Rotation;
 
 use super::{field, Wire};
-use crate::quantized::{requantize, Activation};
+use crate::quantized::{requantize, Activation, QuantizedNetwork};
 use crate::shape::CircuitShape;
 
 /// Columns and selectors of the requantization chip.
@@ -43,7 +56,20 @@ pub struct RequantConfig {
     /// 1 where the unit applies ReLU, 0 where it is linear.
     relu: Column<Fixed>,
     q_limb: Selector,
+    /// Present when the network reads function tables.
+    function: Option<FunctionColumns>,
     shape: CircuitShape,
+}
+
+/// The function-table stage's selector and columns.
+#[derive(Clone, Debug)]
+struct FunctionColumns {
+    s_table: Selector,
+    /// The function's tag on rows with `s_table`.
+    tag: Column<Fixed>,
+    table_tag: Column<Fixed>,
+    table_input: Column<Fixed>,
+    table_output: Column<Fixed>,
 }
 
 /// Lays out requantization units; see the module docs for the row layout.
@@ -107,7 +133,52 @@ impl RequantChip {
                 (q * limb, meta.query_fixed(table_value, Rotation::cur())),
             ]
         });
-        RequantConfig { cells, limbs, limb_width, table_width, table_value, s_requant, relu, q_limb, shape }
+        let function = (shape.lookup_bits > 0).then(|| {
+            let columns = FunctionColumns {
+                s_table: meta.complex_selector(),
+                tag: meta.fixed_column(),
+                table_tag: meta.fixed_column(),
+                table_input: meta.fixed_column(),
+                table_output: meta.fixed_column(),
+            };
+            meta.create_gate("table input", |meta| {
+                let s = meta.query_selector(columns.s_table);
+                let [q, coarse, _, _, _] = cells.map(|c| meta.query_advice(c, Rotation::cur()));
+                let r = meta.query_advice(limbs, Rotation::cur());
+                let e = shape.lookup_shift;
+                let half = if e == 0 { 0 } else { 1i128 << (e - 1) };
+                vec![s * (q + Expression::Constant(field(half)) - coarse * Expression::Constant(field(1i128 << e)) - r)]
+            });
+            meta.lookup_any("function table", |meta| {
+                let s = meta.query_selector(columns.s_table);
+                let [_, coarse, out, _, _] = cells.map(|c| meta.query_advice(c, Rotation::cur()));
+                let tag = meta.query_fixed(columns.tag, Rotation::cur());
+                vec![
+                    (s.clone() * tag, meta.query_fixed(columns.table_tag, Rotation::cur())),
+                    (s.clone() * coarse, meta.query_fixed(columns.table_input, Rotation::cur())),
+                    (s * out, meta.query_fixed(columns.table_output, Rotation::cur())),
+                ]
+            });
+            columns
+        });
+        RequantConfig { cells, limbs, limb_width, table_width, table_value, s_requant, relu, q_limb, function, shape }
+    }
+
+    /// Fills the function table's fixed columns from row 0: per function of `network` (tag
+    /// `1 + ` its index in [`QuantizedNetwork::functions`]), every input `q'` with
+    /// `|q'| ≤ 2^(lookup_bits−1)` and its output.
+    pub fn assign_function_table(config: &RequantConfig, region: &mut Region<'_, Fr>, network: &QuantizedNetwork) {
+        let Some(columns) = &config.function else { return };
+        let (e, half) = (network.lookup_shift(), 1i64 << (network.lookup_bits - 1));
+        let mut row = 1; // row 0 stays (0, 0, 0)
+        for (tag, f) in network.functions().into_iter().enumerate() {
+            for q in -half..=half {
+                region.assign_fixed(columns.table_tag, row, Fr::from(tag as u64 + 1));
+                region.assign_fixed(columns.table_input, row, field(q as i128));
+                region.assign_fixed(columns.table_output, row, field(f.quantized(q, network.scale_bits, e) as i128));
+                row += 1;
+            }
+        }
     }
 
     /// Fills the range table's fixed columns from row 0.
@@ -122,13 +193,15 @@ impl RequantChip {
         }
     }
 
-    /// Requantizes and activates each accumulator, one unit per value from `*row` on.
+    /// Requantizes and activates each accumulator, one unit per value from `*row` on (plus the
+    /// function row for a table activation).
     pub fn assign(
         config: &RequantConfig,
         region: &mut Region<'_, Fr>,
         row: &mut usize,
         accumulators: &[Wire],
         activation: Activation,
+        network: &QuantizedNetwork,
     ) -> Result<Vec<Wire>, Error> {
         let shape = &config.shape;
         let widths: Vec<u32> = shape
@@ -136,14 +209,15 @@ impl RequantChip {
             .into_iter()
             .chain(shape.limb_widths(shape.range_bits))
             .collect();
+        let relu = activation == Activation::Relu;
         let mut outputs = Vec::with_capacity(accumulators.len());
         for acc in accumulators {
             let base = *row;
             config.s_requant.enable(region, base)?;
-            region.assign_fixed(config.relu, base, Fr::from(u64::from(activation == Activation::Relu)));
+            region.assign_fixed(config.relu, base, Fr::from(u64::from(relu)));
             let parts = acc.value.map(|y| {
                 let (q, r) = requantize(y, shape.shift);
-                (r, q.abs(), i128::from(q < 0), activation.apply(q))
+                (r, q.abs(), i128::from(q < 0), if relu { q.max(0) } else { q })
             });
             let [y_col, r_col, m_col, s_col, out_col] = config.cells;
             let y = region.assign_advice(y_col, base, acc.value.map(field)).cell();
@@ -169,8 +243,41 @@ impl RequantChip {
                 region.assign_advice(config.limbs, base + i, Value::known(Fr::zero()));
             }
             *row += shape.requant_rows();
-            outputs.push(Wire { cell: Some(out), value: parts.map(|p| p.3) });
+            let wire = Wire { cell: Some(out), value: parts.map(|p| p.3) };
+            outputs.push(match activation {
+                Activation::Table(f) => Self::assign_function(config, region, row, wire, f, network)?,
+                _ => wire,
+            });
         }
         Ok(outputs)
+    }
+
+    /// The function row of a table activation on `q`, at `*row`.
+    fn assign_function(
+        config: &RequantConfig,
+        region: &mut Region<'_, Fr>,
+        row: &mut usize,
+        q: Wire,
+        f: crate::lookup::Function,
+        network: &QuantizedNetwork,
+    ) -> Result<Wire, Error> {
+        let columns = config.function.as_ref().expect("a network with table activations configures function tables");
+        let tag = network.functions().binary_search(&f).expect("the network lists its functions") as u64 + 1;
+        let e = network.lookup_shift();
+        let offset = *row;
+        columns.s_table.enable(region, offset)?;
+        config.q_limb.enable(region, offset)?;
+        region.assign_fixed(columns.tag, offset, Fr::from(tag));
+        region.assign_fixed(config.limb_width, offset, Fr::from(u64::from(e)));
+        let coarse = q.value.map(|q| requantize(q, e));
+        let out = q.value.map(|q| network.activate(Activation::Table(f), q));
+        let [q_col, coarse_col, out_col, _, _] = config.cells;
+        let q_cell = region.assign_advice(q_col, offset, q.value.map(field)).cell();
+        region.constrain_equal(q.cell.expect("requantized values are assigned"), q_cell);
+        region.assign_advice(coarse_col, offset, coarse.map(|c| field(c.0)));
+        region.assign_advice(config.limbs, offset, coarse.map(|c| field(c.1)));
+        let out_cell = region.assign_advice(out_col, offset, out.map(field)).cell();
+        *row += 1;
+        Ok(Wire { cell: Some(out_cell), value: out })
     }
 }

@@ -10,13 +10,15 @@
 //! - shape: `Reshape`, `Flatten`, `Squeeze`, `Unsqueeze`, `Transpose`, `Concat`, `Slice`,
 //!   `Split`, `Gather` (constant indices), `Pad` (constant mode), `Identity`, `Dropout`, `Cast`;
 //! - built from ReLU, one requantization per comparison and no lookup table: `Relu`,
-//!   `LeakyRelu`, `Abs`, `Clip`, `Max`, `Min`, `MaxPool`, `GlobalMaxPool`, `ReduceMax`,
-//!   `ReduceMin`.
+//!   `LeakyRelu`, `Abs`, `Clip`, `HardSigmoid`, `Max`, `Min`, `MaxPool`, `GlobalMaxPool`,
+//!   `ReduceMax`, `ReduceMin`;
+//! - read from a function table (see [`zkml_circuits::lookup`]): `Sigmoid`, `Tanh`, `Exp`,
+//!   `Log`, `Sqrt`, `Erf`, `Gelu`, `Softplus`, `HardSwish`, `Mish`.
 //!
 //! Nodes that read only constants (`Shape`, `Constant`, arithmetic on initializers, ...) are
-//! folded. Products of two computed tensors and transcendental functions (`Sigmoid`, `Exp`,
-//! `Softmax`, ...) are not supported yet and fail with an error naming the node. A symbolic
-//! leading (batch) dimension is fixed to 1; any other symbolic dimension is an error.
+//! folded. Products of two computed tensors (attention, `Softmax`, `LayerNormalization`) are not
+//! supported yet and fail with an error naming the node. A symbolic leading (batch) dimension
+//! is fixed to 1; any other symbolic dimension is an error.
 
 mod affine;
 mod tensor;
@@ -26,6 +28,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use tract_onnx::pb::{self, tensor_shape_proto::dimension::Value as Dim, type_proto::Value as TypeValue};
 use tract_onnx::prelude::*;
+use zkml_circuits::lookup::Function;
 use zkml_circuits::Activation;
 
 use crate::error::{Error, Result};
@@ -142,11 +145,10 @@ impl Val {
     }
 }
 
-/// Operators that need a lookup table or a product gate, which the circuit does not have yet.
-const NOT_YET: &[&str] = &[
-    "Sigmoid", "Tanh", "Exp", "Log", "Sqrt", "Erf", "Gelu", "Softmax", "LogSoftmax", "LayerNormalization", "HardSwish",
-    "HardSigmoid", "Pow", "Reciprocal", "Softplus", "Sin", "Cos", "Elu", "Selu", "Mish",
-];
+/// Nonlinear operators the circuit cannot prove yet on computed values (they need a product of
+/// two computed values, or a function table with parameters).
+const NOT_YET: &[&str] =
+    &["Softmax", "LogSoftmax", "LayerNormalization", "Pow", "Reciprocal", "Sin", "Cos", "Elu", "Selu", "Celu"];
 
 /// Walks the graph in order, keeping every named value.
 struct Importer<'a> {
@@ -201,7 +203,15 @@ impl Importer<'_> {
         let op = node.op_type.as_str();
         let computed = (0..node.input.len()).any(|i| matches!(self.opt(node, i), Ok(Some(Val::Affine(_)))));
         if computed && NOT_YET.contains(&op) {
-            return Err(unsupported(node, "nonlinear functions other than ReLU-based ones need a lookup table, not supported yet"));
+            return Err(unsupported(node, "not supported yet on values computed from the input"));
+        }
+        if let (true, Some(f)) = (computed, Function::from_onnx(op)) {
+            if op == "Gelu" && attr(node, "approximate").is_some_and(|a| a.s != b"none") {
+                return Err(unsupported(node, "only the exact GELU (approximate = none) is supported"));
+            }
+            let x = self.arg(node, 0)?.clone().into_affine();
+            let rows = self.layers.materialize(&name, x.data, Activation::Table(f));
+            return Ok(vec![Val::Affine(Tensor::new(x.shape, rows))]);
         }
         let one = |v: Val| Ok(vec![v]);
         match op {
@@ -376,15 +386,22 @@ impl Importer<'_> {
                 Val::Const(t) => Val::Const(Tensor::new(t.shape, t.data.iter().map(|v| -v).collect())),
                 Val::Affine(t) => Val::Affine(Tensor::new(t.shape, t.data.iter().map(|r| combine([(-1.0, r)])).collect())),
             }),
-            "Sqrt" | "Reciprocal" | "Exp" | "Log" => {
+            "Reciprocal" => {
                 let t = self.constant(node, 0)?;
-                let f = |v: f64| match op {
-                    "Sqrt" => v.sqrt(),
-                    "Reciprocal" => 1.0 / v,
-                    "Exp" => v.exp(),
-                    _ => v.ln(),
-                };
-                one(Val::Const(Tensor::new(t.shape.clone(), t.data.iter().map(|v| f(*v)).collect())))
+                one(Val::Const(Tensor::new(t.shape.clone(), t.data.iter().map(|v| 1.0 / v).collect())))
+            }
+            _ if Function::from_onnx(op).is_some() => {
+                let f = Function::from_onnx(op).expect("checked");
+                let t = self.constant(node, 0)?;
+                one(Val::Const(Tensor::new(t.shape.clone(), t.data.iter().map(|v| f.eval(*v)).collect())))
+            }
+            "HardSigmoid" => {
+                // clip(α·x + β, 0, 1).
+                let (alpha, beta) = (attr_f(node, "alpha", 0.2), attr_f(node, "beta", 0.5));
+                let x = self.arg(node, 0)?.clone().into_affine();
+                let one_row = constant(1.0);
+                let rows = x.data.iter().map(|r| combine([(alpha, r), (beta, &one_row)])).collect();
+                one(Val::Affine(self.clip(&name, Tensor::new(x.shape, rows), Some(0.0), Some(1.0))))
             }
             "Relu" => {
                 let x = self.arg(node, 0)?.clone().into_affine();
@@ -486,9 +503,7 @@ impl Importer<'_> {
                 let keep = attr_i(node, "keepdims", 1) != 0;
                 one(Val::Affine(self.reduce(node, x.into_affine(), &axes, keep)?))
             }
-            _ if NOT_YET.contains(&op) => {
-                Err(unsupported(node, "only on constants (it would need a lookup table on computed values)"))
-            }
+            _ if NOT_YET.contains(&op) => Err(unsupported(node, "supported only on constants")),
             _ => Err(unsupported(node, "operator not supported yet")),
         }
     }
