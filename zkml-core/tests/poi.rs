@@ -366,3 +366,35 @@ fn function_tables_match_onnx_execution_and_prove() {
     let err = compile(&negative, &[vec![0.5, -1.0, 2.0, 3.0]], &CompileOptions::default()).unwrap_err().to_string();
     assert!(err.contains("logarithm") && err.contains("-1.0000"), "{err}");
 }
+
+#[test]
+fn transposed_convolution_matches_onnx_execution_and_proves() {
+    use rand::{Rng, SeedableRng};
+    use zkml_core::fixtures::{constant, graph_bytes, node_with, Attr};
+    let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(12);
+    let mut random = |n: usize| (0..n).map(|_| rng.gen_range(-0.5f32..0.5)).collect::<Vec<_>>();
+    let inits = vec![
+        constant("w", &[4, 3, 3, 3], random(108)),
+        constant("b", &[3], random(3)),
+        constant("wf", &[192, 2], random(384)),
+    ];
+    let ints = |v: &[i64]| Attr::Ints(v.to_vec());
+    let nodes = vec![
+        node_with(
+            "ConvTranspose",
+            "up",
+            &["input", "w", "b"],
+            &["u"],
+            &[("strides", ints(&[2, 2])), ("pads", ints(&[1, 1, 1, 1])), ("output_padding", ints(&[1, 1])), ("group", Attr::Int(1))],
+        ),
+        node_with("Relu", "relu", &["u"], &["r"], &[]),
+        node_with("Flatten", "flatten", &["r"], &["f"], &[]),
+        node_with("Gemm", "fc", &["f", "wf"], &["output"], &[]),
+    ];
+    let onnx = graph_bytes(nodes, inits, &[1, 4, 4, 4], &[1, 2]);
+    let samples = random_samples(64, 4, 13);
+    let model = compile(&onnx, &samples, &CompileOptions::default()).unwrap();
+    let keys = keys_for(&model);
+    let proof = prove(&model, &keys, &samples[0]).unwrap();
+    verify(&model.settings, &verifier(&keys), &proof).unwrap();
+}

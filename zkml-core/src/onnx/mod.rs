@@ -5,6 +5,7 @@
 //! one output. Supported operators:
 //! - linear, folded into the rows of the next layer: `Gemm`, `MatMul` with one constant operand,
 //!   `Conv` (1-D and 2-D; strides, padding incl. `auto_pad`, dilation, groups incl. depthwise),
+//!   `ConvTranspose` (2-D, explicit padding),
 //!   `BatchNormalization`, `AveragePool`, `GlobalAveragePool`, `ReduceSum`, `ReduceMean`,
 //!   `Add`/`Sub` (constants or two computed tensors), `Mul`/`Div` by a constant, `Neg`;
 //! - shape: `Reshape`, `Flatten`, `Squeeze`, `Unsqueeze`, `Transpose`, `Concat`, `Slice`,
@@ -456,7 +457,7 @@ impl Importer<'_> {
                 };
                 one(self.matmul(node, a, b, trans_a, trans_b, alpha, bias.map(|c| (beta, c)))?)
             }
-            "Conv" => {
+            "Conv" | "ConvTranspose" => {
                 let x = self.arg(node, 0)?.clone().into_affine();
                 let w = self.constant(node, 1)?.clone();
                 let bias = match self.opt(node, 2)? {
@@ -464,7 +465,11 @@ impl Importer<'_> {
                     Some(Val::Affine(_)) => return Err(unsupported(node, "the bias must be a constant")),
                     None => None,
                 };
-                one(Val::Affine(self.conv(node, x, &w, bias.as_ref())?))
+                one(Val::Affine(if op == "Conv" {
+                    self.conv(node, x, &w, bias.as_ref())?
+                } else {
+                    self.conv_transpose(node, x, &w, bias.as_ref())?
+                }))
             }
             "BatchNormalization" => {
                 let x = self.arg(node, 0)?.clone().into_affine();
@@ -704,6 +709,60 @@ impl Importer<'_> {
         let mut shape = vec![1, m];
         shape.extend(if x.shape.len() == 3 { vec![ow] } else { vec![oh, ow] });
         Ok(Tensor::new(shape, rows))
+    }
+
+    /// Transposed 2-D convolution: each input pixel scatters `w·x` into the outputs its kernel
+    /// covers (explicit `pads`, `strides`, `dilations`, `output_padding`, `group`).
+    fn conv_transpose(&mut self, node: &pb::NodeProto, x: Affine, w: &Tensor<f64>, bias: Option<&Tensor<f64>>) -> Result<Affine> {
+        let (&[1, c, h, wd], &[wc, mg, kh, kw]) = (&x.shape[..], &w.shape[..]) else {
+            return Err(unsupported(node, format!("input {:?} and weights {:?}: only 2-D, batch 1", x.shape, w.shape)));
+        };
+        let groups = attr_i(node, "group", 1).max(1) as usize;
+        if wc != c || c % groups != 0 || bias.is_some_and(|b| b.len() != mg * groups) {
+            return Err(unsupported(node, format!("weights {:?} and {groups} groups do not fit {c} input channels", w.shape)));
+        }
+        if attr(node, "output_shape").is_some() || attr(node, "auto_pad").is_some_and(|a| a.s != b"NOTSET") {
+            return Err(unsupported(node, "output_shape and auto_pad are not supported; give pads"));
+        }
+        let list = |key: &str, default: i64, len: usize| -> Result<Vec<i64>> {
+            let v = attr_ints(node, key).unwrap_or_else(|| vec![default; len]);
+            if v.len() != len || v.iter().any(|d| *d < 0) {
+                return Err(unsupported(node, format!("attribute {key} = {v:?}")));
+            }
+            Ok(v)
+        };
+        let (strides, dilations) = (list("strides", 1, 2)?, list("dilations", 1, 2)?);
+        let (pads, extra) = (list("pads", 0, 4)?, list("output_padding", 0, 2)?);
+        let size = |d: usize, n: usize, k: usize| strides[d] * (n as i64 - 1) + extra[d] + dilations[d] * (k as i64 - 1) + 1 - pads[d] - pads[d + 2];
+        let (oh, ow) = (size(0, h, kh), size(1, wd, kw));
+        if oh <= 0 || ow <= 0 || strides.contains(&0) || dilations.contains(&0) {
+            return Err(unsupported(node, "the output would be empty"));
+        }
+        let (oh, ow) = (oh as usize, ow as usize);
+        let m = mg * groups;
+        let x = self.layers.compact(&node_name(node), x, c / groups * kh * kw);
+        let one = constant(1.0);
+        let mut parts: Vec<Vec<(f64, &FloatRow)>> = vec![Vec::new(); m * oh * ow];
+        for ci in 0..c {
+            let g = ci / (c / groups);
+            for (iy, ix) in (0..h).flat_map(|iy| (0..wd).map(move |ix| (iy, ix))) {
+                let row = &x.data[(ci * h + iy) * wd + ix];
+                for (mo, ky, kx) in (0..mg).flat_map(|mo| (0..kh).flat_map(move |ky| (0..kw).map(move |kx| (mo, ky, kx)))) {
+                    let oy = (iy as i64) * strides[0] + (ky as i64) * dilations[0] - pads[0];
+                    let ox = (ix as i64) * strides[1] + (kx as i64) * dilations[1] - pads[1];
+                    if (0..oh as i64).contains(&oy) && (0..ow as i64).contains(&ox) {
+                        let f = g * mg + mo;
+                        parts[(f * oh + oy as usize) * ow + ox as usize].push((w.data[((ci * mg + mo) * kh + ky) * kw + kx], row));
+                    }
+                }
+            }
+        }
+        if let Some(b) = bias {
+            for (i, p) in parts.iter_mut().enumerate() {
+                p.push((b.data[i / (oh * ow)], &one));
+            }
+        }
+        Ok(Tensor::new(vec![1, m, oh, ow], parts.into_iter().map(combine).collect()))
     }
 
     fn pool(&mut self, node: &pb::NodeProto, x: Affine) -> Result<Affine> {
