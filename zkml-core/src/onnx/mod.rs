@@ -35,7 +35,7 @@ use zkml_circuits::Activation;
 use crate::error::{Error, Result};
 use crate::float_model::{FloatModel, FloatRow};
 use affine::{combine, constant, Affine, Layers, Window};
-use tensor::{axis, broadcast_shapes, unravel, Tensor};
+use tensor::{axis, broadcast_shapes, strides, unravel, Tensor};
 
 /// An imported model: our float layers, and tract's executable plan of the original file.
 pub struct OnnxModel {
@@ -527,7 +527,7 @@ impl Importer<'_> {
         if stacked.is_empty() {
             return x;
         }
-        let relus = self.materialize_relu(name, stacked);
+        let relus = self.layers.materialize(name, stacked, Activation::Relu);
         let rows = (0..n)
             .map(|i| match (lo, hi) {
                 (Some(lo), Some(_)) => combine([(lo, &one), (1.0, &relus[i]), (-1.0, &relus[n + i])]),
@@ -537,10 +537,6 @@ impl Importer<'_> {
             })
             .collect();
         Tensor::new(x.shape, rows)
-    }
-
-    fn materialize_relu(&mut self, name: &str, rows: Vec<FloatRow>) -> Vec<FloatRow> {
-        self.layers.materialize(name, rows, Activation::Relu)
     }
 
     /// Matrix product with one constant operand (and Gemm's transposes, scale and bias).
@@ -578,7 +574,7 @@ impl Importer<'_> {
                 let mut shape = x.shape.clone();
                 shape[rank - 1] = n;
                 Tensor::from_fn(shape, |idx| {
-                    let base = (idx.iter().zip(tensor_strides(&x.shape)).take(rank - 1).map(|(i, s)| i * s).sum::<usize>(), idx[rank - 1]);
+                    let base = (idx.iter().zip(strides(&x.shape)).take(rank - 1).map(|(i, s)| i * s).sum::<usize>(), idx[rank - 1]);
                     combine((0..k).map(|j| (alpha * w.data[j * n + base.1], &x.data[base.0 + j])))
                 })
             }
@@ -823,7 +819,7 @@ impl Importer<'_> {
         let name = node_name(node);
         let kept: Vec<usize> = x.shape.iter().enumerate().map(|(d, n)| if axes.contains(&d) { 1 } else { *n }).collect();
         let out_len: usize = kept.iter().product();
-        let out_strides = tensor_strides(&kept);
+        let out_strides = strides(&kept);
         let mut groups: Vec<Vec<usize>> = vec![Vec::new(); out_len];
         for i in 0..x.len() {
             let idx = unravel(i, &x.shape);
@@ -845,10 +841,6 @@ impl Importer<'_> {
         };
         Ok(Tensor::new(shape, rows))
     }
-}
-
-fn tensor_strides(shape: &[usize]) -> Vec<usize> {
-    tensor::strides(shape)
 }
 
 /// `Add`, `Sub`, `Mul`, `Div` with numpy broadcasting; products need a constant operand.
