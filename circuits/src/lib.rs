@@ -26,5 +26,5 @@ pub mod storage;
 pub use error::Error;
 pub use halo2_proofs;
 pub use network::{InputVisibility, NetworkCircuit, OutputVisibility};
-pub use quantized::{Activation, AffineLayer, QuantizedNetwork, Trace};
+pub use quantized::{Activation, Layer, LayerOp, QuantizedNetwork, Trace};
 pub use shape::CircuitShape;

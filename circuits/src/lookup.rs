@@ -17,6 +17,10 @@ use serde::{Deserialize, Serialize};
 /// Default width of a table's input: `2^12 + 1` entries per function.
 pub const DEFAULT_LOOKUP_BITS: u32 = 12;
 
+/// Width of a table's input when the network divides (`Reciprocal`, `Rsqrt`): `2^14 + 1`
+/// entries, since `1/x` near the bottom of the range needs a fine input step.
+pub const DIVISION_LOOKUP_BITS: u32 = 14;
+
 /// A unary function evaluated through a lookup table.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -41,6 +45,10 @@ pub enum Function {
     HardSwish,
     /// `x·tanh(softplus(x))`.
     Mish,
+    /// `1/x`; inputs at or below 0 read the table's smallest positive entry.
+    Reciprocal,
+    /// `1/√x`; inputs at or below 0 read the table's smallest positive entry.
+    Rsqrt,
 }
 
 impl Function {
@@ -57,7 +65,14 @@ impl Function {
             Function::Softplus => softplus(x),
             Function::HardSwish => x * (x / 6.0 + 0.5).clamp(0.0, 1.0),
             Function::Mish => x * softplus(x).tanh(),
+            Function::Reciprocal => 1.0 / x,
+            Function::Rsqrt => 1.0 / x.sqrt(),
         }
+    }
+
+    /// Whether the function is defined only for positive inputs.
+    pub fn positive_domain(self) -> bool {
+        matches!(self, Function::Log | Function::Reciprocal | Function::Rsqrt)
     }
 
     /// The ONNX operator this function comes from.
@@ -73,6 +88,7 @@ impl Function {
             "Softplus" => Function::Softplus,
             "HardSwish" => Function::HardSwish,
             "Mish" => Function::Mish,
+            "Reciprocal" => Function::Reciprocal,
             _ => return None,
         })
     }
@@ -82,7 +98,7 @@ impl Function {
     pub fn quantized(self, q: i64, scale_bits: u32, e: u32) -> i64 {
         let step = (1u64 << e) as f64 / (1u64 << scale_bits) as f64;
         let x = match self {
-            Function::Log => (q.max(1)) as f64 * step,
+            Function::Log | Function::Reciprocal | Function::Rsqrt => (q.max(1)) as f64 * step,
             _ => q as f64 * step,
         };
         let y = self.eval(x) * (1u64 << scale_bits) as f64;

@@ -2,8 +2,8 @@
 //!
 //! All chips share one set of `T + B` advice columns and are laid out in a single region, one
 //! after the other from row 1 (row 0 is all zero), so the row count is exactly
-//! [`CircuitShape::network_rows`]. Each layer is a [`DenseChip`] pass followed by one
-//! [`RequantChip`] unit per output; values flow between layers by equality constraints from the
+//! [`CircuitShape::network_rows`]. Each layer is a [`DenseChip`] pass (affine layers) or a
+//! [`ProductChip`] pass (product layers) followed by one [`RequantChip`] unit per output; values flow between layers by equality constraints from the
 //! cell where each was first assigned. The instance column holds the public input (when the
 //! input is public) followed by the outputs.
 
@@ -12,8 +12,10 @@ use halo2_proofs::halo2curves::bn256::Fr;
 use halo2_proofs::plonk::{Advice, Circuit, Column, ConstraintSystem, Error, Instance};
 
 use crate::chips::{
-    field, CommitChip, DenseChip, DenseConfig, PoseidonChip, PoseidonConfig, RequantChip, RequantConfig, WeightColumns, Wire,
+    field, CommitChip, DenseChip, DenseConfig, PoseidonChip, PoseidonConfig, ProductChip, ProductConfig, RequantChip,
+    RequantConfig, WeightColumns, Wire,
 };
+use crate::quantized::LayerOp;
 use crate::poseidon::commit;
 use crate::quantized::{QuantizedNetwork, Trace};
 use crate::prover::proof_size;
@@ -53,6 +55,8 @@ pub struct NetworkConfig {
     requant: RequantConfig,
     /// Present when a tensor is hashed; laid over the first six advice columns.
     poseidon: Option<PoseidonConfig>,
+    /// Present when the network has product layers; laid over all shared advice columns.
+    product: Option<ProductConfig>,
     instance: Column<Instance>,
 }
 
@@ -171,7 +175,8 @@ impl Circuit<Fr> for NetworkCircuit {
         let poseidon = shape.has_poseidon().then(|| {
             PoseidonChip::configure(meta, [advice[0], advice[1], advice[2]], [advice[3], advice[4], advice[5]], Vec::new())
         });
-        NetworkConfig { advice, dense, requant, poseidon, instance }
+        let product = (shape.product_shift > 0).then(|| ProductChip::configure(meta, &advice));
+        NetworkConfig { advice, dense, requant, poseidon, product, instance }
     }
 
     fn configure(_meta: &mut ConstraintSystem<Fr>) -> NetworkConfig {
@@ -194,9 +199,23 @@ impl Circuit<Fr> for NetworkCircuit {
                     (0..=self.network.input_len).map(|i| Wire { cell: None, value: known(i) }).collect();
                 let mut row = 1;
                 for layer in &self.network.layers {
-                    let accumulators = DenseChip::assign(&config.dense, &mut region, &mut row, layer, &mut values)?;
-                    let outputs =
-                        RequantChip::assign(&config.requant, &mut region, &mut row, &accumulators, layer.activation, &self.network)?;
+                    let accumulators = match &layer.op {
+                        LayerOp::Affine(_) => DenseChip::assign(&config.dense, &mut region, &mut row, layer, &mut values)?,
+                        LayerOp::Product(_) => {
+                            let product = config.product.as_ref().ok_or(Error::Synthesis)?;
+                            ProductChip::assign(product, &mut region, &mut row, layer, &mut values)?
+                        }
+                    };
+                    let shift = layer.shift(&self.network);
+                    let outputs = RequantChip::assign(
+                        &config.requant,
+                        &mut region,
+                        &mut row,
+                        &accumulators,
+                        shift,
+                        layer.activation,
+                        &self.network,
+                    )?;
                     values.extend(outputs);
                 }
                 let mut commit_to = |wires: &mut [Wire], row: &mut usize| {

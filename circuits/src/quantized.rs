@@ -1,11 +1,13 @@
 //! The quantized network: the integer program that the circuit proves.
 //!
-//! A network is a list of [`AffineLayer`]s over a growing table of fixed-point integers, the
+//! A network is a list of [`Layer`]s over a growing table of fixed-point integers, the
 //! *values*: value [`ONE`] is the constant 1, values `1..=input_len` are the input, and every
-//! layer appends its outputs. Each layer output is a sparse affine combination of earlier values,
-//! `y = Σ w·v` (a bias is a term on [`ONE`]), [`requantize`]d by `2^shift` and activated. Dense
-//! layers, convolutions, pooling, residual additions and `max(a, b) = b + relu(a − b)` all take
-//! this one form, so one chip proves them all. The network's output is a list of values.
+//! layer appends its outputs. An affine layer's output is a sparse affine combination of earlier
+//! values, `y = Σ w·v` (a bias is a term on [`ONE`]), [`requantize`]d by `2^shift` and activated.
+//! Dense layers, convolutions, pooling, residual additions and `max(a, b) = b + relu(a − b)` all
+//! take this one form, so one chip proves them all. A product layer sums products of pairs of
+//! values (`Σ a·b`, requantized by `2^scale_bits`): elementwise products and products of two
+//! computed matrices, as in attention. The network's output is a list of values.
 //!
 //! Every value has the scale `2^scale_bits`; weights carry an extra `2^shift` and biases the
 //! accumulator's scale `2^(scale_bits + shift)`.
@@ -41,14 +43,28 @@ pub enum Activation {
 /// One output of an affine layer: `(value, weight)` terms, sorted by value, no value twice.
 pub type Row = Vec<(u32, i64)>;
 
-/// Outputs that are sparse affine combinations of earlier values, requantized and activated.
+/// One output of a product layer: the pairs of values whose products it sums.
+pub type PairRow = Vec<(u32, u32)>;
+
+/// What a layer computes before requantization, one row per output.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct AffineLayer {
+#[serde(rename_all = "lowercase")]
+pub enum LayerOp {
+    /// `Σ w·v` over earlier values, requantized by `2^shift`. Weights on [`ONE`] are at scale
+    /// `2^(scale_bits + shift)`, others at `2^shift`.
+    Affine(Vec<Row>),
+    /// `Σ a·b` over pairs of earlier values (elementwise products, products of two computed
+    /// matrices), requantized by `2^scale_bits`.
+    Product(Vec<PairRow>),
+}
+
+/// A layer: its outputs, requantized and activated.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Layer {
     /// Node name in the source model, for error messages.
     pub name: String,
-    /// One row per output. Weights on [`ONE`] are at scale `2^(scale_bits + shift)`, others at
-    /// `2^shift`.
-    pub rows: Vec<Row>,
+    /// The rows.
+    pub op: LayerOp,
     /// Nonlinearity after requantization.
     pub activation: Activation,
 }
@@ -62,7 +78,7 @@ pub struct Block {
     pub support: Vec<u32>,
 }
 
-impl AffineLayer {
+impl Layer {
     /// A fully connected layer reading `inputs`: output `o` is
     /// `Σ_i weights[o·n + i]·inputs[i] + bias[o]` with `n = inputs.len()` (zero weights are
     /// kept: every output reads every input).
@@ -78,21 +94,34 @@ impl AffineLayer {
                 row
             })
             .collect();
-        Self { name: name.into(), rows, activation }
+        Self { name: name.into(), op: LayerOp::Affine(rows), activation }
     }
 
     /// Number of outputs.
     pub fn out_dim(&self) -> usize {
-        self.rows.len()
+        match &self.op {
+            LayerOp::Affine(rows) => rows.len(),
+            LayerOp::Product(rows) => rows.len(),
+        }
     }
 
-    /// Groups the outputs into blocks of at most `width`: outputs with identical supports
-    /// share blocks (every channel of a convolution at one pixel, every output of a dense
-    /// layer); what is left over is packed in order, each block reading the union.
+    /// The right shift of this layer's requantization.
+    pub fn shift(&self, net: &QuantizedNetwork) -> u32 {
+        match self.op {
+            LayerOp::Affine(_) => net.shift,
+            LayerOp::Product(_) => net.scale_bits,
+        }
+    }
+
+    /// Groups an affine layer's outputs into blocks of at most `width`: outputs with identical
+    /// supports share blocks (every channel of a convolution at one pixel, every output of a
+    /// dense layer); what is left over is packed in order, each block reading the union. A
+    /// product layer has no blocks.
     pub fn blocks(&self, width: usize) -> Vec<Block> {
+        let LayerOp::Affine(rows) = &self.op else { return Vec::new() };
         let mut groups: Vec<(Vec<u32>, Vec<usize>)> = Vec::new();
         let mut index: HashMap<Vec<u32>, usize> = HashMap::new();
-        for (o, row) in self.rows.iter().enumerate() {
+        for (o, row) in rows.iter().enumerate() {
             let support: Vec<u32> = row.iter().map(|(v, _)| *v).collect();
             match index.get(&support) {
                 Some(&g) => groups[g].1.push(o),
@@ -113,7 +142,7 @@ impl AffineLayer {
         }
         leftover.sort_unstable();
         for chunk in leftover.chunks(width) {
-            let mut support: Vec<u32> = chunk.iter().flat_map(|o| self.rows[*o].iter().map(|(v, _)| *v)).collect();
+            let mut support: Vec<u32> = chunk.iter().flat_map(|o| rows[*o].iter().map(|(v, _)| *v)).collect();
             support.sort_unstable();
             support.dedup();
             blocks.push(Block { outputs: chunk.to_vec(), support });
@@ -122,19 +151,20 @@ impl AffineLayer {
     }
 }
 
-/// A network of affine layers with one shared fixed-point format.
+/// A network of layers with one shared fixed-point format.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct QuantizedNetwork {
     /// Length of the input vector.
     pub input_len: usize,
     /// Fractional bits of every value (inputs, hidden values, outputs).
     pub scale_bits: u32,
-    /// Fractional bits of the weights; also the right shift after each layer.
+    /// Fractional bits of the weights; also the right shift after each affine layer (product
+    /// layers shift by `scale_bits`).
     pub shift: u32,
     /// Requantized values (before activation) must lie in `(-2^range_bits, 2^range_bits)`.
     pub range_bits: u32,
     /// The layers, applied in order.
-    pub layers: Vec<AffineLayer>,
+    pub layers: Vec<Layer>,
     /// The values that form the output, in order.
     pub outputs: Vec<u32>,
     /// Input width of function tables (`Table` activations); 0 when there are none.
@@ -188,7 +218,7 @@ impl QuantizedNetwork {
         let mut layers = Vec::new();
         for (i, (w, (weights, bias, activation))) in dims.windows(2).zip(params).enumerate() {
             let inputs: Vec<u32> = (first..first + w[0] as u32).collect();
-            layers.push(AffineLayer::dense(&format!("fc{i}"), &inputs, weights, bias, *activation));
+            layers.push(Layer::dense(&format!("fc{i}"), &inputs, weights, bias, *activation));
             first = next;
             next += w[1] as u32;
         }
@@ -234,7 +264,7 @@ impl QuantizedNetwork {
 
     /// Size of the value table: [`ONE`], the input, and every layer's outputs.
     pub fn value_count(&self) -> usize {
-        1 + self.input_len + self.layers.iter().map(AffineLayer::out_dim).sum::<usize>()
+        1 + self.input_len + self.layers.iter().map(Layer::out_dim).sum::<usize>()
     }
 
     /// Checks that every row reads earlier values in ascending order, that the outputs exist,
@@ -252,12 +282,22 @@ impl QuantizedNetwork {
         }
         let mut available = 1 + self.input_len;
         for layer in &self.layers {
-            for (o, row) in layer.rows.iter().enumerate() {
-                if row.iter().any(|(v, _)| *v as usize >= available) {
-                    return bad(format!("layer '{}' output {o} reads a value not computed yet", layer.name));
+            let late = |v: &u32| *v as usize >= available;
+            match &layer.op {
+                LayerOp::Affine(rows) => {
+                    for (o, row) in rows.iter().enumerate() {
+                        if row.iter().any(|(v, _)| late(v)) {
+                            return bad(format!("layer '{}' output {o} reads a value not computed yet", layer.name));
+                        }
+                        if row.windows(2).any(|w| w[0].0 >= w[1].0) {
+                            return bad(format!("layer '{}' output {o} does not list its values in ascending order", layer.name));
+                        }
+                    }
                 }
-                if row.windows(2).any(|w| w[0].0 >= w[1].0) {
-                    return bad(format!("layer '{}' output {o} does not list its values in ascending order", layer.name));
+                LayerOp::Product(rows) => {
+                    if rows.iter().flatten().any(|(a, b)| late(a) || late(b) || *a == ONE || *b == ONE) {
+                        return bad(format!("layer '{}' multiplies a value not computed yet (or the constant)", layer.name));
+                    }
                 }
             }
             available += layer.out_dim();
@@ -294,12 +334,17 @@ impl QuantizedNetwork {
         for layer in &self.layers {
             let mut acc = Vec::with_capacity(layer.out_dim());
             let mut out = Vec::with_capacity(layer.out_dim());
-            for row in &layer.rows {
-                let y = row.iter().map(|(v, w)| *w as i128 * values[*v as usize] as i128).sum::<i128>();
+            let value = |v: &u32| values[*v as usize] as i128;
+            let sums: Vec<i128> = match &layer.op {
+                LayerOp::Affine(rows) => rows.iter().map(|row| row.iter().map(|(v, w)| *w as i128 * value(v)).sum()).collect(),
+                LayerOp::Product(rows) => rows.iter().map(|row| row.iter().map(|(a, b)| value(a) * value(b)).sum()).collect(),
+            };
+            let shift = layer.shift(self);
+            for y in sums {
                 if y.unsigned_abs() >> MAX_ACCUMULATOR_BITS != 0 {
                     return Err(Error::OutOfRange { layer: layer.name.clone(), value: y, range_bits: MAX_ACCUMULATOR_BITS });
                 }
-                let (q, _) = requantize(y, self.shift);
+                let (q, _) = requantize(y, shift);
                 if q.abs() >= bound {
                     return Err(Error::OutOfRange { layer: layer.name.clone(), value: q, range_bits: self.range_bits });
                 }
@@ -335,9 +380,9 @@ mod tests {
     #[test]
     fn blocks_share_identical_supports_and_pack_the_rest() {
         let row = |vs: &[u32]| vs.iter().map(|v| (*v, 1)).collect::<Row>();
-        let layer = AffineLayer {
+        let layer = Layer {
             name: "l".into(),
-            rows: vec![row(&[0, 1, 2]), row(&[3, 4]), row(&[0, 1, 2]), row(&[0, 1, 2]), row(&[5])],
+            op: LayerOp::Affine(vec![row(&[0, 1, 2]), row(&[3, 4]), row(&[0, 1, 2]), row(&[0, 1, 2]), row(&[5])]),
             activation: Activation::Linear,
         };
         let blocks = layer.blocks(2);

@@ -6,7 +6,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::chips::CommitChip;
-use crate::quantized::{Activation, AffineLayer, QuantizedNetwork};
+use crate::quantized::{Activation, Layer, LayerOp, QuantizedNetwork};
 use crate::Error;
 
 /// Default bound on the proof size when choosing a layout (3 KiB).
@@ -47,6 +47,10 @@ pub struct CircuitShape {
     /// Coarsening shift of function-table inputs (a limb of this width is range-checked).
     #[serde(default)]
     pub lookup_shift: u32,
+    /// Right shift of product layers' requantization (the network's `scale_bits`); 0 when it
+    /// has no product layer.
+    #[serde(default)]
+    pub product_shift: u32,
 }
 
 impl CircuitShape {
@@ -68,6 +72,9 @@ impl CircuitShape {
         if (self.lookup_bits, self.lookup_shift) != lookups || self.lookup_shift > self.limb_bits {
             return bad("function-table widths differ from the network's".into());
         }
+        if self.product_shift != product_shift(net) {
+            return bad("the product layers' shift differs from the network's".into());
+        }
         Ok(())
     }
 
@@ -76,9 +83,14 @@ impl CircuitShape {
         self.inputs_per_row + self.outputs_per_row
     }
 
-    /// Limbs of the remainder `r < 2^shift`.
+    /// Limbs of the remainder `r < 2^shift` (or `2^product_shift`, whichever is wider).
     pub fn remainder_limbs(&self) -> usize {
-        self.shift.div_ceil(self.limb_bits) as usize
+        self.shift.max(self.product_shift).div_ceil(self.limb_bits) as usize
+    }
+
+    /// Pairs a product-chip row multiplies: two advice columns each, one for the accumulator.
+    pub fn pairs_per_row(&self) -> usize {
+        (self.advice_width() - 1) / 2
     }
 
     /// Limbs of the magnitude `m < 2^range_bits`.
@@ -107,6 +119,7 @@ impl CircuitShape {
         if self.lookup_bits > 0 {
             w.push(self.lookup_shift);
         }
+        w.extend(self.limb_widths(self.product_shift));
         w.sort_unstable();
         w.dedup();
         w
@@ -117,9 +130,17 @@ impl CircuitShape {
         1 + self.table_widths().iter().map(|w| 1usize << w).sum::<usize>()
     }
 
-    /// Rows used by the dense chip for one layer.
-    pub fn dense_rows(&self, layer: &AffineLayer) -> usize {
-        self.rows_from_supports(layer.blocks(self.outputs_per_row).iter().map(|b| b.support.len()))
+    /// Rows used by the dense chip (affine layer) or the product chip (product layer) for one
+    /// layer.
+    pub fn dense_rows(&self, layer: &Layer) -> usize {
+        match &layer.op {
+            LayerOp::Affine(_) => self.rows_from_supports(layer.blocks(self.outputs_per_row).iter().map(|b| b.support.len())),
+            LayerOp::Product(rows) => self.product_rows(rows.iter().map(Vec::len)),
+        }
+    }
+
+    fn product_rows(&self, lengths: impl IntoIterator<Item = usize>) -> usize {
+        lengths.into_iter().map(|n| n.div_ceil(self.pairs_per_row()).max(1)).sum()
     }
 
     fn rows_from_supports(&self, supports: impl IntoIterator<Item = usize>) -> usize {
@@ -135,7 +156,7 @@ impl CircuitShape {
 
     /// Rows per output of a layer after its dense block: the requantization unit, and one
     /// more for a function-table activation.
-    pub fn unit_rows(&self, layer: &AffineLayer) -> usize {
+    pub fn unit_rows(&self, layer: &Layer) -> usize {
         self.requant_rows() + usize::from(matches!(layer.activation, Activation::Table(_)))
     }
 
@@ -183,9 +204,18 @@ impl CircuitShape {
         let supports: Vec<Vec<usize>> = (1..=MAX_BLOCK_WIDTH)
             .map(|b| net.layers.iter().flat_map(|l| l.blocks(b)).map(|block| block.support.len()).collect())
             .collect();
-        let units: usize = net.layers.iter().map(AffineLayer::out_dim).sum();
+        let units: usize = net.layers.iter().map(Layer::out_dim).sum();
         let function_rows: usize =
-            net.layers.iter().filter(|l| matches!(l.activation, Activation::Table(_))).map(AffineLayer::out_dim).sum();
+            net.layers.iter().filter(|l| matches!(l.activation, Activation::Table(_))).map(Layer::out_dim).sum();
+        let pair_counts: Vec<usize> = net
+            .layers
+            .iter()
+            .filter_map(|l| match &l.op {
+                LayerOp::Product(rows) => Some(rows.iter().map(Vec::len)),
+                LayerOp::Affine(_) => None,
+            })
+            .flatten()
+            .collect();
         let tables = Self::function_table_rows(net);
         let lookups = if tables > 0 { (net.lookup_bits, net.lookup_shift()) } else { (0, 0) };
         let mut best: Option<((bool, u64, usize), CircuitShape, u32)> = None;
@@ -205,6 +235,7 @@ impl CircuitShape {
                         limb_bits,
                         lookup_bits: lookups.0,
                         lookup_shift: lookups.1,
+                        product_shift: product_shift(net),
                         ..template
                     };
                     if shape.lookup_shift > limb_bits {
@@ -212,6 +243,7 @@ impl CircuitShape {
                     }
                     let rows = (1
                         + shape.rows_from_supports(supports[b - 1].iter().copied())
+                        + shape.product_rows(pair_counts.iter().copied())
                         + units * shape.requant_rows()
                         + function_rows
                         + shape.commit_rows(net))
@@ -239,6 +271,16 @@ impl CircuitShape {
         best.map(|(_, s, k)| (s, k)).ok_or_else(|| {
             Error::InvalidNetwork(format!("the network does not fit a circuit of 2^{MAX_K} rows"))
         })
+    }
+}
+
+/// The shift of a network's product layers: `scale_bits` when it has any, else 0.
+fn product_shift(net: &QuantizedNetwork) -> u32 {
+    let products = net.layers.iter().any(|l| matches!(l.op, LayerOp::Product(_)));
+    if products {
+        net.scale_bits
+    } else {
+        0
     }
 }
 

@@ -7,14 +7,14 @@
 //! into limbs, so extra bits cost a few rows rather than a larger `k`.
 
 use zkml_circuits::quantized::{requantize, MAX_ACCUMULATOR_BITS};
-use zkml_circuits::lookup::{Function, DEFAULT_LOOKUP_BITS};
+use zkml_circuits::lookup::{Function, DEFAULT_LOOKUP_BITS, DIVISION_LOOKUP_BITS};
 use zkml_circuits::quantized::ONE;
 use zkml_circuits::Activation;
-use zkml_circuits::{AffineLayer, QuantizedNetwork};
+use zkml_circuits::{Layer, LayerOp, QuantizedNetwork};
 
 use crate::artifacts::FidelityReport;
 use crate::error::{Error, Result};
-use crate::float_model::FloatModel;
+use crate::float_model::{FloatModel, FloatOp};
 use crate::onnx::OnnxModel;
 use crate::quantize::{check_input, dequantize, quantize_input, quantize_value};
 
@@ -71,7 +71,11 @@ pub fn calibrate(model: &OnnxModel, samples: &[Vec<f32>]) -> Result<(QuantizedNe
     let max_weight = float
         .layers
         .iter()
-        .flat_map(|l| l.rows.iter().flatten())
+        .filter_map(|l| match &l.op {
+            FloatOp::Affine(rows) => Some(rows.iter().flatten()),
+            FloatOp::Product(_) => None,
+        })
+        .flatten()
         .filter(|(v, _)| *v != ONE)
         .fold(0f64, |m, (_, w)| m.max(w.abs()));
     let scale_bits = (ACTIVATION_BITS - bits_for(max_activation)).clamp(SCALE_RANGE.0, SCALE_RANGE.1) as u32;
@@ -119,24 +123,44 @@ pub fn calibrate(model: &OnnxModel, samples: &[Vec<f32>]) -> Result<(QuantizedNe
     Ok((network, report))
 }
 
-/// Log and Sqrt are proved only where they are defined: inputs at or below 0 (below 0 for
-/// Sqrt) on the calibration samples are reported with the layer and the range they reached.
+/// Log, Reciprocal, Rsqrt and Sqrt are proved only where they are defined: inputs at or below 0
+/// (below 0 for Sqrt) on the calibration samples are reported with the layer and the range they
+/// reached.
 fn check_table_domains(float: &FloatModel, pre: &[Vec<f64>]) -> Result<()> {
     for (layer, values) in float.layers.iter().zip(pre) {
         let low = values.iter().copied().fold(f64::INFINITY, f64::min);
-        let (name, bad) = match layer.activation {
-            Activation::Table(Function::Log) => ("Log", low <= 0.0),
-            Activation::Table(Function::Sqrt) => ("Sqrt", low < 0.0),
+        let bad = match layer.activation {
+            Activation::Table(f) if f.positive_domain() => low <= 0.0,
+            Activation::Table(Function::Sqrt) => low < 0.0,
             _ => continue,
         };
         if bad {
             return Err(Error::UnsupportedModel(format!(
-                "layer '{}' ({name}) receives inputs down to {low:.4} on the calibration samples; its table covers only inputs above 0",
-                layer.name
+                "layer '{}' ({:?}) receives inputs down to {low:.4} on the calibration samples; its table covers only inputs above 0",
+                layer.name, layer.activation
             )));
         }
     }
     Ok(())
+}
+
+/// Table input width: none without tables, wider when the network divides.
+fn lookup_bits(float: &FloatModel) -> u32 {
+    let functions: Vec<Function> = float
+        .layers
+        .iter()
+        .filter_map(|l| match l.activation {
+            Activation::Table(f) => Some(f),
+            _ => None,
+        })
+        .collect();
+    if functions.iter().any(|f| matches!(f, Function::Reciprocal | Function::Rsqrt)) {
+        DIVISION_LOOKUP_BITS
+    } else if functions.is_empty() {
+        0
+    } else {
+        DEFAULT_LOOKUP_BITS
+    }
 }
 
 fn quantize_weights(float: &FloatModel, scale_bits: u32, shift: u32) -> QuantizedNetwork {
@@ -154,13 +178,16 @@ fn quantize_weights(float: &FloatModel, scale_bits: u32, shift: u32) -> Quantize
         layers: float
             .layers
             .iter()
-            .map(|l| AffineLayer { name: l.name.clone(), rows: l.rows.iter().map(quantize_row).collect(), activation: l.activation })
+            .map(|l| Layer {
+                name: l.name.clone(),
+                op: match &l.op {
+                    FloatOp::Affine(rows) => LayerOp::Affine(rows.iter().map(quantize_row).collect()),
+                    FloatOp::Product(rows) => LayerOp::Product(rows.clone()),
+                },
+                activation: l.activation,
+            })
             .collect(),
         outputs: float.outputs.clone(),
-        lookup_bits: if float.layers.iter().any(|l| matches!(l.activation, Activation::Table(_))) {
-            DEFAULT_LOOKUP_BITS
-        } else {
-            0
-        },
+        lookup_bits: lookup_bits(float),
     }
 }

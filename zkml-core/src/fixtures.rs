@@ -94,7 +94,7 @@ pub fn graph_bytes(
     let model = pb::ModelProto {
         ir_version: 8,
         producer_name: "zkml".into(),
-        opset_import: vec![pb::OperatorSetIdProto { domain: String::new(), version: 13 }],
+        opset_import: vec![pb::OperatorSetIdProto { domain: String::new(), version: 17 }],
         graph: Some(pb::GraphProto {
             name: "model".into(),
             node: nodes,
@@ -197,6 +197,50 @@ pub fn cifar_cnn_onnx(seed: u64) -> Vec<u8> {
         }
     }
     graph_bytes(nodes, inits, &[1, 3, 32, 32], &[1, 10])
+}
+
+/// One transformer encoder block on a `1×seq×width` input, seeded: single-head self-attention
+/// (`softmax(q·kᵀ/√width)·v`, output projection), residual, layer norm, a ReLU MLP of hidden
+/// width `2·width`, residual, layer norm.
+pub fn transformer_onnx(seq: usize, width: usize, seed: u64) -> Vec<u8> {
+    let mut rng = ChaCha20Rng::seed_from_u64(seed);
+    let mut inits = Vec::new();
+    let mut param = |name: &str, dims: &[usize], fan_in: usize, rng: &mut ChaCha20Rng| {
+        inits.push(tensor(name, dims, weights(rng, fan_in, dims.iter().product())));
+        name.to_string()
+    };
+    let d = width;
+    let [wq, wk, wv, wo] = ["wq", "wk", "wv", "wo"].map(|n| param(n, &[d, d], d, &mut rng));
+    let bo = param("bo", &[d], d, &mut rng);
+    let (w1, b1) = (param("w1", &[d, 2 * d], d, &mut rng), param("b1", &[2 * d], d, &mut rng));
+    let (w2, b2) = (param("w2", &[2 * d, d], 2 * d, &mut rng), param("b2", &[d], 2 * d, &mut rng));
+    inits.push(tensor("scale", &[], vec![1.0 / (d as f32).sqrt()]));
+    for (name, value) in [("g1", 1.0), ("g2", 1.0), ("be1", 0.0), ("be2", 0.0)] {
+        inits.push(tensor(name, &[d], (0..d).map(|_| value + rng.gen_range(-0.1..0.1)).collect()));
+    }
+    let ln = [("axis", Attr::Int(-1)), ("epsilon", Attr::Float(1e-5))];
+    let nodes = vec![
+        node("MatMul", "q", &["input", &wq], &["q"], &[]),
+        node("MatMul", "k", &["input", &wk], &["k"], &[]),
+        node("MatMul", "v", &["input", &wv], &["v"], &[]),
+        node_with("Transpose", "kt", &["k"], &["kt"], &[("perm", Attr::Ints(vec![0, 2, 1]))]),
+        node("MatMul", "scores", &["q", "kt"], &["s"], &[]),
+        node("Mul", "scaled", &["s", "scale"], &["ss"], &[]),
+        node_with("Softmax", "softmax", &["ss"], &["a"], &[("axis", Attr::Int(-1))]),
+        node("MatMul", "attend", &["a", "v"], &["o"], &[]),
+        node("MatMul", "proj", &["o", &wo], &["p0"], &[]),
+        node("Add", "proj_bias", &["p0", &bo], &["p"], &[]),
+        node("Add", "residual1", &["input", "p"], &["r1"], &[]),
+        node_with("LayerNormalization", "norm1", &["r1", "g1", "be1"], &["n1"], &ln),
+        node("MatMul", "mlp1", &["n1", &w1], &["h0"], &[]),
+        node("Add", "mlp1_bias", &["h0", &b1], &["h1"], &[]),
+        node("Relu", "mlp_relu", &["h1"], &["h"], &[]),
+        node("MatMul", "mlp2", &["h", &w2], &["f0"], &[]),
+        node("Add", "mlp2_bias", &["f0", &b2], &["f"], &[]),
+        node("Add", "residual2", &["n1", "f"], &["r2"], &[]),
+        node_with("LayerNormalization", "norm2", &["r2", "g2", "be2"], &["output"], &ln),
+    ];
+    graph_bytes(nodes, inits, &[1, seq, d], &[1, seq, d])
 }
 
 /// An MLP with layer widths `dims` (`Gemm` + `Relu` between layers, none after the last),

@@ -1,23 +1,33 @@
 //! The float network imported from ONNX: the reference semantics that quantization
 //! approximates. It has the quantized network's structure (see
-//! [`zkml_circuits::quantized`]): layers of sparse affine rows over a value table, each followed
-//! by an activation, with real-valued weights.
+//! [`zkml_circuits::quantized`]): layers of sparse affine rows (or sums of products) over a value
+//! table, each followed by an activation, with real-valued weights.
 
 use serde::{Deserialize, Serialize};
+use zkml_circuits::quantized::PairRow;
 use zkml_circuits::Activation;
 
 /// One output of a float layer: `(value, weight)` terms sorted by value; a term on
 /// [`ONE`](zkml_circuits::quantized::ONE) is a bias.
 pub type FloatRow = Vec<(u32, f64)>;
 
-/// Outputs `act(Σ w·v)` over earlier values.
+/// What a float layer computes before its activation, one row per output.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum FloatOp {
+    /// `Σ w·v` over earlier values.
+    Affine(Vec<FloatRow>),
+    /// `Σ a·b` over pairs of earlier values.
+    Product(Vec<PairRow>),
+}
+
+/// Outputs `act(op)` over earlier values.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct FloatLayer {
     /// Name of the ONNX node it came from.
     pub name: String,
-    /// One row per output.
-    pub rows: Vec<FloatRow>,
-    /// Applied after the affine map.
+    /// The rows.
+    pub op: FloatOp,
+    /// Applied after the rows.
     pub activation: Activation,
 }
 
@@ -48,8 +58,12 @@ impl FloatModel {
         let mut values: Vec<f64> = std::iter::once(1.0).chain(input.iter().map(|v| *v as f64)).collect();
         let mut pre = Vec::with_capacity(self.layers.len());
         for layer in &self.layers {
-            let y: Vec<f64> =
-                layer.rows.iter().map(|row| row.iter().map(|(v, w)| w * values[*v as usize]).sum()).collect();
+            let y: Vec<f64> = match &layer.op {
+                FloatOp::Affine(rows) => rows.iter().map(|row| row.iter().map(|(v, w)| w * values[*v as usize]).sum()).collect(),
+                FloatOp::Product(rows) => {
+                    rows.iter().map(|row| row.iter().map(|(a, b)| values[*a as usize] * values[*b as usize]).sum()).collect()
+                }
+            };
             values.extend(y.iter().map(|v| match layer.activation {
                 Activation::Linear => *v,
                 Activation::Relu => v.max(0.0),

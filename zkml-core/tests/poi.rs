@@ -131,10 +131,10 @@ fn bad_models_are_reported_with_the_node_and_op() {
     assert!(matches!(err, Error::MalformedModel(_)), "{err}");
 
     // An operator outside the supported set.
-    let graph = vec![node("Softmax", "squash", &["input"], &["output"], &[])];
+    let graph = vec![node("LogSoftmax", "squash", &["input"], &["output"], &[])];
     let err = OnnxModel::from_bytes(&model_bytes(graph, vec![], 4, 4)).unwrap_err();
     match err {
-        Error::UnsupportedOp { node, op, .. } => assert_eq!((node.as_str(), op.as_str()), ("squash", "Softmax")),
+        Error::UnsupportedOp { node, op, .. } => assert_eq!((node.as_str(), op.as_str()), ("squash", "LogSoftmax")),
         other => panic!("expected UnsupportedOp, got {other}"),
     }
     // MatMul of two computed values (the input with itself).
@@ -397,4 +397,21 @@ fn transposed_convolution_matches_onnx_execution_and_proves() {
     let keys = keys_for(&model);
     let proof = prove(&model, &keys, &samples[0]).unwrap();
     verify(&model.settings, &verifier(&keys), &proof).unwrap();
+}
+
+#[test]
+fn transformer_block_matches_onnx_execution_and_proves() {
+    // Self-attention (products of two computed matrices, softmax), residuals, layer norms.
+    let onnx = zkml_core::fixtures::transformer_onnx(4, 8, 2);
+    let samples: Vec<Vec<f32>> = random_samples(32, 4, 21).into_iter().map(|s| s.iter().map(|v| v * 2.0 - 1.0).collect()).collect();
+    let model = compile(&onnx, &samples, &CompileOptions::default()).unwrap();
+    eprintln!("transformer block: k = {}, {}", model.settings.k, model.settings.fidelity);
+    assert!(model.settings.fidelity.max_abs_error < 0.05, "{}", model.settings.fidelity);
+    let keys = keys_for(&model);
+    let proof = prove(&model, &keys, &samples[1]).unwrap();
+    verify(&model.settings, &verifier(&keys), &proof).unwrap();
+    let mut tampered = proof.clone();
+    tampered.instances[3] += Fr::one();
+    tampered.outputs[3] += 1.0 / (1u64 << model.settings.scale_bits) as f32;
+    assert!(verify(&model.settings, &verifier(&keys), &tampered).is_err());
 }

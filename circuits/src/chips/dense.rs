@@ -1,4 +1,4 @@
-//! `DenseChip`: the outputs of an [`AffineLayer`], a block of `B` outputs at a time.
+//! `DenseChip`: the outputs of an affine [`Layer`], a block of `B` outputs at a time.
 //!
 //! # Layout
 //! A block's outputs read the same *support* (the union of their rows' values, ascending;
@@ -15,7 +15,7 @@
 //!  R-1   .. 0 (pad)              .. 0                     = y[o_b]               1       s_dense
 //! ```
 //! Constraint per `b`: `s_dense · (acc_b − chain · acc_b[prev] − Σ_t w_{b,t} · x_t) = 0`.
-//! A block takes `R = max(1, ⌈|support|/T⌉)` rows (see [`AffineLayer::blocks`] for how outputs are
+//! A block takes `R = max(1, ⌈|support|/T⌉)` rows (see [`Layer::blocks`] for how outputs are
 //! grouped: a dense layer's outputs all share one support, a convolution's channels at one
 //! pixel share theirs). Gate degree: 3 (selector · weight · input).
 //!
@@ -28,7 +28,7 @@ use halo2_proofs::plonk::{Advice, Column, ConstraintSystem, Error, Expression, F
 use halo2_proofs::poly::Rotation;
 
 use super::{field, Wire};
-use crate::quantized::{AffineLayer, ONE};
+use crate::quantized::{Layer, LayerOp, ONE};
 
 /// Columns and selectors of the dense chip.
 #[derive(Clone, Debug)]
@@ -122,9 +122,10 @@ impl DenseChip {
         config: &DenseConfig,
         region: &mut Region<'_, Fr>,
         row: &mut usize,
-        layer: &AffineLayer,
+        layer: &Layer,
         values: &mut [Wire],
     ) -> Result<Vec<Wire>, Error> {
+        let LayerOp::Affine(layer_rows) = &layer.op else { return Err(Error::Synthesis) };
         let t_width = config.inputs.len();
         let b_width = config.accumulators.len();
         let mut outputs: Vec<Option<Wire>> = vec![None; layer.out_dim()];
@@ -135,7 +136,7 @@ impl DenseChip {
                 .outputs
                 .iter()
                 .map(|o| {
-                    let terms = &layer.rows[*o];
+                    let terms = &layer_rows[*o];
                     block
                         .support
                         .iter()

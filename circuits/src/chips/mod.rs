@@ -4,12 +4,14 @@ mod commit;
 mod dense;
 pub mod merkle;
 mod poseidon;
+mod product;
 mod requant;
 
 pub use commit::CommitChip;
 pub use dense::{DenseChip, DenseConfig, WeightColumns};
 pub use merkle::{merkle_parent, MerkleChip, MerkleConfig, OpenedPath};
 pub use poseidon::{PermutationCells, PoseidonChip, PoseidonConfig};
+pub use product::{ProductChip, ProductConfig};
 pub use requant::{RequantChip, RequantConfig};
 
 use halo2_proofs::circuit::{Cell, Value};

@@ -3,6 +3,8 @@
 //!
 //! For an accumulator `y` the chip witnesses a remainder `r`, a magnitude `m` and a sign bit `s`
 //! with `y + 2^(shift-1) = (1 − 2s)·m·2^shift + r`, `0 ≤ r < 2^shift`, `0 ≤ m < 2^range_bits`.
+//! The unit's `2^shift` and `2^(shift−1)` sit in fixed columns: affine layers shift by the
+//! weights' fractional bits, product layers by the values' (`scale_bits`).
 //! The quotient `q = (1 − 2s)·m` is then unique (only `q = 0` has two encodings, and both give
 //! the same output), so ReLU is `out = (1 − s)·m`: one degree-4 constraint instead of a lookup
 //! table over the whole activation range. A fixed `relu` flag picks ReLU or linear
@@ -14,8 +16,8 @@
 //!
 //! # Layout (one unit per output, `U = L_r + L_m` rows)
 //! ```text
-//!  row   a0  a1  a2  a3  a4    a5 (limbs)     limb_width  relu     selectors
-//!  0     y   r   m   s   out   r limb 0       w           1 | 0    s_requant, q_limb
+//!  row   a0  a1  a2  a3  a4    a5 (limbs)     limb_width  relu    scale, half     selectors
+//!  0     y   r   m   s   out   r limb 0       w           1 | 0   2^sh, 2^(sh-1)  s_requant, q_limb
 //!  1                           r limb 1 ...   w                    q_limb
 //!  L_r                         m limb 0 ...   w                    q_limb
 //! ```
@@ -55,6 +57,9 @@ pub struct RequantConfig {
     s_requant: Selector,
     /// 1 where the unit applies ReLU, 0 where it is linear.
     relu: Column<Fixed>,
+    /// `2^shift` and `2^(shift−1)` (0 for shift 0) of the unit.
+    scale: Column<Fixed>,
+    half: Column<Fixed>,
     q_limb: Selector,
     /// Present when the network reads function tables.
     function: Option<FunctionColumns>,
@@ -99,18 +104,18 @@ impl RequantChip {
         let table_value = meta.fixed_column();
         let s_requant = meta.selector();
         let relu = meta.fixed_column();
+        let (scale, half) = (meta.fixed_column(), meta.fixed_column());
         let q_limb = meta.complex_selector();
         let (lr, lm) = (shape.remainder_limbs(), shape.magnitude_limbs());
 
         meta.create_gate("requantize", |meta| {
             let s = meta.query_selector(s_requant);
             let [y, r, m, sign, _] = cells.map(|c| meta.query_advice(c, Rotation::cur()));
-            let half = if shape.shift == 0 { 0 } else { 1i128 << (shape.shift - 1) };
-            let scale = Expression::Constant(field(1i128 << shape.shift));
+            let (scale, half) = (meta.query_fixed(scale, Rotation::cur()), meta.query_fixed(half, Rotation::cur()));
             let one = Expression::Constant(Fr::one());
             let q = m.clone() - Expression::Constant(field(2)) * sign.clone() * m.clone();
             vec![
-                s.clone() * (y + Expression::Constant(field(half)) - q * scale - r.clone()),
+                s.clone() * (y + half - q * scale - r.clone()),
                 s.clone() * (r - recompose(meta, limbs, 0, lr, shape.limb_bits)),
                 s.clone() * (m - recompose(meta, limbs, lr, lm, shape.limb_bits)),
                 s * sign.clone() * (one - sign),
@@ -161,7 +166,7 @@ impl RequantChip {
             });
             columns
         });
-        RequantConfig { cells, limbs, limb_width, table_width, table_value, s_requant, relu, q_limb, function, shape }
+        RequantConfig { cells, limbs, limb_width, table_width, table_value, s_requant, relu, scale, half, q_limb, function, shape }
     }
 
     /// Fills the function table's fixed columns from row 0: per function of `network` (tag
@@ -193,30 +198,34 @@ impl RequantChip {
         }
     }
 
-    /// Requantizes and activates each accumulator, one unit per value from `*row` on (plus the
-    /// function row for a table activation).
+    /// Requantizes (by `2^shift`) and activates each accumulator, one unit per value from
+    /// `*row` on (plus the function row for a table activation).
+    #[allow(clippy::too_many_arguments)]
     pub fn assign(
         config: &RequantConfig,
         region: &mut Region<'_, Fr>,
         row: &mut usize,
         accumulators: &[Wire],
+        shift: u32,
         activation: Activation,
         network: &QuantizedNetwork,
     ) -> Result<Vec<Wire>, Error> {
         let shape = &config.shape;
-        let widths: Vec<u32> = shape
-            .limb_widths(shape.shift)
-            .into_iter()
-            .chain(shape.limb_widths(shape.range_bits))
-            .collect();
+        // The remainder's limbs, padded with empty ones up to the widest shift's count.
+        let mut widths = shape.limb_widths(shift);
+        widths.resize(shape.remainder_limbs(), 0);
+        widths.extend(shape.limb_widths(shape.range_bits));
+        let half = if shift == 0 { 0 } else { 1i128 << (shift - 1) };
         let relu = activation == Activation::Relu;
         let mut outputs = Vec::with_capacity(accumulators.len());
         for acc in accumulators {
             let base = *row;
             config.s_requant.enable(region, base)?;
             region.assign_fixed(config.relu, base, Fr::from(u64::from(relu)));
+            region.assign_fixed(config.scale, base, field(1i128 << shift));
+            region.assign_fixed(config.half, base, field(half));
             let parts = acc.value.map(|y| {
-                let (q, r) = requantize(y, shape.shift);
+                let (q, r) = requantize(y, shift);
                 (r, q.abs(), i128::from(q < 0), if relu { q.max(0) } else { q })
             });
             let [y_col, r_col, m_col, s_col, out_col] = config.cells;

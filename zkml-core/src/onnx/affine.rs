@@ -7,11 +7,11 @@
 //! friends are built from ReLU (`max(a, b) = b + relu(a − b)`), so they cost one requantization
 //! per comparison and no lookup table.
 
-use zkml_circuits::quantized::ONE;
+use zkml_circuits::quantized::{PairRow, ONE};
 use zkml_circuits::Activation;
 
 use super::tensor::Tensor;
-use crate::float_model::{FloatLayer, FloatRow};
+use crate::float_model::{FloatLayer, FloatOp, FloatRow};
 
 /// A computed tensor: one affine row per element.
 pub(super) type Affine = Tensor<FloatRow>;
@@ -62,8 +62,33 @@ impl Layers {
     pub fn materialize(&mut self, name: &str, rows: Vec<FloatRow>, activation: Activation) -> Vec<FloatRow> {
         let first = self.next;
         self.next += rows.len() as u32;
-        self.layers.push(FloatLayer { name: name.into(), rows: rows.clone(), activation });
+        self.layers.push(FloatLayer { name: name.into(), op: FloatOp::Affine(rows), activation });
         (first..self.next).map(|v| vec![(v, 1.0)]).collect()
+    }
+
+    /// A product layer: output `o` is `Σ a·b` over `pairs[o]`; returns rows reading its outputs.
+    pub fn product(&mut self, name: &str, pairs: Vec<PairRow>, activation: Activation) -> Vec<FloatRow> {
+        let first = self.next;
+        self.next += pairs.len() as u32;
+        self.layers.push(FloatLayer { name: name.into(), op: FloatOp::Product(pairs), activation });
+        (first..self.next).map(|v| vec![(v, 1.0)]).collect()
+    }
+
+    /// Every element of `x` as one value of the table and a common factor: `x = c·values`.
+    /// Rows that are not all `c·v` for one `c` are materialized first (as a linear layer).
+    pub fn operand(&mut self, name: &str, x: &Affine) -> (Vec<u32>, f64) {
+        let single = |r: &FloatRow| match r[..] {
+            [(v, c)] if v != ONE => Some((v, c)),
+            _ => None,
+        };
+        let factor = x.data.first().and_then(single).map(|(_, c)| c);
+        if let Some(c) = factor {
+            if let Some(values) = x.data.iter().map(|r| single(r).filter(|(_, w)| *w == c).map(|(v, _)| v)).collect() {
+                return (values, c);
+            }
+        }
+        let rows = self.materialize(&format!("{name} (operand)"), x.data.clone(), Activation::Linear);
+        (rows.iter().map(|r| r[0].0).collect(), 1.0)
     }
 
     /// `relu` of every element.

@@ -14,12 +14,14 @@
 //!   `LeakyRelu`, `Abs`, `Clip`, `HardSigmoid`, `Max`, `Min`, `MaxPool`, `GlobalMaxPool`,
 //!   `ReduceMax`, `ReduceMin`;
 //! - read from a function table (see [`zkml_circuits::lookup`]): `Sigmoid`, `Tanh`, `Exp`,
-//!   `Log`, `Sqrt`, `Erf`, `Gelu`, `Softplus`, `HardSwish`, `Mish`.
+//!   `Log`, `Sqrt`, `Erf`, `Gelu`, `Softplus`, `HardSwish`, `Mish`, `Reciprocal`;
+//! - products of two computed tensors (product layers): `Mul`, `Div` (by a positive divisor,
+//!   through its reciprocal), `MatMul` (as in attention), and built from them `Softmax`
+//!   (max-subtracted) and `LayerNormalization` (last axis).
 //!
 //! Nodes that read only constants (`Shape`, `Constant`, arithmetic on initializers, ...) are
-//! folded. Products of two computed tensors (attention, `Softmax`, `LayerNormalization`) are not
-//! supported yet and fail with an error naming the node. A symbolic leading (batch) dimension
-//! is fixed to 1; any other symbolic dimension is an error.
+//! folded. A symbolic leading (batch) dimension is fixed to 1; any other symbolic dimension is
+//! an error; any other operator fails with an error naming the node.
 
 mod affine;
 mod tensor;
@@ -146,10 +148,8 @@ impl Val {
     }
 }
 
-/// Nonlinear operators the circuit cannot prove yet on computed values (they need a product of
-/// two computed values, or a function table with parameters).
-const NOT_YET: &[&str] =
-    &["Softmax", "LogSoftmax", "LayerNormalization", "Pow", "Reciprocal", "Sin", "Cos", "Elu", "Selu", "Celu"];
+/// Nonlinear operators the circuit cannot prove yet on computed values.
+const NOT_YET: &[&str] = &["LogSoftmax", "Pow", "Sin", "Cos", "Elu", "Selu", "Celu"];
 
 /// Walks the graph in order, keeping every named value.
 struct Importer<'a> {
@@ -381,16 +381,42 @@ impl Importer<'_> {
             }
             "Add" | "Sub" | "Mul" | "Div" => {
                 let (a, b) = (self.arg(node, 0)?.clone(), self.arg(node, 1)?.clone());
-                one(binary(node, a, b)?)
+                match (a, b) {
+                    (Val::Affine(a), Val::Affine(b)) if matches!(op, "Mul" | "Div") => {
+                        let shape = broadcast_shapes(&a.shape, &b.shape)?;
+                        let (a, b) = (a.broadcast_to(&shape), b.broadcast_to(&shape));
+                        // a / b = a · (1/b), the reciprocal read from a table.
+                        let b = if op == "Div" { self.table(&format!("{name} (reciprocal)"), b, Function::Reciprocal) } else { b };
+                        one(Val::Affine(self.multiply(&name, &a, &b)))
+                    }
+                    (a, b) => one(binary(node, a, b)?),
+                }
+            }
+            "Softmax" => {
+                let x = self.arg(node, 0)?.clone().into_affine();
+                let a = axis(attr_i(node, "axis", -1), x.shape.len())?;
+                one(Val::Affine(self.softmax(&name, x, a)))
+            }
+            "LayerNormalization" => {
+                let x = self.arg(node, 0)?.clone().into_affine();
+                let a = axis(attr_i(node, "axis", -1), x.shape.len())?;
+                if a + 1 != x.shape.len() {
+                    return Err(unsupported(node, "only normalization over the last axis is supported"));
+                }
+                let n = x.shape[a];
+                let gamma = self.constant(node, 1)?.broadcast_to(&[n]);
+                let beta = match self.opt(node, 2)? {
+                    Some(Val::Const(b)) => b.broadcast_to(&[n]),
+                    Some(Val::Affine(_)) => return Err(unsupported(node, "the bias must be a constant")),
+                    None => Tensor::new(vec![n], vec![0.0; n]),
+                };
+                let eps = attr_f(node, "epsilon", 1e-5);
+                one(Val::Affine(self.layer_norm(&name, x, &gamma.data, &beta.data, eps)))
             }
             "Neg" => one(match self.arg(node, 0)?.clone() {
                 Val::Const(t) => Val::Const(Tensor::new(t.shape, t.data.iter().map(|v| -v).collect())),
                 Val::Affine(t) => Val::Affine(Tensor::new(t.shape, t.data.iter().map(|r| combine([(-1.0, r)])).collect())),
             }),
-            "Reciprocal" => {
-                let t = self.constant(node, 0)?;
-                one(Val::Const(Tensor::new(t.shape.clone(), t.data.iter().map(|v| 1.0 / v).collect())))
-            }
             _ if Function::from_onnx(op).is_some() => {
                 let f = Function::from_onnx(op).expect("checked");
                 let t = self.constant(node, 0)?;
@@ -589,9 +615,7 @@ impl Importer<'_> {
                 Tensor::from_fn(vec![m, n], |idx| combine((0..k).map(|j| (alpha * c.data[idx[0] * k + j], &x.data[j * n + idx[1]]))))
             }
             (Val::Const(_), Val::Const(_)) => return Err(unsupported(node, "a product of constants is not folded")),
-            (Val::Affine(_), Val::Affine(_)) => {
-                return Err(unsupported(node, "a product of two computed tensors (attention) is not supported yet"))
-            }
+            (Val::Affine(a), Val::Affine(b)) => self.matmul_computed(node, a, b, alpha)?,
         };
         let out = match bias {
             None => out,
@@ -606,6 +630,119 @@ impl Importer<'_> {
             }
         };
         Ok(Val::Affine(out))
+    }
+
+    /// `f` of every element of `x`, read from a function table.
+    fn table(&mut self, name: &str, x: Affine, f: Function) -> Affine {
+        let rows = self.layers.materialize(name, x.data, Activation::Table(f));
+        Tensor::new(x.shape, rows)
+    }
+
+    /// The elementwise product of two computed tensors of one shape (a product layer).
+    fn multiply(&mut self, name: &str, a: &Affine, b: &Affine) -> Affine {
+        let (va, ca) = self.layers.operand(name, a);
+        // A square reads one operand twice; materialize it once.
+        let (vb, cb) = if a == b { (va.clone(), ca) } else { self.layers.operand(name, b) };
+        let pairs = va.iter().zip(&vb).map(|(a, b)| vec![(*a, *b)]).collect();
+        let rows = self.layers.product(name, pairs, Activation::Linear);
+        Tensor::new(a.shape.clone(), rows.iter().map(|r| combine([(ca * cb, r)])).collect())
+    }
+
+    /// The matrix product of two computed tensors `[.., M, K] × [.., K, N]` (batch dimensions
+    /// equal), one product layer of `K` pairs per output.
+    fn matmul_computed(&mut self, node: &pb::NodeProto, a: Affine, b: Affine, alpha: f64) -> Result<Affine> {
+        let (ra, rb) = (a.shape.len(), b.shape.len());
+        if ra < 2 || ra != rb || a.shape[..ra - 2] != b.shape[..rb - 2] || a.shape[ra - 1] != b.shape[rb - 2] {
+            return Err(unsupported(node, format!("shapes {:?} and {:?} do not multiply (equal batch dimensions only)", a.shape, b.shape)));
+        }
+        let (m, k, n) = (a.shape[ra - 2], a.shape[ra - 1], b.shape[rb - 1]);
+        let batches: usize = a.shape[..ra - 2].iter().product();
+        let name = node_name(node);
+        let (va, ca) = self.layers.operand(&name, &a);
+        let (vb, cb) = self.layers.operand(&name, &b);
+        let pairs = (0..batches * m * n)
+            .map(|o| {
+                let (batch, i, j) = (o / (m * n), o / n % m, o % n);
+                (0..k).map(|t| (va[(batch * m + i) * k + t], vb[(batch * k + t) * n + j])).collect()
+            })
+            .collect();
+        let rows = self.layers.product(&name, pairs, Activation::Linear);
+        let mut shape = a.shape.clone();
+        shape[ra - 1] = n;
+        Ok(Tensor::new(shape, rows.iter().map(|r| combine([(alpha * ca * cb, r)])).collect()))
+    }
+
+    /// Flat indices of `shape`'s elements grouped by slice along `axis` (one group per position
+    /// of the other axes, in order).
+    fn slices(shape: &[usize], axis: usize) -> Vec<Vec<usize>> {
+        let stride: usize = shape[axis + 1..].iter().product();
+        let n = shape[axis];
+        let outer: usize = shape[..axis].iter().product();
+        (0..outer * stride)
+            .map(|g| {
+                let (o, i) = (g / stride, g % stride);
+                (0..n).map(|t| (o * n + t) * stride + i).collect()
+            })
+            .collect()
+    }
+
+    /// `softmax(x) = e^(x − max) / Σ e^(x − max)` along `axis`: a ReLU tree for the maximum, an
+    /// exp table, a sum, a reciprocal table (of a sum in `[1, n]`), and one product per element.
+    fn softmax(&mut self, name: &str, x: Affine, axis: usize) -> Affine {
+        let groups = Self::slices(&x.shape, axis);
+        let candidates = groups.iter().map(|g| g.iter().map(|i| x.data[*i].clone()).collect()).collect();
+        let maxima = self.layers.max_of(&format!("{name} (max)"), candidates);
+        let mut shifted = vec![Vec::new(); x.len()];
+        for (g, max) in groups.iter().zip(&maxima) {
+            for i in g {
+                shifted[*i] = combine([(1.0, &x.data[*i]), (-1.0, max)]);
+            }
+        }
+        let exp = self.table(&format!("{name} (exp)"), Tensor::new(x.shape.clone(), shifted), Function::Exp);
+        let sums = groups.iter().map(|g| combine(g.iter().map(|i| (1.0, &exp.data[*i])))).collect();
+        let recip = self.table(&format!("{name} (reciprocal)"), Tensor::new(vec![groups.len()], sums), Function::Reciprocal);
+        let mut spread = vec![Vec::new(); x.len()];
+        for (g, r) in groups.iter().zip(&recip.data) {
+            for i in g {
+                spread[*i] = r.clone();
+            }
+        }
+        self.multiply(name, &exp, &Tensor::new(x.shape, spread))
+    }
+
+    /// Layer normalization over the last axis: `γ·(x − μ)/√(σ² + ε) + β`, with the centred values
+    /// squared by a product layer and `1/√·` read from a table.
+    fn layer_norm(&mut self, name: &str, x: Affine, gamma: &[f64], beta: &[f64], eps: f64) -> Affine {
+        let n = *x.shape.last().expect("normalized tensors have an axis");
+        let groups = Self::slices(&x.shape, x.shape.len() - 1);
+        let mut centred = vec![Vec::new(); x.len()];
+        for g in &groups {
+            let mean = combine(g.iter().map(|i| (1.0 / n as f64, &x.data[*i])));
+            for i in g {
+                centred[*i] = combine([(1.0, &x.data[*i]), (-1.0, &mean)]);
+            }
+        }
+        let (values, c) = self.layers.operand(&format!("{name} (centred)"), &Tensor::new(x.shape.clone(), centred));
+        let centred = Tensor::new(x.shape.clone(), values.iter().map(|v| vec![(*v, c)]).collect());
+        let squares = self.multiply(&format!("{name} (square)"), &centred, &centred);
+        let one = constant(1.0);
+        let variances =
+            groups.iter().map(|g| combine(g.iter().map(|i| (1.0 / n as f64, &squares.data[*i])).chain([(eps, &one)]))).collect();
+        let rsqrt = self.table(&format!("{name} (rsqrt)"), Tensor::new(vec![groups.len()], variances), Function::Rsqrt);
+        let mut spread = vec![Vec::new(); x.len()];
+        for (g, r) in groups.iter().zip(&rsqrt.data) {
+            for i in g {
+                spread[*i] = r.clone();
+            }
+        }
+        let normalized = self.multiply(name, &centred, &Tensor::new(x.shape.clone(), spread));
+        let rows = normalized
+            .data
+            .iter()
+            .enumerate()
+            .map(|(i, r)| combine([(gamma[i % n], r), (beta[i % n], &one)]))
+            .collect();
+        Tensor::new(x.shape, rows)
     }
 
     /// The sliding window of a convolution or pooling node over `x` of shape `[1, C, (H,) W]`.
