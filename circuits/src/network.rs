@@ -265,7 +265,7 @@ mod tests {
     use rand_chacha::ChaCha20Rng;
 
     use super::*;
-    use crate::quantized::Activation;
+    use crate::quantized::{Activation, Layer};
 
     fn random_network(dims: &[usize], seed: u64) -> QuantizedNetwork {
         let mut rng = ChaCha20Rng::seed_from_u64(seed);
@@ -379,6 +379,36 @@ mod tests {
             (5, first_requant_row + 1),
         ] {
             let tampered = Tampered { inner: circuit.clone(), column, row, value: Fr::from(12345) };
+            let prover = MockProver::run(k, &tampered, vec![instances.clone()]).unwrap();
+            assert!(prover.verify().is_err(), "tampered cell ({column}, {row}) must be rejected");
+        }
+    }
+
+    #[test]
+    fn product_layers_multiply_values_and_reject_a_wrong_operand() {
+        let net = QuantizedNetwork {
+            input_len: 4,
+            scale_bits: 4,
+            shift: 4,
+            range_bits: 12,
+            layers: vec![Layer {
+                name: "p".into(),
+                op: LayerOp::Product(vec![vec![(1, 2), (3, 4)], vec![(2, 2)]]),
+                activation: Activation::Linear,
+            }],
+            outputs: vec![5, 6],
+            lookup_bits: 0,
+        };
+        let (circuit, k) =
+            NetworkCircuit::compile(net, false, InputVisibility::Private, OutputVisibility::Public, usize::MAX).unwrap();
+        // 1·(−1.5) + 2.5·0.5 = −0.25 → −4/16 after rounding half up; (−1.5)² = 2.25 → 36/16.
+        let (circuit, trace, instances) = circuit.with_input(&[16, -24, 40, 8]).unwrap();
+        assert_eq!(trace.output(), &[-4, 36]);
+        MockProver::run(k, &circuit, vec![instances.clone()]).unwrap().assert_satisfied();
+        let pairs = circuit.shape.pairs_per_row();
+        // A left operand, a right operand, the accumulator.
+        for (column, row) in [(0, 1), (pairs, 1), (2 * pairs, 1)] {
+            let tampered = Tampered { inner: circuit.clone(), column, row, value: Fr::from(7) };
             let prover = MockProver::run(k, &tampered, vec![instances.clone()]).unwrap();
             assert!(prover.verify().is_err(), "tampered cell ({column}, {row}) must be rejected");
         }
