@@ -16,8 +16,8 @@ use zkml_circuits::{CircuitShape, InputVisibility, OutputVisibility, QuantizedNe
 use crate::error::{Error, Result};
 
 /// Version of the settings, network and proof file formats. Version 2: networks of sparse
-/// affine layers (convolutions), sign-and-magnitude requantization, hashed visibility; version 1
-/// (chains of dense layers) is refused.
+/// affine and product layers with function tables, sign-and-magnitude requantization, hashed
+/// visibility; version 1 (chains of dense layers) is refused.
 pub const FORMAT_VERSION: u32 = 2;
 
 /// File names inside a compiled model directory.
