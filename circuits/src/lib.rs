@@ -25,6 +25,6 @@ pub mod storage;
 
 pub use error::Error;
 pub use halo2_proofs;
-pub use network::{InputVisibility, NetworkCircuit, OutputVisibility};
+pub use network::{InputVisibility, NetworkCircuit, OutputVisibility, ParamVisibility};
 pub use quantized::{Activation, Layer, LayerOp, QuantizedNetwork, Trace};
 pub use shape::CircuitShape;

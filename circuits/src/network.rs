@@ -35,6 +35,21 @@ pub enum InputVisibility {
     Hashed,
 }
 
+/// Where the weights live.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ParamVisibility {
+    /// Baked into fixed columns: the verifying key commits to the model.
+    #[default]
+    Fixed,
+    /// Witnessed: the verifier learns nothing about the weights (any weights producing the
+    /// output satisfy the circuit).
+    Private,
+    /// Witnessed and bound by their Poseidon commitment, a public instance: the verifier learns
+    /// only which committed model ran. Costs one permutation per two weight cells.
+    Hashed,
+}
+
 /// Who sees the network's output.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -71,13 +86,15 @@ pub struct NetworkCircuit {
     pub input_visibility: InputVisibility,
     /// Who sees the output.
     pub output_visibility: OutputVisibility,
+    /// Where the weights live.
+    pub param_visibility: ParamVisibility,
     /// The executor's trace; `None` for key generation.
     pub trace: Option<Trace>,
 }
 
 impl NetworkCircuit {
-    /// The public instances for a trace: the input (public) or its commitment (hashed), then
-    /// the output or its commitment.
+    /// The public instances for a trace: the input (public) or its commitment (hashed), the
+    /// parameters' commitment (hashed), then the output or its commitment.
     pub fn instances(&self, trace: &Trace) -> Vec<Fr> {
         let to_field = |v: &[i64]| v.iter().map(|v| field(*v as i128)).collect::<Vec<_>>();
         let mut instances = match self.input_visibility {
@@ -85,6 +102,9 @@ impl NetworkCircuit {
             InputVisibility::Hashed => vec![commit(&to_field(&trace.input))],
             InputVisibility::Private => Vec::new(),
         };
+        if self.param_visibility == ParamVisibility::Hashed {
+            instances.push(self.params_commitment());
+        }
         match self.output_visibility {
             OutputVisibility::Public => instances.extend(to_field(trace.output())),
             OutputVisibility::Hashed => instances.push(commit(&to_field(trace.output()))),
@@ -115,20 +135,29 @@ impl NetworkCircuit {
     /// [`CircuitShape::choose`]) and returns the key-generation circuit with its size `k`.
     pub fn compile(
         network: QuantizedNetwork,
-        private_params: bool,
+        param_visibility: ParamVisibility,
         input_visibility: InputVisibility,
         output_visibility: OutputVisibility,
         max_proof_bytes: usize,
     ) -> Result<(Self, u32), crate::Error> {
         network.validate()?;
         let template = CircuitShape {
-            private_params,
+            private_params: param_visibility != ParamVisibility::Fixed,
+            hashed_params: param_visibility == ParamVisibility::Hashed,
             hashed_input: input_visibility == InputVisibility::Hashed,
             hashed_output: output_visibility == OutputVisibility::Hashed,
             ..CircuitShape::default()
         };
         let (shape, k) = CircuitShape::choose(&network, template, max_proof_bytes, shape_metrics)?;
-        Ok((Self { shape, network, input_visibility, output_visibility, trace: None }, k))
+        Ok((Self { shape, network, input_visibility, output_visibility, param_visibility, trace: None }, k))
+    }
+
+    /// The Poseidon commitment of the weights as the circuit lays them out (every weight cell
+    /// of every dense block, structural zeros included, in assignment order), which a hashed-
+    /// parameter circuit exposes.
+    pub fn params_commitment(&self) -> Fr {
+        let cells = DenseChip::weight_cells(&self.network, self.shape.inputs_per_row, self.shape.outputs_per_row);
+        commit(&cells.iter().map(|w| field(*w)).collect::<Vec<_>>())
     }
 
     /// This circuit with a witness: runs the executor on `input` and returns the circuit and
@@ -166,7 +195,12 @@ impl Circuit<Fr> for NetworkCircuit {
         let (inputs, accumulators) = advice.split_at(shape.inputs_per_row);
         let weight_count = shape.inputs_per_row * shape.outputs_per_row;
         let weights = if shape.private_params {
-            WeightColumns::Advice((0..weight_count).map(|_| meta.advice_column()).collect())
+            let columns: Vec<_> = (0..weight_count).map(|_| meta.advice_column()).collect();
+            if shape.hashed_params {
+                // The commitment copies every weight cell.
+                columns.iter().for_each(|c| meta.enable_equality(*c));
+            }
+            WeightColumns::Advice(columns)
         } else {
             WeightColumns::Fixed((0..weight_count).map(|_| meta.fixed_column()).collect())
         };
@@ -198,9 +232,12 @@ impl Circuit<Fr> for NetworkCircuit {
                 let mut values: Vec<Wire> =
                     (0..=self.network.input_len).map(|i| Wire { cell: None, value: known(i) }).collect();
                 let mut row = 1;
+                let mut weight_cells = Vec::new();
                 for layer in &self.network.layers {
                     let accumulators = match &layer.op {
-                        LayerOp::Affine(_) => DenseChip::assign(&config.dense, &mut region, &mut row, layer, &mut values)?,
+                        LayerOp::Affine(_) => {
+                            DenseChip::assign(&config.dense, &mut region, &mut row, layer, &mut values, &mut weight_cells)?
+                        }
                         LayerOp::Product(_) => {
                             let product = config.product.as_ref().ok_or(Error::Synthesis)?;
                             ProductChip::assign(product, &mut region, &mut row, layer, &mut values)?
@@ -226,6 +263,10 @@ impl Circuit<Fr> for NetworkCircuit {
                     InputVisibility::Hashed => Some(commit_to(&mut values[1..=self.network.input_len], &mut row)?),
                     _ => None,
                 };
+                let params_commitment = match self.param_visibility {
+                    ParamVisibility::Hashed => Some(commit_to(&mut weight_cells, &mut row)?),
+                    _ => None,
+                };
                 let output_commitment = match self.output_visibility {
                     OutputVisibility::Hashed => {
                         let mut outputs: Vec<Wire> = self.network.outputs.iter().map(|v| values[*v as usize]).collect();
@@ -233,10 +274,10 @@ impl Circuit<Fr> for NetworkCircuit {
                     }
                     OutputVisibility::Public => None,
                 };
-                Ok((values, input_commitment, output_commitment))
+                Ok((values, input_commitment, params_commitment, output_commitment))
             },
         )?;
-        let (values, input_commitment, output_commitment) = assigned;
+        let (values, input_commitment, params_commitment, output_commitment) = assigned;
         // An input no layer reads has no cell; its instance constrains nothing.
         let cell = |v: usize| values[v].cell;
         let mut public: Vec<Option<Cell>> = match self.input_visibility {
@@ -244,6 +285,9 @@ impl Circuit<Fr> for NetworkCircuit {
             InputVisibility::Hashed => vec![input_commitment],
             InputVisibility::Private => Vec::new(),
         };
+        if self.param_visibility == ParamVisibility::Hashed {
+            public.push(params_commitment);
+        }
         match self.output_visibility {
             OutputVisibility::Public => public.extend(self.network.outputs.iter().map(|v| cell(*v as usize))),
             OutputVisibility::Hashed => public.push(output_commitment),
@@ -281,6 +325,14 @@ mod tests {
         QuantizedNetwork::dense_chain(dims, &params, 8, 8, 16)
     }
 
+    fn params(private: bool) -> ParamVisibility {
+        if private {
+            ParamVisibility::Private
+        } else {
+            ParamVisibility::Fixed
+        }
+    }
+
     fn random_input(len: usize, seed: u64) -> Vec<i64> {
         let mut rng = ChaCha20Rng::seed_from_u64(seed);
         (0..len).map(|_| rng.gen_range(-256..256)).collect()
@@ -298,7 +350,7 @@ mod tests {
             (vec![8, 5], InputVisibility::Hashed, PublicOut, true),
         ] {
             let net = random_network(&dims, dims.len() as u64);
-            let (circuit, k) = NetworkCircuit::compile(net.clone(), private, visibility, output, usize::MAX).unwrap();
+            let (circuit, k) = NetworkCircuit::compile(net.clone(), params(private), visibility, output, usize::MAX).unwrap();
             let input = random_input(dims[0], 7);
             let (circuit, trace, instances) = circuit.with_input(&input).unwrap();
             assert!(trace.accumulators.iter().flatten().any(|y| *y < 0), "exercise negative values");
@@ -366,7 +418,7 @@ mod tests {
     fn wrong_witness_values_are_rejected() {
         let net = random_network(&[6, 5, 3], 11);
         let (circuit, k) =
-            NetworkCircuit::compile(net, false, InputVisibility::Private, OutputVisibility::Public, usize::MAX).unwrap();
+            NetworkCircuit::compile(net, ParamVisibility::Fixed, InputVisibility::Private, OutputVisibility::Public, usize::MAX).unwrap();
         let (circuit, _, instances) = circuit.with_input(&random_input(6, 3)).unwrap();
         let shape = circuit.shape;
         let first_requant_row = 1 + shape.dense_rows(&circuit.network.layers[0]);
@@ -400,7 +452,7 @@ mod tests {
             lookup_bits: 0,
         };
         let (circuit, k) =
-            NetworkCircuit::compile(net, false, InputVisibility::Private, OutputVisibility::Public, usize::MAX).unwrap();
+            NetworkCircuit::compile(net, ParamVisibility::Fixed, InputVisibility::Private, OutputVisibility::Public, usize::MAX).unwrap();
         // 1·(−1.5) + 2.5·0.5 = −0.25 → −4/16 after rounding half up; (−1.5)² = 2.25 → 36/16.
         let (circuit, trace, instances) = circuit.with_input(&[16, -24, 40, 8]).unwrap();
         assert_eq!(trace.output(), &[-4, 36]);

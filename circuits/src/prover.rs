@@ -130,14 +130,14 @@ mod tests {
     use super::*;
     use crate::network::shape_metrics;
     use crate::quantized::{Activation, QuantizedNetwork};
-    use crate::{InputVisibility, NetworkCircuit, OutputVisibility};
+    use crate::{InputVisibility, NetworkCircuit, OutputVisibility, ParamVisibility};
 
     #[test]
     fn proof_size_is_exact() {
         let params = |i: usize, o: usize, activation| ((0..i * o).map(|v| v as i64 % 7 - 3).collect(), vec![5; o], activation);
         let net =
             QuantizedNetwork::dense_chain(&[5, 4, 2], &[params(5, 4, Activation::Relu), params(4, 2, Activation::Linear)], 4, 4, 12);
-        for (private, budget) in [(false, usize::MAX), (false, 2000), (true, usize::MAX)] {
+        for (private, budget) in [(ParamVisibility::Fixed, usize::MAX), (ParamVisibility::Fixed, 2000), (ParamVisibility::Private, usize::MAX)] {
             let (circuit, k) = NetworkCircuit::compile(net.clone(), private, InputVisibility::Public, OutputVisibility::Public, budget).unwrap();
             let srs = crate::srs::dev_srs(k).unwrap();
             let vk = keygen_verifying_key(&srs, &circuit).unwrap();

@@ -29,6 +29,9 @@ pub struct CircuitShape {
     pub outputs_per_row: usize,
     /// Weights are witnessed in advice columns (private) rather than baked into fixed columns.
     pub private_params: bool,
+    /// The witnessed weights' Poseidon commitment is a public instance.
+    #[serde(default)]
+    pub hashed_params: bool,
     /// Right shift of every requantization (the weights' fractional bits).
     pub shift: u32,
     /// Bound on requantized values: `|q| < 2^range_bits`.
@@ -150,8 +153,21 @@ impl CircuitShape {
     /// Rows used by the whole network: a zero row, then per layer its dense blocks and its
     /// requantization units (and function rows), then the commitments of hashed tensors.
     pub fn network_rows(&self, net: &QuantizedNetwork) -> usize {
+        let affine_rows: usize =
+            net.layers.iter().filter(|l| matches!(l.op, LayerOp::Affine(_))).map(|l| self.dense_rows(l)).sum();
         1 + net.layers.iter().map(|l| self.dense_rows(l) + l.out_dim() * self.unit_rows(l)).sum::<usize>()
             + self.commit_rows(net)
+            + self.params_commit_rows(affine_rows)
+    }
+
+    /// Rows of the parameters' commitment, given the dense chip's rows: every weight cell of
+    /// every dense row is committed.
+    pub fn params_commit_rows(&self, affine_rows: usize) -> usize {
+        if self.hashed_params {
+            CommitChip::rows(affine_rows * self.inputs_per_row * self.outputs_per_row)
+        } else {
+            0
+        }
     }
 
     /// Rows per output of a layer after its dense block: the requantization unit, and one
@@ -176,7 +192,7 @@ impl CircuitShape {
 
     /// Whether the circuit has the Poseidon chip (some tensor is hashed).
     pub fn has_poseidon(&self) -> bool {
-        self.hashed_input || self.hashed_output
+        self.hashed_input || self.hashed_output || self.hashed_params
     }
 
     /// Picks the layout of least prover cost whose proof fits `max_proof_bytes` (or, when no
@@ -241,8 +257,10 @@ impl CircuitShape {
                     if shape.lookup_shift > limb_bits {
                         continue;
                     }
+                    let affine_rows = shape.rows_from_supports(supports[b - 1].iter().copied());
                     let rows = (1
-                        + shape.rows_from_supports(supports[b - 1].iter().copied())
+                        + affine_rows
+                        + shape.params_commit_rows(affine_rows)
                         + shape.product_rows(pair_counts.iter().copied())
                         + units * shape.requant_rows()
                         + function_rows

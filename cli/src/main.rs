@@ -74,8 +74,12 @@ enum OutputVis {
 
 #[derive(Clone, Copy, ValueEnum)]
 enum ParamVis {
+    /// Baked into the verifying key.
     Fixed,
+    /// Private witnesses: any weights producing the output satisfy the circuit.
     Private,
+    /// Private witnesses bound by their Poseidon commitment (a public instance).
+    Hashed,
 }
 
 #[derive(Args)]
@@ -94,7 +98,8 @@ struct CompileArgs {
     /// Who sees the output: everyone, or its Poseidon commitment.
     #[arg(long, value_enum, default_value = "public")]
     output_visibility: OutputVis,
-    /// Whether the weights are baked into the circuit (fixed) or private witnesses.
+    /// Whether the weights are baked into the circuit (fixed), private witnesses, or private
+    /// witnesses bound by their commitment (hashed).
     #[arg(long, value_enum, default_value = "fixed")]
     param_visibility: ParamVis,
     /// Upper bound on the proof size used to choose the circuit layout: a larger bound allows
@@ -226,6 +231,9 @@ fn print_commitments(settings: &Settings, proof: &Proof) {
     if let Some(c) = proof.input_commitment(settings) {
         println!("input commitment: {}", field_to_hex(&c));
     }
+    if let Some(c) = proof.params_commitment(settings) {
+        println!("parameter commitment: {}", field_to_hex(&c));
+    }
     if let Some(c) = proof.output_commitment(settings) {
         println!("output commitment: {}", field_to_hex(&c));
     }
@@ -284,6 +292,7 @@ fn run(cli: Cli) -> Result<()> {
                 param_visibility: match args.param_visibility {
                     ParamVis::Fixed => ParamVisibility::Fixed,
                     ParamVis::Private => ParamVisibility::Private,
+                    ParamVis::Hashed => ParamVisibility::Hashed,
                 },
                 max_proof_bytes: args.max_proof_bytes,
             };

@@ -75,7 +75,10 @@ fn parse_visibility(input: &str, output: &str, params: &str) -> PyResult<(InputV
     let params = match params {
         "fixed" => ParamVisibility::Fixed,
         "private" => ParamVisibility::Private,
-        other => return Err(DataError::new_err(format!("param_visibility must be 'fixed' or 'private', not {other:?}"))),
+        "hashed" => ParamVisibility::Hashed,
+        other => {
+            return Err(DataError::new_err(format!("param_visibility must be 'fixed', 'private' or 'hashed', not {other:?}")))
+        }
     };
     Ok((input, output, params))
 }

@@ -212,7 +212,8 @@ def compile(
     float64. ``input_visibility``: ``"private"``, ``"public"`` or ``"hashed"`` (only the input's
     Poseidon commitment is public: it is the proof's first instance). ``output_visibility``:
     ``"public"`` or ``"hashed"`` (the commitment is the last instance). ``param_visibility``:
-    ``"fixed"`` (weights baked into the keys) or ``"private"``. ``max_proof_bytes`` bounds the
+    ``"fixed"`` (weights baked into the keys), ``"private"``, or ``"hashed"`` (private, bound by
+    their commitment, the instance after the input's). ``max_proof_bytes`` bounds the
     proof size; the fastest layout within it is chosen. Returns the :class:`Model`; its
     :attr:`Model.fidelity` holds the calibration report.
     """

@@ -57,16 +57,7 @@ impl std::fmt::Display for FidelityReport {
     }
 }
 
-/// Whether the weights are part of the circuit or a private witness.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum ParamVisibility {
-    /// Baked into fixed columns: the verifying key commits to the model.
-    #[default]
-    Fixed,
-    /// Witnessed: the verifier learns nothing about the weights.
-    Private,
-}
+pub use zkml_circuits::ParamVisibility;
 
 /// Where the SRS of a set of keys came from.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -104,6 +95,10 @@ pub struct Settings {
     pub param_visibility: ParamVisibility,
     /// The column layout.
     pub shape: CircuitShape,
+    /// With hashed parameters: the weights' Poseidon commitment (canonical hex), which every
+    /// proof of this model carries as an instance.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub params_commitment: Option<String>,
     /// BLAKE3 of `network.json`: ties proofs to the compiled network.
     pub network_digest: String,
     /// Fidelity measured at calibration.
@@ -121,12 +116,16 @@ impl Settings {
 
     /// Number of public instances a proof carries.
     pub fn instance_len(&self) -> usize {
-        let input = match self.input_visibility {
+        self.input_instances() + usize::from(self.param_visibility == ParamVisibility::Hashed) + self.output_instances()
+    }
+
+    /// Number of instances the input takes: its values, one commitment, or none.
+    pub fn input_instances(&self) -> usize {
+        match self.input_visibility {
             InputVisibility::Public => self.input_len(),
             InputVisibility::Hashed => 1,
             InputVisibility::Private => 0,
-        };
-        input + self.output_instances()
+        }
     }
 
     /// Number of instances the output takes: its values, or one commitment.

@@ -30,7 +30,7 @@ pub struct CompileOptions {
     pub input_visibility: InputVisibility,
     /// Who sees the output: everyone, or its Poseidon commitment.
     pub output_visibility: OutputVisibility,
-    /// Whether the weights are baked into the circuit or private.
+    /// Whether the weights are baked into the circuit, private, or private and committed.
     pub param_visibility: ParamVisibility,
     /// The layout search prefers the fastest-proving layout whose proofs fit in this many
     /// bytes; more columns prove faster (smaller `k`) but add commitments and evaluations.
@@ -53,10 +53,9 @@ impl Default for CompileOptions {
 pub fn compile(onnx: &[u8], samples: &[Vec<f32>], options: &CompileOptions) -> Result<CompiledModel> {
     let model = OnnxModel::from_bytes(onnx)?;
     let (network, fidelity) = calibrate(&model, samples)?;
-    let private = options.param_visibility == ParamVisibility::Private;
     let (circuit, k) = NetworkCircuit::compile(
         network,
-        private,
+        options.param_visibility,
         options.input_visibility,
         options.output_visibility,
         options.max_proof_bytes,
@@ -73,6 +72,8 @@ pub fn compile(onnx: &[u8], samples: &[Vec<f32>], options: &CompileOptions) -> R
         output_visibility: options.output_visibility,
         param_visibility: options.param_visibility,
         shape: circuit.shape,
+        params_commitment: (options.param_visibility == ParamVisibility::Hashed)
+            .then(|| field_to_hex(&circuit.params_commitment())),
         network_digest: blake3::hash(&crate::artifacts::network_bytes(&circuit.network)).to_hex().to_string(),
         fidelity,
         srs: None,
@@ -88,6 +89,7 @@ impl CompiledModel {
             network: self.network.clone(),
             input_visibility: self.settings.input_visibility,
             output_visibility: self.settings.output_visibility,
+            param_visibility: self.settings.param_visibility,
             trace: None,
         }
     }
@@ -202,6 +204,11 @@ impl Proof {
         (settings.input_visibility == InputVisibility::Hashed).then(|| self.instances.first().copied()).flatten()
     }
 
+    /// The weights' commitment, when the model's parameters are hashed.
+    pub fn params_commitment(&self, settings: &Settings) -> Option<Fr> {
+        (settings.param_visibility == ParamVisibility::Hashed).then(|| self.instances.get(settings.input_instances()).copied()).flatten()
+    }
+
     /// The output's commitment, when the model's output is hashed.
     pub fn output_commitment(&self, settings: &Settings) -> Option<Fr> {
         (settings.output_visibility == OutputVisibility::Hashed).then(|| self.instances.last().copied()).flatten()
@@ -265,6 +272,12 @@ pub fn verify(settings: &Settings, keys: &VerifierKeys, proof: &Proof) -> Result
             proof.instances.len(),
             settings.instance_len()
         ));
+    }
+    if settings.param_visibility == ParamVisibility::Hashed {
+        let expected = settings.params_commitment.as_deref().and_then(field_from_hex);
+        if expected.is_none() || proof.params_commitment(settings) != expected {
+            return reject("the proof's parameter commitment is not the model's".into());
+        }
     }
     let outputs = &proof.instances[proof.instances.len() - settings.output_instances()..];
     match settings.output_visibility {

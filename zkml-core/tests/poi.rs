@@ -415,3 +415,37 @@ fn transformer_block_matches_onnx_execution_and_proves() {
     tampered.outputs[3] += 1.0 / (1u64 << model.settings.scale_bits) as f32;
     assert!(verify(&model.settings, &verifier(&keys), &tampered).is_err());
 }
+
+#[test]
+fn hashed_parameters_bind_the_proof_to_the_committed_weights() {
+    use zkml_circuits::LayerOp;
+    use zkml_core::artifacts::field_to_hex;
+    let options = CompileOptions { param_visibility: ParamVisibility::Hashed, ..CompileOptions::default() };
+    let (model, samples) = compiled(&[6, 4, 3], 31, options);
+    let keys = keys_for(&model);
+    let proof = prove(&model, &keys, &samples[0]).unwrap();
+    verify(&model.settings, &verifier(&keys), &proof).unwrap();
+    let committed = proof.params_commitment(&model.settings).unwrap();
+    assert_eq!(Some(field_to_hex(&committed)), model.settings.params_commitment);
+
+    // One weight changed: another commitment.
+    let mut changed = model.clone();
+    let LayerOp::Affine(rows) = &mut changed.network.layers[0].op else { panic!("the first layer is affine") };
+    rows[1][2].1 += 1;
+    let new_commitment = changed.circuit().params_commitment();
+    assert_ne!(new_commitment, committed);
+    let mut settings = model.settings.clone();
+    settings.params_commitment = Some(field_to_hex(&new_commitment));
+
+    // The old weights' proof fails against the new commitment, whether or not its instance is
+    // rewritten to claim it.
+    assert!(verify(&settings, &verifier(&keys), &proof).unwrap_err().to_string().contains("parameter commitment"));
+    let mut claimed = proof.clone();
+    claimed.instances[0] = new_commitment;
+    assert!(verify(&settings, &verifier(&keys), &claimed).unwrap_err().to_string().contains("does not satisfy"));
+    // The new weights prove against the new commitment (same keys: weights are witnesses), and
+    // only against it.
+    let new_proof = prove(&changed, &keys, &samples[0]).unwrap();
+    verify(&settings, &verifier(&keys), &new_proof).unwrap();
+    assert!(verify(&model.settings, &verifier(&keys), &new_proof).is_err());
+}

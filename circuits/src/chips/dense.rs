@@ -22,13 +22,13 @@
 //! Padding inputs are unconstrained zeros; their weights are zero in fixed columns, so they
 //! add nothing. (With private parameters the weights are existential witnesses anyway.)
 
-use halo2_proofs::circuit::{Region, Value};
+use halo2_proofs::circuit::{Cell, Region, Value};
 use halo2_proofs::halo2curves::bn256::Fr;
 use halo2_proofs::plonk::{Advice, Column, ConstraintSystem, Error, Expression, Fixed, Selector, VirtualCells};
 use halo2_proofs::poly::Rotation;
 
 use super::{field, Wire};
-use crate::quantized::{Layer, LayerOp, ONE};
+use crate::quantized::{Block, Layer, LayerOp, QuantizedNetwork, Row, ONE};
 
 /// Columns and selectors of the dense chip.
 #[derive(Clone, Debug)]
@@ -66,20 +66,33 @@ impl WeightColumns {
         }
     }
 
-    fn assign(&self, region: &mut Region<'_, Fr>, index: usize, offset: usize, value: Fr) {
+    /// Assigns a weight; returns its cell when it is a witness.
+    fn assign(&self, region: &mut Region<'_, Fr>, index: usize, offset: usize, value: Fr) -> Option<Cell> {
         match self {
             WeightColumns::Fixed(c) => {
                 region.assign_fixed(c[index], offset, value);
+                None
             }
-            WeightColumns::Advice(c) => {
-                region.assign_advice(c[index], offset, Value::known(value));
-            }
+            WeightColumns::Advice(c) => Some(region.assign_advice(c[index], offset, Value::known(value)).cell()),
         }
     }
 }
 
 /// Lays out affine layers; see the module docs for the row layout.
 pub struct DenseChip;
+
+/// Each of a block's outputs' weight on each of its support values (0 where its row does not
+/// read the value).
+fn block_weights(rows: &[Row], block: &Block) -> Vec<Vec<i128>> {
+    block
+        .outputs
+        .iter()
+        .map(|o| {
+            let terms = &rows[*o];
+            block.support.iter().map(|v| terms.binary_search_by_key(v, |(u, _)| *u).map_or(0, |i| terms[i].1 as i128)).collect()
+        })
+        .collect()
+}
 
 impl DenseChip {
     /// Creates the gate. `weights` must hold `inputs.len() * accumulators.len()` columns, and a
@@ -115,15 +128,38 @@ impl DenseChip {
         DenseConfig { inputs, accumulators, weights, s_dense, chain }
     }
 
+    /// Every weight cell of the network's dense blocks with `T` inputs and `B` outputs per row,
+    /// in the order [`DenseChip::assign`] fills them (layer, block, row, input slot, output
+    /// slot), zeros included: what a hashed-parameter circuit commits to.
+    pub fn weight_cells(network: &QuantizedNetwork, t_width: usize, b_width: usize) -> Vec<i128> {
+        let mut cells = Vec::new();
+        for layer in &network.layers {
+            let LayerOp::Affine(layer_rows) = &layer.op else { continue };
+            for block in layer.blocks(b_width) {
+                let weights = block_weights(layer_rows, &block);
+                for r in 0..block.support.len().div_ceil(t_width).max(1) {
+                    for t in 0..t_width {
+                        for b in 0..b_width {
+                            cells.push(weights.get(b).and_then(|w| w.get(r * t_width + t)).copied().unwrap_or(0));
+                        }
+                    }
+                }
+            }
+        }
+        cells
+    }
+
     /// Assigns one layer starting at `*row`, advancing it, and returns its accumulators in
     /// output order. `values` is the value table so far; a value read for the first time is
-    /// witnessed here and its cell recorded, later reads copy that cell.
+    /// witnessed here and its cell recorded, later reads copy that cell. Witnessed weight cells
+    /// are appended to `weight_cells` in [`DenseChip::weight_cells`] order.
     pub fn assign(
         config: &DenseConfig,
         region: &mut Region<'_, Fr>,
         row: &mut usize,
         layer: &Layer,
         values: &mut [Wire],
+        weight_cells: &mut Vec<Wire>,
     ) -> Result<Vec<Wire>, Error> {
         let LayerOp::Affine(layer_rows) = &layer.op else { return Err(Error::Synthesis) };
         let t_width = config.inputs.len();
@@ -131,19 +167,7 @@ impl DenseChip {
         let mut outputs: Vec<Option<Wire>> = vec![None; layer.out_dim()];
         for block in layer.blocks(b_width) {
             let rows = block.support.len().div_ceil(t_width).max(1);
-            // Each output's weight on each support value, looked up once per block.
-            let weights: Vec<Vec<i128>> = block
-                .outputs
-                .iter()
-                .map(|o| {
-                    let terms = &layer_rows[*o];
-                    block
-                        .support
-                        .iter()
-                        .map(|v| terms.binary_search_by_key(v, |(u, _)| *u).map_or(0, |i| terms[i].1 as i128))
-                        .collect()
-                })
-                .collect();
+            let weights = block_weights(layer_rows, &block);
             let mut sums = vec![Value::known(0i128); b_width];
             for r in 0..rows {
                 let offset = *row + r;
@@ -172,7 +196,9 @@ impl DenseChip {
                     };
                     for (b, sum) in sums.iter_mut().enumerate() {
                         let w = weights.get(b).and_then(|w| w.get(i)).copied().unwrap_or(0);
-                        config.weights.assign(region, b * t_width + t, offset, field(w));
+                        if let Some(cell) = config.weights.assign(region, b * t_width + t, offset, field(w)) {
+                            weight_cells.push(Wire { cell: Some(cell), value: Value::known(w) });
+                        }
                         *sum = sum.zip(value).map(|(s, v)| s + w * v);
                     }
                 }
