@@ -4,7 +4,9 @@
 //! `2^scale_bits`, `|q| < 2^range_bits`), then coarsens it to the table's input
 //! `q' = round(q / 2^e)` with `e = range_bits + 1 − lookup_bits` (so `|q'| ≤ 2^(lookup_bits−1)`:
 //! every provable `q` has a table entry and no input can leave the table), and outputs
-//! `round(f(q'·2^e / 2^scale_bits) · 2^scale_bits)`.
+//! `round(f(q'·2^e / 2^scale_bits) · 2^scale_bits)`. A layer whose inputs stay far below the
+//! network's range is computed `2^prescale` larger (its weights and bias scaled, see
+//! [`LookupFn`]) so that its inputs use the table's whole width.
 //!
 //! Error bound of one lookup, against `f` of the requantized input: the input moves by at most
 //! `2^(e−1)` steps of `2^−scale_bits`, the output is rounded to half a step, so
@@ -93,15 +95,32 @@ impl Function {
         })
     }
 
-    /// Table output for the table input `q'`: `round(f(q'·2^e / 2^scale_bits)·2^scale_bits)`.
-    /// Inputs outside `f`'s domain (`Log` at or below 0) read the nearest valid entry.
-    pub fn quantized(self, q: i64, scale_bits: u32, e: u32) -> i64 {
-        let step = (1u64 << e) as f64 / (1u64 << scale_bits) as f64;
-        let x = match self {
-            Function::Log | Function::Reciprocal | Function::Rsqrt => (q.max(1)) as f64 * step,
-            _ => q as f64 * step,
-        };
-        let y = self.eval(x) * (1u64 << scale_bits) as f64;
+}
+
+/// A function table as a layer reads it: the function, and `prescale`, extra fractional bits
+/// of its input. A layer whose inputs are small next to the network's range (a variance, say)
+/// is computed `2^prescale` larger, so that its table input keeps a fine step.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct LookupFn {
+    /// The function.
+    pub function: Function,
+    /// Extra fractional bits of the input.
+    pub prescale: u32,
+}
+
+impl LookupFn {
+    /// The function with no prescale.
+    pub fn of(function: Function) -> Self {
+        Self { function, prescale: 0 }
+    }
+
+    /// Table output for the table input `q'`:
+    /// `round(f(q'·2^e / 2^(scale_bits + prescale))·2^scale_bits)`. Inputs outside `f`'s domain
+    /// (at or below 0 for `Log`, `Reciprocal`, `Rsqrt`) read the nearest valid entry.
+    pub fn output(self, q: i64, scale_bits: u32, e: u32) -> i64 {
+        let step = 2f64.powi(e as i32 - (scale_bits + self.prescale) as i32);
+        let x = if self.function.positive_domain() { q.max(1) as f64 * step } else { q as f64 * step };
+        let y = self.function.eval(x) * 2f64.powi(scale_bits as i32);
         // Saturate instead of wrapping: a table entry is a fixed value, never an overflow.
         y.round().clamp(-(2f64.powi(62)), 2f64.powi(62)) as i64
     }
@@ -148,11 +167,14 @@ mod tests {
     #[test]
     fn table_outputs_round_the_function() {
         // Scale 2^8, no coarsening: sigmoid(0) = 0.5 → 128; tanh(1) ≈ 0.7616 → 195.
-        assert_eq!(Function::Sigmoid.quantized(0, 8, 0), 128);
-        assert_eq!(Function::Tanh.quantized(256, 8, 0), 195);
+        let (sigmoid, tanh, log) = (LookupFn::of(Function::Sigmoid), LookupFn::of(Function::Tanh), LookupFn::of(Function::Log));
+        assert_eq!(sigmoid.output(0, 8, 0), 128);
+        assert_eq!(tanh.output(256, 8, 0), 195);
         // Coarsened by 2^2: input 64 stands for 256 / 2^8 = 1.
-        assert_eq!(Function::Tanh.quantized(64, 8, 2), 195);
-        assert_eq!(Function::Log.quantized(-5, 8, 0), Function::Log.quantized(1, 8, 0));
+        assert_eq!(tanh.output(64, 8, 2), 195);
+        // Prescaled by 2^3: input 2048 stands for 2048 / 2^11 = 1, the output stays at 2^8.
+        assert_eq!(LookupFn { function: Function::Tanh, prescale: 3 }.output(2048, 8, 0), 195);
+        assert_eq!(log.output(-5, 8, 0), log.output(1, 8, 0));
         assert_eq!(lookup_shift(17, 12), 6);
         assert_eq!(lookup_shift(9, 12), 0);
     }

@@ -19,7 +19,7 @@ use std::collections::HashMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::lookup::{lookup_shift, Function};
+use crate::lookup::{lookup_shift, LookupFn};
 use crate::Error;
 
 /// Largest magnitude a pre-activation may reach. Keeping every intermediate well below the
@@ -37,7 +37,7 @@ pub enum Activation {
     /// `max(x, 0)`.
     Relu,
     /// A function read from a lookup table (see [`crate::lookup`]).
-    Table(Function),
+    Table(LookupFn),
 }
 
 /// One output of an affine layer: `(value, weight)` terms, sorted by value, no value twice.
@@ -235,9 +235,9 @@ impl QuantizedNetwork {
         lookup_shift(self.range_bits, self.lookup_bits)
     }
 
-    /// The distinct table functions the layers use, in order.
-    pub fn functions(&self) -> Vec<Function> {
-        let mut f: Vec<Function> = self
+    /// The distinct function tables the layers read, in order.
+    pub fn functions(&self) -> Vec<LookupFn> {
+        let mut f: Vec<LookupFn> = self
             .layers
             .iter()
             .filter_map(|l| match l.activation {
@@ -257,7 +257,7 @@ impl QuantizedNetwork {
             Activation::Relu => q.max(0),
             Activation::Table(f) => {
                 let e = self.lookup_shift();
-                f.quantized(requantize(q, e).0 as i64, self.scale_bits, e) as i128
+                f.output(requantize(q, e).0 as i64, self.scale_bits, e) as i128
             }
         }
     }

@@ -7,7 +7,7 @@
 //! into limbs, so extra bits cost a few rows rather than a larger `k`.
 
 use zkml_circuits::quantized::{requantize, MAX_ACCUMULATOR_BITS};
-use zkml_circuits::lookup::{Function, DEFAULT_LOOKUP_BITS, DIVISION_LOOKUP_BITS};
+use zkml_circuits::lookup::{Function, LookupFn, DEFAULT_LOOKUP_BITS, DIVISION_LOOKUP_BITS};
 use zkml_circuits::quantized::ONE;
 use zkml_circuits::Activation;
 use zkml_circuits::{Layer, LayerOp, QuantizedNetwork};
@@ -22,6 +22,8 @@ use crate::quantize::{check_input, dequantize, quantize_input, quantize_value};
 pub const ACTIVATION_BITS: i32 = 16;
 /// Target bit width of the largest weight.
 pub const WEIGHT_BITS: i32 = 12;
+/// Largest prescale of a table layer's input (see [`LookupFn`]).
+const MAX_PRESCALE: i32 = 16;
 /// Bounds on either scale's fractional bits.
 const SCALE_RANGE: (i32, i32) = (2, 16);
 
@@ -44,6 +46,7 @@ pub fn calibrate(model: &OnnxModel, samples: &[Vec<f32>]) -> Result<(QuantizedNe
         return Err(Error::Data("calibration needs at least one sample".into()));
     }
     let mut max_activation = 0f64;
+    let mut max_pre = vec![0f64; float.layers.len()];
     let mut references = Vec::with_capacity(samples.len());
     for sample in samples {
         check_input(sample, float.input_len())?;
@@ -58,10 +61,13 @@ pub fn calibrate(model: &OnnxModel, samples: &[Vec<f32>]) -> Result<(QuantizedNe
         }
         references.push(reference);
         check_table_domains(float, &pre)?;
+        for (m, layer_pre) in max_pre.iter_mut().zip(&pre) {
+            *m = layer_pre.iter().fold(*m, |m, v| m.max(v.abs()));
+        }
         // Table outputs (e^x, say) are values too: the scale must hold them.
         let activated = float.layers.iter().zip(&pre).flat_map(|(layer, pre)| {
             pre.iter().filter_map(move |v| match layer.activation {
-                Activation::Table(f) => Some(f.eval(*v)),
+                Activation::Table(f) => Some(f.function.eval(*v)),
                 _ => None,
             })
         });
@@ -80,7 +86,20 @@ pub fn calibrate(model: &OnnxModel, samples: &[Vec<f32>]) -> Result<(QuantizedNe
         .fold(0f64, |m, (_, w)| m.max(w.abs()));
     let scale_bits = (ACTIVATION_BITS - bits_for(max_activation)).clamp(SCALE_RANGE.0, SCALE_RANGE.1) as u32;
     let shift = (WEIGHT_BITS - bits_for(max_weight)).clamp(SCALE_RANGE.0, SCALE_RANGE.1) as u32;
-    let mut network = quantize_weights(float, scale_bits, shift);
+    // Table layers whose inputs stay small next to the largest activation are computed larger,
+    // so that their table inputs keep a fine step.
+    let prescales: Vec<u32> = float
+        .layers
+        .iter()
+        .zip(&max_pre)
+        .map(|(layer, m)| match (&layer.activation, &layer.op) {
+            (Activation::Table(_), FloatOp::Affine(_)) => {
+                (bits_for(max_activation) - bits_for(*m)).clamp(0, MAX_PRESCALE) as u32
+            }
+            _ => 0,
+        })
+        .collect();
+    let mut network = quantize_weights(float, scale_bits, shift, &prescales);
 
     // Measure the requantized range with a loose bound (and exact function tables), then fix it
     // with 2x headroom.
@@ -130,8 +149,8 @@ fn check_table_domains(float: &FloatModel, pre: &[Vec<f64>]) -> Result<()> {
     for (layer, values) in float.layers.iter().zip(pre) {
         let low = values.iter().copied().fold(f64::INFINITY, f64::min);
         let bad = match layer.activation {
-            Activation::Table(f) if f.positive_domain() => low <= 0.0,
-            Activation::Table(Function::Sqrt) => low < 0.0,
+            Activation::Table(f) if f.function.positive_domain() => low <= 0.0,
+            Activation::Table(f) if f.function == Function::Sqrt => low < 0.0,
             _ => continue,
         };
         if bad {
@@ -150,7 +169,7 @@ fn lookup_bits(float: &FloatModel) -> u32 {
         .layers
         .iter()
         .filter_map(|l| match l.activation {
-            Activation::Table(f) => Some(f),
+            Activation::Table(f) => Some(f.function),
             _ => None,
         })
         .collect();
@@ -163,11 +182,13 @@ fn lookup_bits(float: &FloatModel) -> u32 {
     }
 }
 
-fn quantize_weights(float: &FloatModel, scale_bits: u32, shift: u32) -> QuantizedNetwork {
+/// Quantizes the float layers; layer `l`'s rows (and its table input) are scaled by
+/// `2^prescales[l]`.
+fn quantize_weights(float: &FloatModel, scale_bits: u32, shift: u32, prescales: &[u32]) -> QuantizedNetwork {
     // Biases (terms on ONE) live at the accumulator's scale, weights at the weights' scale.
-    let quantize_row = |row: &Vec<(u32, f64)>| {
+    let quantize_row = |row: &Vec<(u32, f64)>, prescale: u32| {
         row.iter()
-            .map(|(v, w)| (*v, quantize_value(*w, if *v == ONE { scale_bits + shift } else { shift })))
+            .map(|(v, w)| (*v, quantize_value(*w, prescale + if *v == ONE { scale_bits + shift } else { shift })))
             .collect()
     };
     QuantizedNetwork {
@@ -178,13 +199,17 @@ fn quantize_weights(float: &FloatModel, scale_bits: u32, shift: u32) -> Quantize
         layers: float
             .layers
             .iter()
-            .map(|l| Layer {
+            .zip(prescales)
+            .map(|(l, &prescale)| Layer {
                 name: l.name.clone(),
                 op: match &l.op {
-                    FloatOp::Affine(rows) => LayerOp::Affine(rows.iter().map(quantize_row).collect()),
+                    FloatOp::Affine(rows) => LayerOp::Affine(rows.iter().map(|r| quantize_row(r, prescale)).collect()),
                     FloatOp::Product(rows) => LayerOp::Product(rows.clone()),
                 },
-                activation: l.activation,
+                activation: match l.activation {
+                    Activation::Table(f) => Activation::Table(LookupFn { prescale, ..f }),
+                    other => other,
+                },
             })
             .collect(),
         outputs: float.outputs.clone(),

@@ -67,7 +67,7 @@ impl FloatModel {
             values.extend(y.iter().map(|v| match layer.activation {
                 Activation::Linear => *v,
                 Activation::Relu => v.max(0.0),
-                Activation::Table(f) => f.eval(*v),
+                Activation::Table(f) => f.function.eval(*v),
             }));
             pre.push(y);
         }

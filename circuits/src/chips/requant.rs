@@ -25,7 +25,7 @@
 //! `(0, 0)`, the table's first row.
 //!
 //! # Function tables
-//! A layer whose activation is a [`Function`](crate::lookup::Function) uses a linear unit, then
+//! A layer whose activation is a [table](crate::lookup::LookupFn) uses a linear unit, then
 //! one more row that coarsens `q` to the table input `q' = round(q / 2^e)` and looks up
 //! `(tag, q', out)` in the function table (see [`crate::lookup`]):
 //! ```text
@@ -180,7 +180,7 @@ impl RequantChip {
             for q in -half..=half {
                 region.assign_fixed(columns.table_tag, row, Fr::from(tag as u64 + 1));
                 region.assign_fixed(columns.table_input, row, field(q as i128));
-                region.assign_fixed(columns.table_output, row, field(f.quantized(q, network.scale_bits, e) as i128));
+                region.assign_fixed(columns.table_output, row, field(f.output(q, network.scale_bits, e) as i128));
                 row += 1;
             }
         }
@@ -267,7 +267,7 @@ impl RequantChip {
         region: &mut Region<'_, Fr>,
         row: &mut usize,
         q: Wire,
-        f: crate::lookup::Function,
+        f: crate::lookup::LookupFn,
         network: &QuantizedNetwork,
     ) -> Result<Wire, Error> {
         let columns = config.function.as_ref().expect("a network with table activations configures function tables");

@@ -31,7 +31,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use tract_onnx::pb::{self, tensor_shape_proto::dimension::Value as Dim, type_proto::Value as TypeValue};
 use tract_onnx::prelude::*;
-use zkml_circuits::lookup::Function;
+use zkml_circuits::lookup::{Function, LookupFn};
 use zkml_circuits::Activation;
 
 use crate::error::{Error, Result};
@@ -211,7 +211,7 @@ impl Importer<'_> {
                 return Err(unsupported(node, "only the exact GELU (approximate = none) is supported"));
             }
             let x = self.arg(node, 0)?.clone().into_affine();
-            let rows = self.layers.materialize(&name, x.data, Activation::Table(f));
+            let rows = self.layers.materialize(&name, x.data, Activation::Table(LookupFn::of(f)));
             return Ok(vec![Val::Affine(Tensor::new(x.shape, rows))]);
         }
         let one = |v: Val| Ok(vec![v]);
@@ -634,7 +634,7 @@ impl Importer<'_> {
 
     /// `f` of every element of `x`, read from a function table.
     fn table(&mut self, name: &str, x: Affine, f: Function) -> Affine {
-        let rows = self.layers.materialize(name, x.data, Activation::Table(f));
+        let rows = self.layers.materialize(name, x.data, Activation::Table(LookupFn::of(f)));
         Tensor::new(x.shape, rows)
     }
 
