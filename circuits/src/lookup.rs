@@ -37,16 +37,12 @@ pub enum Function {
     Log,
     /// `√x`; inputs below 0 give 0.
     Sqrt,
-    /// The error function.
+    /// The error function (GELU comes as `x·(1 + erf(x/√2))/2`, a table and a product).
     Erf,
-    /// `x·Φ(x)` (exact GELU, with the normal CDF `Φ`).
-    Gelu,
     /// `ln(1 + e^x)`.
     Softplus,
     /// `x·clip(x/6 + 1/2, 0, 1)`.
     HardSwish,
-    /// `x·tanh(softplus(x))`.
-    Mish,
     /// `1/x`; inputs at or below 0 read the table's smallest positive entry.
     Reciprocal,
     /// `1/√x`; inputs at or below 0 read the table's smallest positive entry.
@@ -63,10 +59,8 @@ impl Function {
             Function::Log => x.ln(),
             Function::Sqrt => x.max(0.0).sqrt(),
             Function::Erf => erf(x),
-            Function::Gelu => 0.5 * x * (1.0 + erf(x / std::f64::consts::SQRT_2)),
             Function::Softplus => softplus(x),
             Function::HardSwish => x * (x / 6.0 + 0.5).clamp(0.0, 1.0),
-            Function::Mish => x * softplus(x).tanh(),
             Function::Reciprocal => 1.0 / x,
             Function::Rsqrt => 1.0 / x.sqrt(),
         }
@@ -86,10 +80,8 @@ impl Function {
             "Log" => Function::Log,
             "Sqrt" => Function::Sqrt,
             "Erf" => Function::Erf,
-            "Gelu" => Function::Gelu,
             "Softplus" => Function::Softplus,
             "HardSwish" => Function::HardSwish,
-            "Mish" => Function::Mish,
             "Reciprocal" => Function::Reciprocal,
             _ => return None,
         })

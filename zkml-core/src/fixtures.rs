@@ -79,6 +79,17 @@ pub fn constant(name: &str, dims: &[usize], data: Vec<f32>) -> pb::TensorProto {
     tensor(name, dims, data)
 }
 
+/// An `int64` constant (initializer), for shapes, axes and indices.
+pub fn integers(name: &str, dims: &[usize], data: Vec<i64>) -> pb::TensorProto {
+    pb::TensorProto {
+        name: name.into(),
+        dims: dims.iter().map(|d| *d as i64).collect(),
+        data_type: pb::tensor_proto::DataType::Int64 as i32,
+        int64_data: data,
+        ..Default::default()
+    }
+}
+
 /// Writes a graph with one float input `input` of shape `[1, input_len]` and one output `output`.
 pub fn model_bytes(nodes: Vec<pb::NodeProto>, initializers: Vec<pb::TensorProto>, input_len: usize, output_len: usize) -> Vec<u8> {
     graph_bytes(nodes, initializers, &[1, input_len], &[1, output_len])

@@ -449,3 +449,61 @@ fn hashed_parameters_bind_the_proof_to_the_committed_weights() {
     verify(&settings, &verifier(&keys), &new_proof).unwrap();
     assert!(verify(&model.settings, &verifier(&keys), &new_proof).is_err());
 }
+
+/// Shape, reduction and elementwise operators not covered by the other models: `Pad`, `Split`,
+/// `Sub`, `Neg`, `Min`, `Div` by a computed tensor, `Gather`, `ReduceSum`, `ReduceMean`,
+/// `ReduceMax`, `GlobalMaxPool`, `Squeeze`, GELU in its `Erf` form (a product of two computed
+/// tensors), and a `MatMul` with a constant left operand.
+fn shape_zoo_onnx() -> Vec<u8> {
+    use zkml_core::fixtures::{constant, graph_bytes, integers, node_with, Attr};
+    let ints = |v: &[i64]| Attr::Ints(v.to_vec());
+    let floats = |name: &str, dims: &[usize], v: Vec<f32>| constant(name, dims, v);
+    let inits = vec![
+        floats("half", &[], vec![0.5]),
+        floats("one", &[], vec![1.0]),
+        floats("sqrt2", &[], vec![std::f32::consts::SQRT_2]),
+        integers("pads", &[8], vec![0, 0, 1, 1, 0, 0, 1, 1]),
+        integers("idx", &[2], vec![0, 2]),
+        integers("axes23", &[2], vec![2, 3]),
+        integers("shape", &[2], vec![5, 1]),
+        floats("left", &[2, 5], vec![0.5, -1.0, 0.25, 1.0, 0.5, -0.5, 0.75, 0.1, -0.2, 0.3]),
+    ];
+    let nodes = vec![
+        node_with("Pad", "pad", &["input", "pads"], &["p"], &[]),
+        node_with("Split", "split", &["p"], &["a", "b"], &[("axis", Attr::Int(1))]),
+        node_with("Sub", "sub", &["a", "b"], &["d"], &[]),
+        node_with("Neg", "neg", &["d"], &["n"], &[]),
+        node_with("Min", "min", &["a", "b"], &["mn"], &[]),
+        node_with("Sigmoid", "sigmoid", &["b"], &["sb"], &[]),
+        node_with("Add", "positive", &["sb", "half"], &["den"], &[]),
+        node_with("Div", "div", &["a", "den"], &["q"], &[]),
+        node_with("Concat", "concat", &["n", "mn", "q"], &["c"], &[("axis", Attr::Int(1))]),
+        node_with("Gather", "gather", &["c", "idx"], &["g"], &[("axis", Attr::Int(1))]),
+        node_with("ReduceMax", "rmax", &["g"], &["gm"], &[("axes", ints(&[3])), ("keepdims", Attr::Int(0))]),
+        node_with("ReduceSum", "rsum", &["c", "axes23"], &["cs"], &[("keepdims", Attr::Int(1))]),
+        node_with("GlobalMaxPool", "gmp", &["c"], &["cm"], &[]),
+        node_with("Add", "pooled", &["cs", "cm"], &["pool"], &[]),
+        node_with("Squeeze", "squeeze", &["pool", "axes23"], &["ps"], &[]),
+        node_with("ReduceMean", "rmean", &["gm"], &["gmm"], &[("axes", ints(&[2])), ("keepdims", Attr::Int(0))]),
+        // GELU as exporters write it before opset 20: x · 0.5 · (1 + erf(x / √2)).
+        node_with("Div", "gelu_scale", &["gmm", "sqrt2"], &["gs"], &[]),
+        node_with("Erf", "gelu_erf", &["gs"], &["ge"], &[]),
+        node_with("Add", "gelu_one", &["ge", "one"], &["g1"], &[]),
+        node_with("Mul", "gelu_product", &["gmm", "g1"], &["gp"], &[]),
+        node_with("Mul", "gelu_half", &["gp", "half"], &["mm"], &[]),
+        node_with("Concat", "join", &["ps", "mm"], &["j"], &[("axis", Attr::Int(1))]),
+        node_with("Reshape", "column", &["j", "shape"], &["jc"], &[]),
+        node_with("MatMul", "left_matmul", &["left", "jc"], &["output"], &[]),
+    ];
+    graph_bytes(nodes, inits, &[1, 2, 4, 4], &[2, 1])
+}
+
+#[test]
+fn shape_and_reduction_operators_match_onnx_execution_and_prove() {
+    let samples: Vec<Vec<f32>> = random_samples(32, 4, 17).into_iter().map(|s| s.iter().map(|v| v * 2.0 - 1.0).collect()).collect();
+    let model = compile(&shape_zoo_onnx(), &samples, &CompileOptions::default()).unwrap();
+    assert!(model.settings.fidelity.max_abs_error < 0.02, "{}", model.settings.fidelity);
+    let keys = keys_for(&model);
+    let proof = prove(&model, &keys, &samples[2]).unwrap();
+    verify(&model.settings, &verifier(&keys), &proof).unwrap();
+}

@@ -14,7 +14,7 @@
 //!   `LeakyRelu`, `Abs`, `Clip`, `HardSigmoid`, `Max`, `Min`, `MaxPool`, `GlobalMaxPool`,
 //!   `ReduceMax`, `ReduceMin`;
 //! - read from a function table (see [`zkml_circuits::lookup`]): `Sigmoid`, `Tanh`, `Exp`,
-//!   `Log`, `Sqrt`, `Erf`, `Gelu`, `Softplus`, `HardSwish`, `Mish`, `Reciprocal`;
+//!   `Log`, `Sqrt`, `Erf`, `Softplus`, `HardSwish`, `Reciprocal` (GELU in its `Erf` form);
 //! - products of two computed tensors (product layers): `Mul`, `Div` (by a positive divisor,
 //!   through its reciprocal), `MatMul` (as in attention), and built from them `Softmax`
 //!   (max-subtracted) and `LayerNormalization` (last axis).
@@ -207,9 +207,6 @@ impl Importer<'_> {
             return Err(unsupported(node, "not supported yet on values computed from the input"));
         }
         if let (true, Some(f)) = (computed, Function::from_onnx(op)) {
-            if op == "Gelu" && attr(node, "approximate").is_some_and(|a| a.s != b"none") {
-                return Err(unsupported(node, "only the exact GELU (approximate = none) is supported"));
-            }
             let x = self.arg(node, 0)?.clone().into_affine();
             let rows = self.layers.materialize(&name, x.data, Activation::Table(LookupFn::of(f)));
             return Ok(vec![Val::Affine(Tensor::new(x.shape, rows))]);
