@@ -60,17 +60,21 @@ impl Layers {
 
     /// Turns `rows` into a layer with `activation`; returns rows reading its outputs.
     pub fn materialize(&mut self, name: &str, rows: Vec<FloatRow>, activation: Activation) -> Vec<FloatRow> {
-        let first = self.next;
-        self.next += rows.len() as u32;
-        self.layers.push(FloatLayer { name: name.into(), op: FloatOp::Affine(rows), activation });
-        (first..self.next).map(|v| vec![(v, 1.0)]).collect()
+        let outputs = rows.len();
+        self.push(FloatLayer { name: name.into(), op: FloatOp::Affine(rows), activation }, outputs)
     }
 
     /// A product layer: output `o` is `Σ a·b` over `pairs[o]`; returns rows reading its outputs.
     pub fn product(&mut self, name: &str, pairs: Vec<PairRow>, activation: Activation) -> Vec<FloatRow> {
+        let outputs = pairs.len();
+        self.push(FloatLayer { name: name.into(), op: FloatOp::Product(pairs), activation }, outputs)
+    }
+
+    /// Appends a layer of `outputs` values; returns identity rows reading them.
+    fn push(&mut self, layer: FloatLayer, outputs: usize) -> Vec<FloatRow> {
         let first = self.next;
-        self.next += pairs.len() as u32;
-        self.layers.push(FloatLayer { name: name.into(), op: FloatOp::Product(pairs), activation });
+        self.next += outputs as u32;
+        self.layers.push(layer);
         (first..self.next).map(|v| vec![(v, 1.0)]).collect()
     }
 

@@ -208,8 +208,7 @@ impl Importer<'_> {
         }
         if let (true, Some(f)) = (computed, Function::from_onnx(op)) {
             let x = self.arg(node, 0)?.clone().into_affine();
-            let rows = self.layers.materialize(&name, x.data, Activation::Table(LookupFn::of(f)));
-            return Ok(vec![Val::Affine(Tensor::new(x.shape, rows))]);
+            return Ok(vec![Val::Affine(self.table(&name, x, f))]);
         }
         let one = |v: Val| Ok(vec![v]);
         match op {
