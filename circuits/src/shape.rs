@@ -153,11 +153,15 @@ impl CircuitShape {
     /// Rows used by the whole network: a zero row, then per layer its dense blocks and its
     /// requantization units (and function rows), then the commitments of hashed tensors.
     pub fn network_rows(&self, net: &QuantizedNetwork) -> usize {
-        let affine_rows: usize =
-            net.layers.iter().filter(|l| matches!(l.op, LayerOp::Affine(_))).map(|l| self.dense_rows(l)).sum();
-        1 + net.layers.iter().map(|l| self.dense_rows(l) + l.out_dim() * self.unit_rows(l)).sum::<usize>()
-            + self.commit_rows(net)
-            + self.params_commit_rows(affine_rows)
+        let (mut rows, mut affine_rows) = (1, 0);
+        for layer in &net.layers {
+            let dense = self.dense_rows(layer);
+            if matches!(layer.op, LayerOp::Affine(_)) {
+                affine_rows += dense;
+            }
+            rows += dense + layer.out_dim() * self.unit_rows(layer);
+        }
+        rows + self.commit_rows(net) + self.params_commit_rows(affine_rows)
     }
 
     /// Rows of the parameters' commitment, given the dense chip's rows: every weight cell of

@@ -48,10 +48,7 @@ impl CommitChip {
             }
             for (slot, i) in [(1, 2 * p), (2, 2 * p + 1)] {
                 match values.get_mut(i) {
-                    Some(wire) => match wire.cell {
-                        Some(source) => region.constrain_equal(source, cells.input[slot]),
-                        None => wire.cell = Some(cells.input[slot]),
-                    },
+                    Some(wire) => wire.bind(region, cells.input[slot]),
                     None => region.constrain_constant(cells.input[slot], Fr::zero())?,
                 }
             }

@@ -183,10 +183,7 @@ impl DenseChip {
                             } else {
                                 region.assign_advice(*column, offset, wire.value.map(field)).cell()
                             };
-                            match wire.cell {
-                                Some(source) => region.constrain_equal(source, cell),
-                                None => wire.cell = Some(cell),
-                            }
+                            wire.bind(region, cell);
                             wire.value
                         }
                         None => {

@@ -14,7 +14,7 @@ pub use poseidon::{PermutationCells, PoseidonChip, PoseidonConfig};
 pub use product::{ProductChip, ProductConfig};
 pub use requant::{RequantChip, RequantConfig};
 
-use halo2_proofs::circuit::{Cell, Value};
+use halo2_proofs::circuit::{Cell, Region, Value};
 use halo2_proofs::halo2curves::bn256::Fr;
 use halo2_proofs::halo2curves::ff::PrimeField;
 
@@ -25,6 +25,17 @@ pub struct Wire {
     pub cell: Option<Cell>,
     /// The signed integer it carries (unknown during key generation).
     pub value: Value<i128>,
+}
+
+impl Wire {
+    /// Ties a new cell holding this wire's value to it: the cell is constrained equal to the
+    /// wire's cell, or, for a value not placed yet, becomes that cell.
+    pub fn bind(&mut self, region: &mut Region<'_, Fr>, cell: Cell) {
+        match self.cell {
+            Some(source) => region.constrain_equal(source, cell),
+            None => self.cell = Some(cell),
+        }
+    }
 }
 
 /// Maps a signed integer into the field (negative values wrap to `p - |v|`).

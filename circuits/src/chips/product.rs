@@ -83,10 +83,7 @@ impl ProductChip {
                             let mut operand = |column: Column<Advice>, v: u32| -> Value<i128> {
                                 let wire = &mut values[v as usize];
                                 let cell = region.assign_advice(column, offset, wire.value.map(field)).cell();
-                                match wire.cell {
-                                    Some(source) => region.constrain_equal(source, cell),
-                                    None => wire.cell = Some(cell),
-                                }
+                                wire.bind(region, cell);
                                 wire.value
                             };
                             let (x, y) = (operand(a_col, a), operand(b_col, b));
