@@ -256,7 +256,7 @@ impl Circuit<Fr> for NetworkCircuit {
                     values.extend(outputs);
                 }
                 let mut commit_to = |wires: &mut [Wire], row: &mut usize| {
-                    let poseidon = config.poseidon.as_ref().expect("the shape has the Poseidon chip when a tensor is hashed");
+                    let poseidon = config.poseidon.as_ref().ok_or(Error::Synthesis)?;
                     CommitChip::assign(poseidon, &mut region, row, wires)
                 };
                 let input_commitment = match self.input_visibility {
