@@ -1,4 +1,4 @@
-//! `zkml bench-chart`: draws benchmark JSON (from `bench-ntt`, one file per machine or card) as
+//! `zkml bench-chart`: draws benchmark JSON (from `bench-kernels`, one file per machine or card) as
 //! an SVG chart of time versus size, one line per backend and machine, for cross-GPU comparison.
 
 use std::fmt::Write as _;
@@ -11,7 +11,7 @@ use serde_json::Value;
 /// Arguments of `zkml bench-chart`.
 #[derive(Args)]
 pub struct ChartArgs {
-    /// JSON files written by `zkml bench-ntt` (several machines or cards may be compared).
+    /// JSON files written by `zkml bench-kernels` (several machines or cards may be compared).
     #[arg(required = true)]
     inputs: Vec<PathBuf>,
     /// Where to write the SVG.
@@ -46,7 +46,11 @@ fn series(inputs: &[PathBuf]) -> Result<(String, Vec<Series>)> {
                 bail!("{}: a time of {seconds} s cannot be drawn on a log scale", path.display());
             }
             // GPU backends name their device; the CPU backend is told apart by the machine.
-            let label = if backend.starts_with("cpu") { format!("{backend} — {machine}") } else { backend.to_string() };
+            let device = if backend.starts_with("cpu") { format!("{backend} — {machine}") } else { backend.to_string() };
+            let label = match row["op"].as_str() {
+                Some(op) => format!("{op}: {device}"),
+                None => device,
+            };
             match out.iter_mut().find(|s| s.label == label) {
                 Some(s) => s.points.push((log_n, seconds)),
                 None => out.push(Series { label, points: vec![(log_n, seconds)] }),

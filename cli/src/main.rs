@@ -16,7 +16,7 @@ use zkml_core::{
 };
 
 mod bench;
-mod bench_ntt;
+mod bench_kernels;
 mod chart;
 mod space;
 
@@ -46,9 +46,10 @@ enum Command {
     GenMlp(GenMlpArgs),
     /// Benchmark the pipeline (and EZKL, when installed) on ONNX models; writes JSON.
     Bench(bench::BenchArgs),
-    /// Benchmark the NTT on every available backend (checked against the CPU); writes JSON.
-    BenchNtt(bench_ntt::BenchNttArgs),
-    /// Draw `bench-ntt` results (one or several machines) as an SVG chart of time versus size.
+    /// Benchmark NTT and MSM on every available backend (checked against the CPU); writes JSON.
+    BenchKernels(bench_kernels::BenchKernelsArgs),
+    /// Draw `bench-kernels` results (one or several machines or cards) as an SVG chart of time
+    /// versus size.
     BenchChart(chart::ChartArgs),
     /// Proof of Space: plot storage units, prove and verify that they are kept.
     Space(space::SpaceArgs),
@@ -346,7 +347,7 @@ fn run(cli: Cli) -> Result<()> {
             println!("wrote {}", args.output.display());
         }
         Command::Bench(args) => bench::run(args)?,
-        Command::BenchNtt(args) => bench_ntt::run(args)?,
+        Command::BenchKernels(args) => bench_kernels::run(args)?,
         Command::BenchChart(args) => chart::run(args)?,
         Command::Space(args) => space::run(args)?,
     }

@@ -1,8 +1,9 @@
 //! The backend interface and its selection.
 
-use halo2curves::bn256::Fr;
+use halo2curves::bn256::{Fr, G1Affine, G1};
 use halo2curves::ff::{Field, PrimeField};
 
+use crate::cpu::CpuBackend;
 use crate::Error;
 
 /// Number-theoretic transforms over BN254's scalar field, in place, natural order in and out.
@@ -21,6 +22,27 @@ pub trait NttBackend: Send + Sync {
     fn intt(&self, values: &mut [Fr]) -> Result<(), Error>;
     /// Forward transform on the coset `shift·⟨ω⟩`.
     fn coset_ntt(&self, values: &mut [Fr], shift: Fr) -> Result<(), Error>;
+}
+
+/// Multi-scalar multiplication over BN254's G1 with the bases uploaded once: a prover commits
+/// many vectors against the same SRS, so the bases stay where the backend computes.
+pub trait MsmBackend: Send + Sync {
+    /// What runs the MSMs (backend and device).
+    fn describe(&self) -> String;
+    /// Makes `bases` resident for later [`ResidentBases::msm`] calls.
+    fn load_bases(&self, bases: &[G1Affine]) -> Result<Box<dyn ResidentBases>, Error>;
+}
+
+/// A base set held by an [`MsmBackend`].
+pub trait ResidentBases: Send + Sync {
+    /// Number of bases.
+    fn len(&self) -> usize;
+    /// True when there are no bases.
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+    /// `Σ scalars[i]·bases[i]` over the first `scalars.len()` bases (at most [`Self::len`]).
+    fn msm(&self, scalars: &[Fr]) -> Result<G1, Error>;
 }
 
 /// log2 of a valid transform size.
@@ -58,7 +80,9 @@ pub enum BackendRequest {
     Auto,
     /// The CPU (halo2curves).
     Cpu,
-    /// A GPU through wgpu (Vulkan, Metal, DX12).
+    /// An NVIDIA GPU through CUDA (driver and NVRTC loaded at run time).
+    Cuda,
+    /// A GPU through wgpu (Vulkan, Metal, DX12). NTT only: its MSMs run on the CPU.
     Wgpu,
 }
 
@@ -69,8 +93,9 @@ impl std::str::FromStr for BackendRequest {
         match s {
             "auto" => Ok(Self::Auto),
             "cpu" => Ok(Self::Cpu),
+            "cuda" => Ok(Self::Cuda),
             "wgpu" => Ok(Self::Wgpu),
-            other => Err(Error::InvalidInput(format!("unknown backend '{other}' (expected auto, cpu or wgpu)"))),
+            other => Err(Error::InvalidInput(format!("unknown backend '{other}' (expected auto, cpu, cuda or wgpu)"))),
         }
     }
 }
@@ -80,55 +105,76 @@ pub const BACKEND_ENV: &str = "ZKML_BACKEND";
 
 /// A chosen backend and why it was chosen.
 pub struct Selection {
-    /// The backend.
-    pub backend: Box<dyn NttBackend>,
+    /// What runs the transforms.
+    pub ntt: Box<dyn NttBackend>,
+    /// What runs the MSMs.
+    pub msm: Box<dyn MsmBackend>,
     /// A sentence for logs: what was chosen and why.
     pub reason: String,
 }
 
 /// Picks a backend. An explicit request that cannot be met is an error; `Auto` (after the
-/// `ZKML_BACKEND` override) tries the GPU, then falls back to the CPU and says why.
+/// `ZKML_BACKEND` override) tries CUDA, then wgpu, then falls back to the CPU, and says why.
 pub fn select(request: BackendRequest) -> Result<Selection, Error> {
     let request = match (request, std::env::var(BACKEND_ENV)) {
         (BackendRequest::Auto, Ok(value)) => value.parse()?,
         (request, _) => request,
     };
-    let cpu = || Box::new(crate::cpu::CpuBackend) as Box<dyn NttBackend>;
+    let cpu = || Selection { ntt: Box::new(CpuBackend), msm: Box::new(CpuBackend), reason: String::new() };
     match request {
-        BackendRequest::Cpu => Ok(Selection { backend: cpu(), reason: "cpu: requested".into() }),
-        BackendRequest::Wgpu => {
-            let gpu = wgpu_backend()?;
-            let reason = format!("{}: requested", gpu.describe());
-            Ok(Selection { backend: gpu, reason })
-        }
-        BackendRequest::Auto => match wgpu_backend() {
-            Ok(gpu) => {
-                let reason = format!("{}: the fastest available", gpu.describe());
-                Ok(Selection { backend: gpu, reason })
+        BackendRequest::Cpu => Ok(Selection { reason: "cpu: requested".into(), ..cpu() }),
+        BackendRequest::Cuda => Ok(with_reason(cuda_backend()?, "requested")),
+        BackendRequest::Wgpu => Ok(with_reason(wgpu_backend()?, "requested")),
+        BackendRequest::Auto => {
+            let cuda = match cuda_backend() {
+                Ok(selection) => return Ok(with_reason(selection, "the fastest available")),
+                Err(e) => e,
+            };
+            match wgpu_backend() {
+                Ok(selection) => Ok(with_reason(selection, &format!("no CUDA ({cuda})"))),
+                Err(wgpu) => Ok(Selection { reason: format!("cpu: fallback (no CUDA: {cuda}; no wgpu: {wgpu})"), ..cpu() }),
             }
-            Err(e) => Ok(Selection { backend: cpu(), reason: format!("cpu: fallback ({e})") }),
-        },
+        }
     }
 }
 
+fn with_reason(selection: Selection, why: &str) -> Selection {
+    let reason = format!("{} for NTT, {} for MSM: {why}", selection.ntt.describe(), selection.msm.describe());
+    Selection { reason, ..selection }
+}
+
+#[cfg(feature = "cuda")]
+fn cuda_backend() -> Result<Selection, Error> {
+    let gpu = crate::cuda::CudaBackend::new()?;
+    Ok(Selection { ntt: Box::new(gpu.clone()), msm: Box::new(gpu), reason: String::new() })
+}
+
+#[cfg(not(feature = "cuda"))]
+fn cuda_backend() -> Result<Selection, Error> {
+    Err(Error::Unavailable { backend: "cuda", reason: "built without the `cuda` feature".into() })
+}
+
 #[cfg(feature = "wgpu")]
-fn wgpu_backend() -> Result<Box<dyn NttBackend>, Error> {
-    Ok(Box::new(crate::wgpu::WgpuBackend::new()?))
+fn wgpu_backend() -> Result<Selection, Error> {
+    let gpu = crate::wgpu::WgpuBackend::new()?;
+    // wgpu has no MSM kernel yet: its MSMs run on the CPU.
+    Ok(Selection { ntt: Box::new(gpu), msm: Box::new(CpuBackend), reason: String::new() })
 }
 
 #[cfg(not(feature = "wgpu"))]
-fn wgpu_backend() -> Result<Box<dyn NttBackend>, Error> {
+fn wgpu_backend() -> Result<Selection, Error> {
     Err(Error::Unavailable { backend: "wgpu", reason: "built without the `wgpu` feature".into() })
 }
 
 #[cfg(test)]
 mod tests {
     use halo2curves::ff::Field;
+    use halo2curves::group::prime::PrimeCurveAffine;
+    use halo2curves::group::Group;
     use rand::SeedableRng;
     use rand_chacha::ChaCha20Rng;
 
     use super::*;
-    use crate::cpu::CpuBackend;
 
     /// Fresh random values each run, with the edge cases 0, 1 and p − 1 in front.
     fn inputs(n: usize) -> Vec<Fr> {
@@ -201,5 +247,84 @@ mod tests {
             assert_eq!(got, want, "coset n={n}");
         }
         assert!(gpu.ntt(&mut [Fr::ONE; 3]).is_err());
+    }
+
+    /// Σ k_i·P_i one term at a time: the definition the backends are checked against.
+    fn naive_msm(scalars: &[Fr], bases: &[G1Affine]) -> G1 {
+        scalars.iter().zip(bases).fold(G1::identity(), |acc, (k, p)| acc + *p * k)
+    }
+
+    /// MSM inputs with the edge cases up front: scalars 0, 1, p − 1, 2, p − 2; a base repeated,
+    /// a base next to its negation, the point at infinity; then fresh random scalars.
+    fn msm_inputs(n: usize) -> (Vec<Fr>, Vec<G1Affine>) {
+        let mut rng = ChaCha20Rng::from_entropy();
+        let mut bases = crate::sample::bases(n, Fr::random(&mut rng));
+        let edge_scalars = [Fr::ZERO, Fr::ONE, -Fr::ONE, Fr::from(2), -Fr::from(2), Fr::ONE, Fr::ONE];
+        let scalars = (0..n).map(|i| edge_scalars.get(i).copied().unwrap_or_else(|| Fr::random(&mut rng))).collect();
+        if n >= 7 {
+            bases[1] = bases[0];
+            bases[2] = bases[0];
+            bases[4] = -bases[3];
+            bases[6] = G1Affine::identity();
+        }
+        (scalars, bases)
+    }
+
+    #[test]
+    fn cpu_msm_matches_the_definition() {
+        for n in [1, 7, 100] {
+            let (scalars, bases) = msm_inputs(n);
+            let resident = CpuBackend.load_bases(&bases).unwrap();
+            assert_eq!(resident.msm(&scalars).unwrap(), naive_msm(&scalars, &bases), "n={n}");
+            // A prefix of the bases, and too many scalars.
+            assert_eq!(resident.msm(&scalars[..n / 2]).unwrap(), naive_msm(&scalars[..n / 2], &bases), "n={n}/2");
+            assert!(resident.msm(&[scalars.clone(), vec![Fr::ONE]].concat()).is_err());
+        }
+    }
+
+    /// The CUDA backend against the CPU, on fresh random inputs with the edge cases. Without a
+    /// CUDA driver the test says why it skipped, unless `ZKML_REQUIRE_CUDA` is set.
+    #[cfg(feature = "cuda")]
+    #[test]
+    fn cuda_backend_matches_cpu() {
+        let gpu = match crate::cuda::CudaBackend::new() {
+            Ok(gpu) => gpu,
+            Err(e) if std::env::var_os("ZKML_REQUIRE_CUDA").is_none() => {
+                eprintln!("skipping the CUDA test: {e}");
+                return;
+            }
+            Err(e) => panic!("ZKML_REQUIRE_CUDA is set but {e}"),
+        };
+        eprintln!("testing {} (kernels {})", NttBackend::describe(&gpu), if gpu.loaded_from_cache() { "cached" } else { "compiled" });
+        let shift = Fr::from(5);
+        for log_n in [0, 1, 2, 3, 4, 5, 6, 7, 10, 13, 16] {
+            let n = 1 << log_n;
+            let a = inputs(n);
+            let (mut want, mut got) = (a.clone(), a.clone());
+            CpuBackend.ntt(&mut want).unwrap();
+            gpu.ntt(&mut got).unwrap();
+            assert_eq!(got, want, "ntt n={n}");
+            gpu.intt(&mut got).unwrap();
+            assert_eq!(got, a, "intt n={n}");
+            let (mut want, mut got) = (a.clone(), a.clone());
+            CpuBackend.coset_ntt(&mut want, shift).unwrap();
+            gpu.coset_ntt(&mut got, shift).unwrap();
+            assert_eq!(got, want, "coset n={n}");
+        }
+        assert!(gpu.ntt(&mut [Fr::ONE; 3]).is_err());
+
+        let (scalars, bases) = msm_inputs(1 << 16);
+        let resident = gpu.load_bases(&bases).unwrap();
+        let cpu = CpuBackend.load_bases(&bases).unwrap();
+        // n = 1, small n (narrow windows), n not a power of two, a power of two.
+        for n in [1, 2, 7, 100, 1000, 3001, 1 << 12, 1 << 16] {
+            assert_eq!(resident.msm(&scalars[..n]).unwrap(), cpu.msm(&scalars[..n]).unwrap(), "msm n={n}");
+        }
+        // Every scalar 1 (one bucket holds them all), every scalar 0, and p − 1.
+        for (what, k) in [("ones", Fr::ONE), ("zeros", Fr::ZERO), ("p-1", -Fr::ONE)] {
+            let same = vec![k; 5000];
+            assert_eq!(resident.msm(&same).unwrap(), cpu.msm(&same).unwrap(), "msm of {what}");
+        }
+        assert!(resident.msm(&vec![Fr::ONE; (1 << 16) + 1]).is_err());
     }
 }

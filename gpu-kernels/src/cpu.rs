@@ -1,11 +1,12 @@
-//! The CPU backend: halo2curves' multi-threaded FFT. It is also the reference the GPU backends
+//! The CPU backend: halo2curves' multi-threaded FFT and MSM. It is also the reference the GPU backends
 //! are tested against.
 
-use halo2curves::bn256::Fr;
+use halo2curves::bn256::{Fr, G1Affine, G1};
 use halo2curves::fft::best_fft;
+use halo2curves::msm::msm_best;
 use rayon::prelude::*;
 
-use crate::backend::{log_size, powers, root_of_unity, NttBackend};
+use crate::backend::{log_size, powers, root_of_unity, MsmBackend, NttBackend, ResidentBases};
 use crate::Error;
 
 /// Transforms on the CPU.
@@ -36,5 +37,31 @@ impl NttBackend for CpuBackend {
         let factors = powers(shift, values.len());
         values.par_iter_mut().zip(factors).for_each(|(v, s)| *v *= s);
         self.ntt(values)
+    }
+}
+
+impl MsmBackend for CpuBackend {
+    fn describe(&self) -> String {
+        NttBackend::describe(self)
+    }
+
+    fn load_bases(&self, bases: &[G1Affine]) -> Result<Box<dyn ResidentBases>, Error> {
+        Ok(Box::new(CpuBases(bases.to_vec())))
+    }
+}
+
+/// Bases in host memory.
+pub struct CpuBases(Vec<G1Affine>);
+
+impl ResidentBases for CpuBases {
+    fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    fn msm(&self, scalars: &[Fr]) -> Result<G1, Error> {
+        if scalars.len() > self.0.len() {
+            return Err(Error::InvalidInput(format!("{} scalars for {} bases", scalars.len(), self.0.len())));
+        }
+        Ok(msm_best(scalars, &self.0[..scalars.len()]))
     }
 }

@@ -1,17 +1,24 @@
 //! BN254 kernels for the prover, on the CPU and on GPUs. Knows nothing of circuits.
 //!
-//! - [`backend`]: the [`NttBackend`] interface, backend requests and `auto` selection;
+//! - [`backend`]: the [`NttBackend`] and [`MsmBackend`] interfaces, backend requests and `auto`
+//!   selection;
 //! - [`cpu`]: the CPU backend (halo2curves), also the reference for the others;
-//! - [`wgpu`] (feature `wgpu`): WGSL kernels for any Vulkan/Metal/DX12 device.
+//! - [`cuda`] (feature `cuda`): CUDA kernels compiled at run time by NVRTC (NTT and MSM);
+//! - [`wgpu`] (feature `wgpu`): WGSL kernels for any Vulkan/Metal/DX12 device (NTT);
+//! - [`sample`]: many distinct curve points, cheaply, for tests and benchmarks.
 //!
-//! MSM and the CUDA backend are next; see `BENCHMARKS.md` for measured speeds.
+//! See `BENCHMARKS.md` for measured speeds.
 
 pub mod backend;
 pub mod cpu;
+#[cfg(feature = "cuda")]
+pub mod cuda;
 mod error;
+pub mod sample;
 #[cfg(feature = "wgpu")]
 pub mod wgpu;
 
-pub use backend::{select, BackendRequest, NttBackend, Selection};
+pub use backend::{select, BackendRequest, MsmBackend, NttBackend, ResidentBases, Selection};
 pub use error::Error;
-pub use halo2curves::bn256::Fr;
+pub use halo2curves::bn256::{Fr, G1Affine, G1};
+pub use halo2curves::ff::Field;

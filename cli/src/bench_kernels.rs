@@ -1,0 +1,231 @@
+//! `zkml bench-kernels`: NTT and MSM time per backend and size, every result checked against the
+//! CPU backend, written as JSON (one file per machine; `zkml bench-chart` draws several).
+//!
+//! GPU figures are for device-resident data (what the prover keeps on the card); the copies to
+//! and from the host are timed and reported separately.
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use anyhow::{bail, Context, Result};
+use clap::{Args, ValueEnum};
+use serde_json::{json, Value};
+use zkml_core::kernels::cpu::CpuBackend;
+use zkml_core::kernels::{sample, Field, Fr, MsmBackend, NttBackend};
+
+use crate::bench::median;
+
+/// A kernel to measure.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Op {
+    /// Forward NTT over Fr.
+    Ntt,
+    /// MSM over G1 with resident bases.
+    Msm,
+}
+
+/// Arguments of `zkml bench-kernels`.
+#[derive(Args)]
+pub struct BenchKernelsArgs {
+    /// Kernels to measure.
+    #[arg(long, value_delimiter = ',', default_value = "ntt,msm")]
+    ops: Vec<Op>,
+    /// log2 of the sizes.
+    #[arg(long, value_delimiter = ',', default_value = "12,14,16")]
+    log_sizes: Vec<u32>,
+    /// Backends to measure (cpu, cuda, wgpu); by default every one this machine has.
+    #[arg(long, value_delimiter = ',')]
+    backends: Vec<String>,
+    /// Timed runs per size (the median is reported).
+    #[arg(long, default_value_t = 3)]
+    runs: usize,
+    /// Where to write the JSON results.
+    #[arg(short, long, default_value = "target/bench/kernels.json")]
+    output: PathBuf,
+}
+
+/// Median seconds of `runs` calls of `f`.
+fn timed(runs: usize, mut f: impl FnMut() -> Result<()>) -> Result<f64> {
+    let mut times = Vec::new();
+    for _ in 0..runs.max(1) {
+        let start = Instant::now();
+        f()?;
+        times.push(start.elapsed().as_secs_f64());
+    }
+    Ok(median(times))
+}
+
+fn row(op: Op, backend: &str, log_n: u32, seconds: f64, copies: Option<(f64, f64)>) -> Value {
+    let n = (1u64 << log_n) as f64;
+    let mut row = json!({
+        "op": format!("{op:?}").to_lowercase(),
+        "backend": backend,
+        "log_n": log_n,
+        "seconds": seconds,
+        "elements_per_second": n / seconds,
+    });
+    if let Some((to_device, to_host)) = copies {
+        row["copy_to_device_seconds"] = json!(to_device);
+        row["copy_to_host_seconds"] = json!(to_host);
+    }
+    println!(
+        "| {:?} | {backend} | 2^{log_n} | {:.3} | {:.1} | {} |",
+        op,
+        seconds * 1e3,
+        n / seconds / 1e6,
+        copies.map_or("—".into(), |(a, b)| format!("{:.2} / {:.2}", a * 1e3, b * 1e3))
+    );
+    row
+}
+
+/// Runs the benchmark.
+pub fn run(args: BenchKernelsArgs) -> Result<()> {
+    if let Some(k) = args.log_sizes.iter().find(|k| **k > 28) {
+        bail!("--log-sizes: 2^{k} does not fit BN254's NTT domain (at most 2^28)");
+    }
+    let wanted = |name: &str| args.backends.is_empty() || args.backends.iter().any(|b| b == name);
+    for b in &args.backends {
+        if !["cpu", "cuda", "wgpu"].contains(&b.as_str()) {
+            bail!("--backends: unknown backend '{b}' (expected cpu, cuda or wgpu)");
+        }
+    }
+    let mut notes = Vec::new();
+    let cuda = if wanted("cuda") {
+        match zkml_core::kernels::cuda::CudaBackend::new() {
+            Ok(gpu) => {
+                notes.push(format!("cuda kernels {}", if gpu.loaded_from_cache() { "loaded from the cache" } else { "compiled by NVRTC" }));
+                Some(gpu)
+            }
+            Err(e) if args.backends.is_empty() => {
+                notes.push(format!("cuda not measured: {e}"));
+                None
+            }
+            Err(e) => return Err(e).context("--backends cuda"),
+        }
+    } else {
+        None
+    };
+    let wgpu = if wanted("wgpu") {
+        match zkml_core::kernels::wgpu::WgpuBackend::new() {
+            Ok(gpu) => Some(gpu),
+            Err(e) if args.backends.is_empty() => {
+                notes.push(format!("wgpu not measured: {e}"));
+                None
+            }
+            Err(e) => return Err(e).context("--backends wgpu"),
+        }
+    } else {
+        None
+    };
+    if wgpu.is_some() && args.ops.contains(&Op::Msm) {
+        notes.push("wgpu has no MSM kernel yet: not measured".into());
+    }
+
+    let mut rows = Vec::new();
+    println!("| op | backend | n | time (ms) | Melem/s | copies to / from device (ms) |");
+    println!("|---|---|---|---|---|---|");
+    let max_log = args.log_sizes.iter().copied().max().unwrap_or(0);
+    let mut rng = rand::thread_rng();
+    for op in &args.ops {
+        match op {
+            Op::Ntt => {
+                for &log_n in &args.log_sizes {
+                    let n = 1usize << log_n;
+                    let input: Vec<Fr> = (0..n).map(|_| Fr::random(&mut rng)).collect();
+                    let mut reference = input.clone();
+                    let cpu_time = timed(args.runs, || {
+                        reference.copy_from_slice(&input);
+                        Ok(CpuBackend.ntt(&mut reference)?)
+                    })?;
+                    if wanted("cpu") {
+                        rows.push(row(Op::Ntt, &NttBackend::describe(&CpuBackend), log_n, cpu_time, None));
+                    }
+                    if let Some(gpu) = &cuda {
+                        let to_device = timed(args.runs, || {
+                            gpu.upload(&input)?;
+                            Ok(gpu.synchronize()?)
+                        })?;
+                        let mut on_device = gpu.upload(&input)?;
+                        let mut out = vec![Fr::ZERO; n];
+                        // The first transform (twiddles made, checked) is not timed.
+                        gpu.transform(&mut on_device, zkml_core::kernels::cuda::Transform::Forward)?;
+                        gpu.download(&on_device, &mut out)?;
+                        if out != reference {
+                            bail!("cuda NTT disagrees with the CPU at n = 2^{log_n}");
+                        }
+                        let seconds = timed(args.runs, || {
+                            gpu.transform(&mut on_device, zkml_core::kernels::cuda::Transform::Forward)?;
+                            Ok(gpu.synchronize()?)
+                        })?;
+                        let to_host = timed(args.runs, || Ok(gpu.download(&on_device, &mut out)?))?;
+                        rows.push(row(Op::Ntt, &NttBackend::describe(gpu), log_n, seconds, Some((to_device, to_host))));
+                    }
+                    if let Some(gpu) = &wgpu {
+                        let mut out = input.clone();
+                        gpu.ntt(&mut out)?;
+                        if out != reference {
+                            bail!("wgpu NTT disagrees with the CPU at n = 2^{log_n}");
+                        }
+                        // Host memory to host memory: uploads, conversion and readback included.
+                        let seconds = timed(args.runs, || {
+                            out.copy_from_slice(&input);
+                            Ok(gpu.ntt(&mut out)?)
+                        })?;
+                        rows.push(row(Op::Ntt, &format!("{} (host to host)", gpu.describe()), log_n, seconds, None));
+                    }
+                }
+            }
+            Op::Msm => {
+                let bases = sample::bases(1 << max_log, Fr::random(&mut rng));
+                let cpu_bases = CpuBackend.load_bases(&bases)?;
+                let t = Instant::now();
+                let gpu_bases = cuda.as_ref().map(|gpu| gpu.load_resident(&bases)).transpose()?;
+                if gpu_bases.is_some() {
+                    notes.push(format!("cuda: 2^{max_log} bases uploaded once in {:.1} ms", t.elapsed().as_secs_f64() * 1e3));
+                }
+                for &log_n in &args.log_sizes {
+                    let n = 1usize << log_n;
+                    let scalars: Vec<Fr> = (0..n).map(|_| Fr::random(&mut rng)).collect();
+                    let mut reference = None;
+                    let cpu_time = timed(args.runs, || {
+                        reference = Some(cpu_bases.msm(&scalars)?);
+                        Ok(())
+                    })?;
+                    if wanted("cpu") {
+                        rows.push(row(Op::Msm, &MsmBackend::describe(&CpuBackend), log_n, cpu_time, None));
+                    }
+                    if let (Some(gpu), Some(resident)) = (&cuda, &gpu_bases) {
+                        let to_device = timed(args.runs, || {
+                            gpu.upload(&scalars)?;
+                            Ok(gpu.synchronize()?)
+                        })?;
+                        let on_device = gpu.upload(&scalars)?;
+                        if Some(resident.msm_resident(&on_device)?) != reference {
+                            bail!("cuda MSM disagrees with the CPU at n = 2^{log_n}");
+                        }
+                        let seconds = timed(args.runs, || {
+                            resident.msm_resident(&on_device)?;
+                            Ok(())
+                        })?;
+                        rows.push(row(Op::Msm, &MsmBackend::describe(gpu), log_n, seconds, Some((to_device, 0.0))));
+                    }
+                }
+            }
+        }
+    }
+    for note in &notes {
+        println!("{note}");
+    }
+    let report = json!({
+        "what": "BN254 kernels: forward NTT over Fr and MSM over G1 (GPU: device-resident data; copies reported apart)",
+        "machine": crate::bench::machine(),
+        "notes": notes,
+        "results": rows,
+    });
+    if let Some(dir) = args.output.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    zkml_core::artifacts::write_atomic(&args.output, serde_json::to_string_pretty(&report)?.as_bytes())?;
+    println!("wrote {}", args.output.display());
+    Ok(())
+}

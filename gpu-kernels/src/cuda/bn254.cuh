@@ -1,0 +1,296 @@
+// BN254 arithmetic for the CUDA kernels: Montgomery fields (Fr, Fq) and G1 in XYZZ coordinates.
+//
+// Elements are 8 little-endian 32-bit limbs in Montgomery form (R = 2^256), the same bytes as
+// halo2curves' `[u64; 4]` limbs on a little-endian host, so values cross the PCIe bus unchanged.
+// The host prepends the constants (`fr_p(i)`, `FR_INV`, `fr_one(i)`, `fq_p(i)`, ...) derived from
+// halo2curves, so the moduli are written in one place only; they are switch functions so that
+// fully unrolled loops see immediates.
+//
+// Multiplication is CIOS Montgomery with 64-bit accumulators: each row adds a·b[i] and one
+// reduction step. Both moduli are below 2^254, so the running value never needs a tenth limb
+// and a single conditional subtraction ends the product.
+
+struct Field { u32 v[8]; };
+
+// Compile-time description of one prime field.
+struct FrParams {
+    static __device__ __forceinline__ u32 p(int i) { return fr_p(i); }
+    static constexpr u32 inv = FR_INV;
+    static __device__ __forceinline__ u32 one(int i) { return fr_one(i); }
+};
+struct FqParams {
+    static __device__ __forceinline__ u32 p(int i) { return fq_p(i); }
+    static constexpr u32 inv = FQ_INV;
+    static __device__ __forceinline__ u32 one(int i) { return fq_one(i); }
+};
+
+template <class P> __device__ __forceinline__ Field f_zero() {
+    Field r;
+#pragma unroll
+    for (int i = 0; i < 8; i++) r.v[i] = 0;
+    return r;
+}
+
+template <class P> __device__ __forceinline__ Field f_one() {
+    Field r;
+#pragma unroll
+    for (int i = 0; i < 8; i++) r.v[i] = P::one(i);
+    return r;
+}
+
+__device__ __forceinline__ bool f_is_zero(const Field &a) {
+    u32 acc = 0;
+#pragma unroll
+    for (int i = 0; i < 8; i++) acc |= a.v[i];
+    return acc == 0;
+}
+
+__device__ __forceinline__ bool f_eq(const Field &a, const Field &b) {
+    u32 acc = 0;
+#pragma unroll
+    for (int i = 0; i < 8; i++) acc |= a.v[i] ^ b.v[i];
+    return acc == 0;
+}
+
+// r − p if r ≥ p, else r (r < 2p).
+template <class P> __device__ __forceinline__ Field f_reduce_once(const Field &r) {
+    Field s;
+    u64 borrow = 0;
+#pragma unroll
+    for (int i = 0; i < 8; i++) {
+        u64 d = (u64)r.v[i] - P::p(i) - borrow;
+        s.v[i] = (u32)d;
+        borrow = (d >> 63) & 1;
+    }
+    return borrow ? r : s;
+}
+
+template <class P> __device__ __forceinline__ Field f_add(const Field &a, const Field &b) {
+    Field r;
+    u64 carry = 0;
+#pragma unroll
+    for (int i = 0; i < 8; i++) {
+        u64 s = (u64)a.v[i] + b.v[i] + carry;
+        r.v[i] = (u32)s;
+        carry = s >> 32;
+    }
+    // a + b < 2p < 2^256: no carry out of the top limb.
+    return f_reduce_once<P>(r);
+}
+
+template <class P> __device__ __forceinline__ Field f_sub(const Field &a, const Field &b) {
+    Field r;
+    u64 borrow = 0;
+#pragma unroll
+    for (int i = 0; i < 8; i++) {
+        u64 d = (u64)a.v[i] - b.v[i] - borrow;
+        r.v[i] = (u32)d;
+        borrow = (d >> 63) & 1;
+    }
+    if (borrow) {
+        u64 carry = 0;
+#pragma unroll
+        for (int i = 0; i < 8; i++) {
+            u64 s = (u64)r.v[i] + P::p(i) + carry;
+            r.v[i] = (u32)s;
+            carry = s >> 32;
+        }
+    }
+    return r;
+}
+
+template <class P> __device__ __forceinline__ Field f_neg(const Field &a) {
+    return f_is_zero(a) ? a : f_sub<P>(f_zero<P>(), a);
+}
+
+template <class P> __device__ __forceinline__ Field f_mul(const Field &a, const Field &b) {
+    u32 t[9];
+#pragma unroll
+    for (int i = 0; i < 9; i++) t[i] = 0;
+#pragma unroll
+    for (int i = 0; i < 8; i++) {
+        // t += a · b[i]
+        u64 c = 0;
+#pragma unroll
+        for (int j = 0; j < 8; j++) {
+            c += (u64)t[j] + (u64)a.v[j] * b.v[i];
+            t[j] = (u32)c;
+            c >>= 32;
+        }
+        u64 top = (u64)t[8] + c;
+        // t = (t + m·p) / 2^32 with m chosen so that the low limb vanishes.
+        u32 m = t[0] * P::inv;
+        c = ((u64)t[0] + (u64)m * P::p(0)) >> 32;
+#pragma unroll
+        for (int j = 1; j < 8; j++) {
+            c += (u64)t[j] + (u64)m * P::p(j);
+            t[j - 1] = (u32)c;
+            c >>= 32;
+        }
+        top += c;
+        t[7] = (u32)top;
+        t[8] = (u32)(top >> 32);
+    }
+    Field r;
+#pragma unroll
+    for (int i = 0; i < 8; i++) r.v[i] = t[i];
+    return f_reduce_once<P>(r);
+}
+
+template <class P> __device__ __forceinline__ Field f_sqr(const Field &a) { return f_mul<P>(a, a); }
+
+template <class P> __device__ __forceinline__ Field f_dbl(const Field &a) { return f_add<P>(a, a); }
+
+// a^e for a small exponent (square and multiply, most significant bit first).
+template <class P> __device__ __forceinline__ Field f_pow(const Field &a, u64 e) {
+    Field r = f_one<P>();
+    if (e == 0) return r;
+    for (int bit = 63 - __clzll(e); bit >= 0; bit--) {
+        r = f_sqr<P>(r);
+        if ((e >> bit) & 1) r = f_mul<P>(r, a);
+    }
+    return r;
+}
+
+__device__ __forceinline__ Field load_field(const u32 *base, u64 index) {
+    Field r;
+    const uint4 *p = reinterpret_cast<const uint4 *>(base + 8 * index);
+    uint4 lo = p[0], hi = p[1];
+    r.v[0] = lo.x; r.v[1] = lo.y; r.v[2] = lo.z; r.v[3] = lo.w;
+    r.v[4] = hi.x; r.v[5] = hi.y; r.v[6] = hi.z; r.v[7] = hi.w;
+    return r;
+}
+
+__device__ __forceinline__ void store_field(u32 *base, u64 index, const Field &a) {
+    uint4 *p = reinterpret_cast<uint4 *>(base + 8 * index);
+    p[0] = make_uint4(a.v[0], a.v[1], a.v[2], a.v[3]);
+    p[1] = make_uint4(a.v[4], a.v[5], a.v[6], a.v[7]);
+}
+
+// ---------------------------------------------------------------------------------------------
+// G1: y^2 = x^3 + 3 over Fq. Inputs are affine (the identity is (0, 0), as in halo2curves);
+// sums are kept in XYZZ coordinates (x = X/ZZ, y = Y/ZZZ, ZZ^3 = ZZZ^2), where the identity is
+// ZZ = 0. Formulas: "madd-2008-s", "add-2008-s" and "dbl-2008-s-1" of the Explicit-Formulas
+// Database (Bernstein–Lange), each with the equal-point and opposite-point cases handled so
+// that repeated bases and cancelling digits are exact.
+
+struct Affine { Field x, y; };
+struct Xyzz { Field x, y, zz, zzz; };
+
+__device__ __forceinline__ Xyzz xyzz_identity() {
+    Xyzz r;
+    r.x = f_one<FqParams>();
+    r.y = f_one<FqParams>();
+    r.zz = f_zero<FqParams>();
+    r.zzz = f_zero<FqParams>();
+    return r;
+}
+
+__device__ __forceinline__ bool xyzz_is_identity(const Xyzz &p) { return f_is_zero(p.zz); }
+
+__device__ __forceinline__ bool affine_is_identity(const Affine &p) { return f_is_zero(p.x) && f_is_zero(p.y); }
+
+__device__ __forceinline__ Affine affine_neg(const Affine &p) {
+    Affine r = p;
+    r.y = f_neg<FqParams>(p.y);
+    return r;
+}
+
+__device__ __forceinline__ Xyzz xyzz_from_affine(const Affine &p) {
+    if (affine_is_identity(p)) return xyzz_identity();
+    Xyzz r;
+    r.x = p.x;
+    r.y = p.y;
+    r.zz = f_one<FqParams>();
+    r.zzz = f_one<FqParams>();
+    return r;
+}
+
+__device__ __forceinline__ Xyzz xyzz_dbl(const Xyzz &p) {
+    typedef FqParams Q;
+    if (xyzz_is_identity(p)) return p;
+    Field u = f_dbl<Q>(p.y);
+    Field v = f_sqr<Q>(u);
+    Field w = f_mul<Q>(u, v);
+    Field s = f_mul<Q>(p.x, v);
+    Field x2 = f_sqr<Q>(p.x);
+    Field m = f_add<Q>(f_dbl<Q>(x2), x2);
+    Xyzz r;
+    r.x = f_sub<Q>(f_sqr<Q>(m), f_dbl<Q>(s));
+    r.y = f_sub<Q>(f_mul<Q>(m, f_sub<Q>(s, r.x)), f_mul<Q>(w, p.y));
+    r.zz = f_mul<Q>(v, p.zz);
+    r.zzz = f_mul<Q>(w, p.zzz);
+    return r;
+}
+
+// p + q for an affine q.
+__device__ __forceinline__ Xyzz xyzz_add_affine(const Xyzz &p, const Affine &q) {
+    typedef FqParams Q;
+    if (affine_is_identity(q)) return p;
+    if (xyzz_is_identity(p)) return xyzz_from_affine(q);
+    Field u2 = f_mul<Q>(q.x, p.zz);
+    Field s2 = f_mul<Q>(q.y, p.zzz);
+    Field pp_ = f_sub<Q>(u2, p.x);
+    Field r_ = f_sub<Q>(s2, p.y);
+    if (f_is_zero(pp_)) {
+        if (f_is_zero(r_)) return xyzz_dbl(xyzz_from_affine(q));
+        return xyzz_identity();
+    }
+    Field pp = f_sqr<Q>(pp_);
+    Field ppp = f_mul<Q>(pp_, pp);
+    Field qq = f_mul<Q>(p.x, pp);
+    Xyzz r;
+    r.x = f_sub<Q>(f_sub<Q>(f_sqr<Q>(r_), ppp), f_dbl<Q>(qq));
+    r.y = f_sub<Q>(f_mul<Q>(r_, f_sub<Q>(qq, r.x)), f_mul<Q>(p.y, ppp));
+    r.zz = f_mul<Q>(p.zz, pp);
+    r.zzz = f_mul<Q>(p.zzz, ppp);
+    return r;
+}
+
+__device__ __forceinline__ Xyzz xyzz_add(const Xyzz &p, const Xyzz &q) {
+    typedef FqParams Q;
+    if (xyzz_is_identity(q)) return p;
+    if (xyzz_is_identity(p)) return q;
+    Field u1 = f_mul<Q>(p.x, q.zz);
+    Field u2 = f_mul<Q>(q.x, p.zz);
+    Field s1 = f_mul<Q>(p.y, q.zzz);
+    Field s2 = f_mul<Q>(q.y, p.zzz);
+    Field pp_ = f_sub<Q>(u2, u1);
+    Field r_ = f_sub<Q>(s2, s1);
+    if (f_is_zero(pp_)) {
+        if (f_is_zero(r_)) return xyzz_dbl(p);
+        return xyzz_identity();
+    }
+    Field pp = f_sqr<Q>(pp_);
+    Field ppp = f_mul<Q>(pp_, pp);
+    Field qq = f_mul<Q>(u1, pp);
+    Xyzz r;
+    r.x = f_sub<Q>(f_sub<Q>(f_sqr<Q>(r_), ppp), f_dbl<Q>(qq));
+    r.y = f_sub<Q>(f_mul<Q>(r_, f_sub<Q>(qq, r.x)), f_mul<Q>(s1, ppp));
+    r.zz = f_mul<Q>(f_mul<Q>(p.zz, q.zz), pp);
+    r.zzz = f_mul<Q>(f_mul<Q>(p.zzz, q.zzz), ppp);
+    return r;
+}
+
+__device__ __forceinline__ Affine load_affine(const u32 *bases, u64 index) {
+    Affine a;
+    a.x = load_field(bases, 2 * index);
+    a.y = load_field(bases, 2 * index + 1);
+    return a;
+}
+
+__device__ __forceinline__ Xyzz load_xyzz(const u32 *points, u64 index) {
+    Xyzz p;
+    p.x = load_field(points, 4 * index);
+    p.y = load_field(points, 4 * index + 1);
+    p.zz = load_field(points, 4 * index + 2);
+    p.zzz = load_field(points, 4 * index + 3);
+    return p;
+}
+
+__device__ __forceinline__ void store_xyzz(u32 *points, u64 index, const Xyzz &p) {
+    store_field(points, 4 * index, p.x);
+    store_field(points, 4 * index + 1, p.y);
+    store_field(points, 4 * index + 2, p.zz);
+    store_field(points, 4 * index + 3, p.zzz);
+}

@@ -1,0 +1,136 @@
+//! NVRTC compilation of the kernels, once per machine: the CUBIN is cached on disk under a key
+//! made of the kernel source, the device's architecture and the driver and NVRTC versions, so
+//! later runs load it in milliseconds.
+
+use std::collections::hash_map::DefaultHasher;
+use std::ffi::CString;
+use std::hash::{Hash, Hasher};
+use std::path::PathBuf;
+
+use cudarc::nvrtc::{result as nvrtc, sys as nvrtc_sys};
+use halo2curves::bn256::{Fq, Fr};
+use halo2curves::ff::{Field, PrimeField};
+use halo2curves::serde::SerdeObject;
+
+use crate::Error;
+
+const BN254: &str = include_str!("bn254.cuh");
+const NTT: &str = include_str!("ntt.cu");
+const MSM: &str = include_str!("msm.cu");
+
+/// Environment variable naming the directory of compiled kernels (default: the user's cache
+/// directory, `$XDG_CACHE_HOME/zkml` or `~/.cache/zkml`).
+pub const CACHE_DIR_ENV: &str = "ZKML_CACHE_DIR";
+
+/// The whole CUDA source: the field constants, then the arithmetic and the kernels.
+pub fn source() -> String {
+    let mut out = String::from("typedef unsigned int u32;\ntypedef unsigned long long u64;\n");
+    out += &field_constants("fr", &(-Fr::ONE).to_repr(), &Fr::ONE.to_raw_bytes());
+    out += &field_constants("fq", &(-Fq::ONE).to_repr(), &Fq::ONE.to_raw_bytes());
+    for part in [BN254, NTT, MSM] {
+        out += part;
+        out.push('\n');
+    }
+    out
+}
+
+fn words(bytes: &[u8]) -> [u32; 8] {
+    std::array::from_fn(|i| u32::from_le_bytes(bytes[4 * i..4 * i + 4].try_into().unwrap()))
+}
+
+/// `<name>_p(i)`, `<name>_one(i)` (R mod p) and `<NAME>_INV` (−p⁻¹ mod 2^32).
+fn field_constants(name: &str, p_minus_one: &[u8], one_montgomery: &[u8]) -> String {
+    let mut p = words(p_minus_one);
+    p[0] += 1; // p − 1 is even: no carry
+    let mut inv = 1u32;
+    for _ in 0..5 {
+        inv = inv.wrapping_mul(2u32.wrapping_sub(p[0].wrapping_mul(inv)));
+    }
+    let switch = |fn_name: String, limbs: [u32; 8]| {
+        let cases: String = limbs[..7].iter().enumerate().map(|(i, l)| format!(" case {i}: return {l:#010x}u;")).collect();
+        format!(
+            "__device__ __forceinline__ u32 {fn_name}(int i) {{ switch (i) {{{cases} default: return {:#010x}u; }} }}\n",
+            limbs[7]
+        )
+    };
+    format!(
+        "{}{}#define {}_INV {:#010x}u\n",
+        switch(format!("{name}_p"), p),
+        switch(format!("{name}_one"), words(one_montgomery)),
+        name.to_uppercase(),
+        inv.wrapping_neg()
+    )
+}
+
+fn cache_dir() -> Option<PathBuf> {
+    if let Some(dir) = std::env::var_os(CACHE_DIR_ENV) {
+        return Some(dir.into());
+    }
+    if let Some(dir) = std::env::var_os("XDG_CACHE_HOME") {
+        return Some(PathBuf::from(dir).join("zkml"));
+    }
+    std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".cache").join("zkml"))
+}
+
+/// A compiled module and whether it came from the cache.
+pub struct Compiled {
+    /// CUBIN for the device's architecture.
+    pub cubin: Vec<u8>,
+    /// True when read from the on-disk cache.
+    pub cached: bool,
+}
+
+/// The CUBIN of [`source`] for `sm_<major><minor>`, from the cache or freshly compiled (and then
+/// cached; a cache that cannot be written only costs the next run a compilation).
+pub fn cubin(arch: (i32, i32), driver_version: i32) -> Result<Compiled, Error> {
+    let src = source();
+    let (mut major, mut minor) = (0, 0);
+    unsafe { nvrtc_sys::nvrtcVersion(&mut major, &mut minor) }
+        .result()
+        .map_err(|e| Error::Device(format!("nvrtcVersion: {e:?}")))?;
+    let mut hasher = DefaultHasher::new();
+    (&src, arch, driver_version, major, minor).hash(&mut hasher);
+    let key = format!("bn254-sm{}{}-{:016x}.cubin", arch.0, arch.1, hasher.finish());
+    let path = cache_dir().map(|dir| dir.join(&key));
+    if let Some(cubin) = path.as_ref().and_then(|p| std::fs::read(p).ok()) {
+        return Ok(Compiled { cubin, cached: true });
+    }
+    let cubin = compile(&src, arch)?;
+    if let Some(path) = path {
+        // Temp file then rename: a concurrent reader never sees half a module.
+        let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+        let written = path.parent().map(std::fs::create_dir_all).transpose().is_ok()
+            && std::fs::write(&tmp, &cubin).is_ok()
+            && std::fs::rename(&tmp, &path).is_ok();
+        if !written {
+            let _ = std::fs::remove_file(&tmp);
+        }
+    }
+    Ok(Compiled { cubin, cached: false })
+}
+
+fn compile(src: &str, arch: (i32, i32)) -> Result<Vec<u8>, Error> {
+    let source = CString::new(src).map_err(|_| Error::Device("kernel source holds a NUL byte".into()))?;
+    let name = CString::new("bn254.cu").unwrap();
+    let program = nvrtc::create_program(&source, Some(&name)).map_err(|e| Error::Device(format!("nvrtc: {e:?}")))?;
+    let options = [format!("--gpu-architecture=sm_{}{}", arch.0, arch.1), "--std=c++17".into(), "-default-device".into()];
+    let outcome = (|| {
+        if let Err(e) = unsafe { nvrtc::compile_program(program, &options) } {
+            let log = unsafe { nvrtc::get_program_log(program) }
+                .map(|log| log.iter().map(|&c| c as u8 as char).collect::<String>())
+                .unwrap_or_default();
+            return Err(Error::Device(format!("NVRTC could not compile the kernels ({e:?}): {log}")));
+        }
+        let mut size = 0usize;
+        unsafe { nvrtc_sys::nvrtcGetCUBINSize(program, &mut size) }
+            .result()
+            .map_err(|e| Error::Device(format!("nvrtcGetCUBINSize: {e:?}")))?;
+        let mut cubin = vec![0u8; size];
+        unsafe { nvrtc_sys::nvrtcGetCUBIN(program, cubin.as_mut_ptr().cast()) }
+            .result()
+            .map_err(|e| Error::Device(format!("nvrtcGetCUBIN: {e:?}")))?;
+        Ok(cubin)
+    })();
+    let _ = unsafe { nvrtc::destroy_program(program) };
+    outcome
+}

@@ -1,0 +1,516 @@
+//! The CUDA backend: kernels in `bn254.cuh`, `ntt.cu` and `msm.cu` (see `README.md` beside
+//! them), compiled at run time by NVRTC for the device at hand and cached on disk.
+//!
+//! Nothing of CUDA is linked: `libcuda` and `libnvrtc` are opened when [`CudaBackend::new`] is
+//! called, after checking that they exist, so a binary built on a machine without a GPU runs on
+//! one with a GPU, and reports a clear error (never a panic) on one without.
+//!
+//! Field elements cross the bus as halo2curves stores them: Montgomery form, 8 little-endian
+//! `u32` limbs. No conversion happens on the host.
+
+mod compile;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use cudarc::driver::{CudaContext, CudaFunction, CudaSlice, CudaStream, LaunchConfig, PushKernelArg};
+use cudarc::nvrtc::Ptx;
+use halo2curves::bn256::{Fq, Fr, G1Affine, G1};
+use halo2curves::ff::Field;
+use halo2curves::group::prime::PrimeCurveAffine;
+use halo2curves::CurveAffine;
+use halo2curves::group::Group;
+use halo2curves::serde::SerdeObject;
+use rayon::prelude::*;
+
+pub use compile::{source, CACHE_DIR_ENV};
+
+use crate::backend::{log_size, root_of_unity, MsmBackend, NttBackend, ResidentBases};
+use crate::Error;
+
+/// Threads per block of the element-wise kernels.
+const BLOCK: u32 = 256;
+/// Entries per accumulation thread (`CHUNK` in msm.cu).
+const CHUNK: u64 = 32;
+/// Values per scan block (`SCAN_THREADS · SCAN_ITEMS` in msm.cu).
+const SCAN_BLOCK: u32 = 256 * 8;
+/// Buckets per reduction segment (at most; fewer when a window has fewer buckets).
+const SEGMENT: u32 = 32;
+/// `u32` words of one field element and of one XYZZ point.
+const FIELD_WORDS: usize = 8;
+const XYZZ_WORDS: usize = 4 * FIELD_WORDS;
+
+fn device_error(what: &str) -> impl Fn(cudarc::driver::DriverError) -> Error + '_ {
+    move |e| Error::Device(format!("{what}: {e}"))
+}
+
+/// Field elements as the `u32` words the kernels read. halo2curves keeps `Fr` as one `[u64; 4]`
+/// of Montgomery limbs; [`CudaBackend::new`] checks that layout at run time.
+fn words(values: &[Fr]) -> &[u32] {
+    // SAFETY: `Fr` is 32 bytes of plain integers without padding (checked by `check_layout`),
+    // aligned at least as strictly as `u32`.
+    unsafe { std::slice::from_raw_parts(values.as_ptr().cast(), values.len() * FIELD_WORDS) }
+}
+
+fn words_mut(values: &mut [Fr]) -> &mut [u32] {
+    // SAFETY: as in `words`; every bit pattern the device writes back is a valid `[u64; 4]`.
+    unsafe { std::slice::from_raw_parts_mut(values.as_mut_ptr().cast(), values.len() * FIELD_WORDS) }
+}
+
+fn check_layout() -> Result<(), Error> {
+    let samples = [Fr::ONE, -Fr::ONE, Fr::from(0x1234_5678_9abc_def0)];
+    let ok = std::mem::size_of::<Fr>() == 32
+        && std::mem::align_of::<Fr>() >= 4
+        && samples.iter().all(|v| {
+            let w = words(std::slice::from_ref(v));
+            let raw = v.to_raw_bytes();
+            (0..FIELD_WORDS).all(|i| w[i].to_le_bytes() == raw[4 * i..4 * i + 4])
+        });
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::Unavailable { backend: "cuda", reason: "halo2curves' Fr layout is not 4 little-endian u64 limbs".into() })
+    }
+}
+
+fn grid(threads: u64) -> LaunchConfig {
+    LaunchConfig { grid_dim: (threads.div_ceil(BLOCK as u64).max(1) as u32, 1, 1), block_dim: (BLOCK, 1, 1), shared_mem_bytes: 0 }
+}
+
+/// The kernels of the module.
+struct Kernels {
+    bit_reverse: CudaFunction,
+    ntt_pass: [CudaFunction; 3],
+    fill_powers: CudaFunction,
+    scale_by_powers: CudaFunction,
+    scale: CudaFunction,
+    msm_count: CudaFunction,
+    msm_scatter: CudaFunction,
+    scan_blocks: CudaFunction,
+    scan_totals: CudaFunction,
+    scan_add: CudaFunction,
+    msm_accumulate: CudaFunction,
+    msm_join: CudaFunction,
+    msm_reduce_segments: CudaFunction,
+    msm_reduce_tree: CudaFunction,
+}
+
+struct Device {
+    stream: Arc<CudaStream>,
+    name: String,
+    kernels: Kernels,
+    /// Twiddle tables `ω^i` (`i < n/2`) by (log n, inverse), resident once made.
+    twiddles: Mutex<HashMap<(u32, bool), Arc<CudaSlice<u32>>>>,
+    /// Whether the module came from the disk cache.
+    cached: bool,
+}
+
+/// NTT and MSM on an NVIDIA GPU (device 0).
+#[derive(Clone)]
+pub struct CudaBackend {
+    device: Arc<Device>,
+}
+
+/// Which transform [`CudaBackend::transform`] runs.
+#[derive(Clone, Copy, Debug)]
+pub enum Transform {
+    /// Coefficients to evaluations.
+    Forward,
+    /// Evaluations to coefficients (including `1/n`).
+    Inverse,
+    /// Coefficients to evaluations on the coset `shift·⟨ω⟩`.
+    Coset(Fr),
+}
+
+/// Field elements resident on the device.
+pub struct DeviceScalars {
+    words: CudaSlice<u32>,
+    len: usize,
+}
+
+impl DeviceScalars {
+    /// Number of elements.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// True when empty.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+}
+
+impl CudaBackend {
+    /// Opens device 0, compiling the kernels (or loading them from the cache). Errors, never
+    /// panics, when the CUDA driver or NVRTC is missing or there is no device.
+    pub fn new() -> Result<Self, Error> {
+        let unavailable = |reason: String| Error::Unavailable { backend: "cuda", reason };
+        if !unsafe { cudarc::driver::sys::is_culib_present() } {
+            return Err(unavailable("no CUDA driver library (libcuda) on this machine".into()));
+        }
+        if !unsafe { cudarc::nvrtc::sys::is_culib_present() } {
+            return Err(unavailable("no NVRTC library (libnvrtc) on this machine".into()));
+        }
+        check_layout()?;
+        let devices = CudaContext::device_count().map_err(|e| unavailable(format!("the driver found no device ({e})")))?;
+        if devices < 1 {
+            return Err(unavailable("the driver reports no device".into()));
+        }
+        let ctx = CudaContext::new(0).map_err(|e| unavailable(format!("device 0 could not be opened ({e})")))?;
+        let name = ctx.name().map_err(device_error("device name"))?;
+        let arch = ctx.compute_capability().map_err(device_error("compute capability"))?;
+        let mut driver_version = 0;
+        unsafe { cudarc::driver::sys::cuDriverGetVersion(&mut driver_version) }
+            .result()
+            .map_err(device_error("driver version"))?;
+        let compiled = compile::cubin(arch, driver_version)?;
+        let module = ctx.load_module(Ptx::from_binary(compiled.cubin)).map_err(device_error("loading the kernels"))?;
+        let f = |name: &str| module.load_function(name).map_err(device_error("loading a kernel"));
+        let kernels = Kernels {
+            bit_reverse: f("fr_bit_reverse")?,
+            ntt_pass: [f("fr_ntt_pass1")?, f("fr_ntt_pass2")?, f("fr_ntt_pass3")?],
+            fill_powers: f("fr_fill_powers")?,
+            scale_by_powers: f("fr_scale_by_powers")?,
+            scale: f("fr_scale")?,
+            msm_count: f("msm_count")?,
+            msm_scatter: f("msm_scatter")?,
+            scan_blocks: f("scan_blocks")?,
+            scan_totals: f("scan_totals")?,
+            scan_add: f("scan_add")?,
+            msm_accumulate: f("msm_accumulate")?,
+            msm_join: f("msm_join")?,
+            msm_reduce_segments: f("msm_reduce_segments")?,
+            msm_reduce_tree: f("msm_reduce_tree")?,
+        };
+        let device = Device {
+            stream: ctx.default_stream(),
+            name: format!("{name} (sm_{}{})", arch.0, arch.1),
+            kernels,
+            twiddles: Mutex::new(HashMap::new()),
+            cached: compiled.cached,
+        };
+        Ok(Self { device: Arc::new(device) })
+    }
+
+    /// Whether the kernels were loaded from the on-disk cache rather than compiled now.
+    pub fn loaded_from_cache(&self) -> bool {
+        self.device.cached
+    }
+
+    /// Copies field elements to the device.
+    pub fn upload(&self, values: &[Fr]) -> Result<DeviceScalars, Error> {
+        let words = self.device.stream.clone_htod(words(values)).map_err(device_error("upload"))?;
+        Ok(DeviceScalars { words, len: values.len() })
+    }
+
+    /// Copies field elements back into `out` (of the same length).
+    pub fn download(&self, values: &DeviceScalars, out: &mut [Fr]) -> Result<(), Error> {
+        if out.len() != values.len {
+            return Err(Error::InvalidInput(format!("{} elements on the device, {} on the host", values.len, out.len())));
+        }
+        self.device.stream.memcpy_dtoh(&values.words, words_mut(out)).map_err(device_error("download"))?;
+        self.synchronize()
+    }
+
+    /// Waits for all queued work.
+    pub fn synchronize(&self) -> Result<(), Error> {
+        self.device.stream.synchronize().map_err(device_error("synchronize"))
+    }
+
+    fn constant(&self, value: Fr) -> Result<CudaSlice<u32>, Error> {
+        self.device.stream.clone_htod(words(&[value])).map_err(device_error("upload"))
+    }
+
+    /// `ω^i` for `i < n/2` (or `ω^{-i}`), made on the device the first time.
+    fn twiddles(&self, log_n: u32, inverse: bool) -> Result<Arc<CudaSlice<u32>>, Error> {
+        let mut tables = self.device.twiddles.lock().map_err(|_| Error::Device("twiddle cache poisoned".into()))?;
+        if let Some(t) = tables.get(&(log_n, inverse)) {
+            return Ok(t.clone());
+        }
+        let half = (1u64 << log_n) / 2;
+        let stream = &self.device.stream;
+        let mut table = stream.alloc_zeros::<u32>(half.max(1) as usize * FIELD_WORDS).map_err(device_error("alloc"))?;
+        let omega = root_of_unity(log_n);
+        let base = self.constant(if inverse { omega.invert().unwrap() } else { omega })?;
+        let one = self.constant(Fr::ONE)?;
+        let mut launch = stream.launch_builder(&self.device.kernels.fill_powers);
+        launch.arg(&mut table).arg(&half).arg(&base).arg(&one);
+        unsafe { launch.launch(grid(half.div_ceil(16))) }.map_err(device_error("twiddles"))?;
+        let table = Arc::new(table);
+        tables.insert((log_n, inverse), table.clone());
+        Ok(table)
+    }
+
+    /// Runs a transform on device-resident values (queued; see [`Self::synchronize`]).
+    pub fn transform(&self, values: &mut DeviceScalars, transform: Transform) -> Result<(), Error> {
+        let log_n = log_size(values.len)?;
+        let n = values.len as u64;
+        let stream = &self.device.stream;
+        let k = &self.device.kernels;
+        let data = &mut values.words;
+        if let Transform::Coset(shift) = transform {
+            let shift = self.constant(shift)?;
+            let mut launch = stream.launch_builder(&k.scale_by_powers);
+            launch.arg(&mut *data).arg(&n).arg(&shift);
+            unsafe { launch.launch(grid(n.div_ceil(16))) }.map_err(device_error("coset shift"))?;
+        }
+        if log_n > 0 {
+            let inverse = matches!(transform, Transform::Inverse);
+            let twiddles = self.twiddles(log_n, inverse)?;
+            let mut launch = stream.launch_builder(&k.bit_reverse);
+            launch.arg(&mut *data).arg(&log_n);
+            unsafe { launch.launch(grid(n)) }.map_err(device_error("bit reversal"))?;
+            let mut s = 0u32;
+            while s < log_n {
+                let radix = (log_n - s).min(3);
+                let mut launch = stream.launch_builder(&k.ntt_pass[radix as usize - 1]);
+                launch.arg(&mut *data).arg(twiddles.as_ref()).arg(&log_n).arg(&s);
+                unsafe { launch.launch(grid(n >> radix)) }.map_err(device_error("butterflies"))?;
+                s += radix;
+            }
+        }
+        if matches!(transform, Transform::Inverse) {
+            let n_inv = self.constant(Fr::from(n).invert().unwrap())?;
+            let mut launch = stream.launch_builder(&k.scale);
+            launch.arg(&mut *data).arg(&n).arg(&n_inv);
+            unsafe { launch.launch(grid(n)) }.map_err(device_error("scaling"))?;
+        }
+        Ok(())
+    }
+
+    fn host_transform(&self, values: &mut [Fr], transform: Transform) -> Result<(), Error> {
+        log_size(values.len())?;
+        let mut device = self.upload(values)?;
+        self.transform(&mut device, transform)?;
+        self.download(&device, values)
+    }
+}
+
+impl NttBackend for CudaBackend {
+    fn describe(&self) -> String {
+        format!("cuda {}", self.device.name)
+    }
+
+    fn ntt(&self, values: &mut [Fr]) -> Result<(), Error> {
+        self.host_transform(values, Transform::Forward)
+    }
+
+    fn intt(&self, values: &mut [Fr]) -> Result<(), Error> {
+        self.host_transform(values, Transform::Inverse)
+    }
+
+    fn coset_ntt(&self, values: &mut [Fr], shift: Fr) -> Result<(), Error> {
+        self.host_transform(values, Transform::Coset(shift))
+    }
+}
+
+/// Window width for `n` points: about `log n − 4` bits (≈ 32 entries a bucket), within 4..=16.
+pub fn window_bits(n: usize) -> u32 {
+    let log_n = usize::BITS - n.max(1).leading_zeros();
+    log_n.saturating_sub(4).clamp(4, 16)
+}
+
+/// Number of signed-digit windows covering a 254-bit scalar with width `c`: the top window then
+/// holds fewer than `c − 1` bits and never carries out.
+pub fn windows(c: u32) -> u32 {
+    254 / c + 1
+}
+
+/// Work buffers of one MSM size, kept between calls.
+struct Scratch {
+    n: usize,
+    counts: CudaSlice<u32>,
+    offsets: CudaSlice<u32>,
+    cursors: CudaSlice<u32>,
+    totals: CudaSlice<u32>,
+    entries: CudaSlice<u64>,
+    first: CudaSlice<u32>,
+    last: CudaSlice<u32>,
+    buckets: CudaSlice<u32>,
+    segments: CudaSlice<u32>,
+}
+
+/// Bases resident on the GPU, with the work buffers of the last MSM size.
+pub struct CudaBases {
+    backend: CudaBackend,
+    bases: CudaSlice<u32>,
+    len: usize,
+    scratch: Mutex<Option<Scratch>>,
+}
+
+impl MsmBackend for CudaBackend {
+    fn describe(&self) -> String {
+        NttBackend::describe(self)
+    }
+
+    fn load_bases(&self, bases: &[G1Affine]) -> Result<Box<dyn ResidentBases>, Error> {
+        Ok(Box::new(self.load_resident(bases)?))
+    }
+}
+
+impl CudaBackend {
+    /// Uploads `bases` (as [`MsmBackend::load_bases`]), keeping the CUDA type for
+    /// [`CudaBases::msm_resident`].
+    pub fn load_resident(&self, bases: &[G1Affine]) -> Result<CudaBases, Error> {
+        let host: Vec<u32> = bases
+            .par_iter()
+            .flat_map_iter(|p| {
+                let mut raw = p.x.to_raw_bytes();
+                raw.extend(p.y.to_raw_bytes());
+                raw.chunks(4).map(|w| u32::from_le_bytes(w.try_into().unwrap())).collect::<Vec<_>>()
+            })
+            .collect();
+        let words = self.device.stream.clone_htod(&host).map_err(device_error("uploading bases"))?;
+        Ok(CudaBases { backend: self.clone(), bases: words, len: bases.len(), scratch: Mutex::new(None) })
+    }
+}
+
+impl CudaBases {
+    fn scratch(&self, n: usize, c: u32) -> Result<Scratch, Error> {
+        let stream = &self.backend.device.stream;
+        let alloc = |len: usize| stream.alloc_zeros::<u32>(len.max(1)).map_err(device_error("alloc"));
+        let w = windows(c) as usize;
+        let buckets = w << (c - 1);
+        let entries = n * w;
+        let chunks = (entries as u64).div_ceil(CHUNK) as usize;
+        let segments = w * ((1usize << (c - 1)) / segment_len(c) as usize);
+        Ok(Scratch {
+            n,
+            counts: alloc(buckets)?,
+            offsets: alloc(buckets)?,
+            cursors: alloc(buckets)?,
+            totals: alloc(buckets.div_ceil(SCAN_BLOCK as usize) + 1)?,
+            entries: stream.alloc_zeros::<u64>(entries.max(1)).map_err(device_error("alloc"))?,
+            first: alloc(chunks * XYZZ_WORDS)?,
+            last: alloc(chunks * XYZZ_WORDS)?,
+            buckets: alloc(buckets * XYZZ_WORDS)?,
+            segments: alloc(segments * XYZZ_WORDS)?,
+        })
+    }
+
+    /// `Σ scalars[i]·bases[i]` for scalars already on the device.
+    pub fn msm_resident(&self, scalars: &DeviceScalars) -> Result<G1, Error> {
+        let n = scalars.len;
+        if n > self.len {
+            return Err(Error::InvalidInput(format!("{n} scalars for {} resident bases", self.len)));
+        }
+        if n == 0 {
+            return Ok(G1::identity());
+        }
+        let c = window_bits(n);
+        let w = windows(c);
+        let n_buckets = w << (c - 1);
+        let mut guard = self.scratch.lock().map_err(|_| Error::Device("MSM scratch poisoned".into()))?;
+        if guard.as_ref().map_or(true, |s| s.n != n) {
+            *guard = None; // free the old buffers before allocating new ones
+            *guard = Some(self.scratch(n, c)?);
+        }
+        let s = guard.as_mut().unwrap();
+        let stream = &self.backend.device.stream;
+        let k = &self.backend.device.kernels;
+        let n64 = n as u64;
+        let err = device_error("msm");
+
+        stream.memset_zeros(&mut s.counts).map_err(&err)?;
+        let mut launch = stream.launch_builder(&k.msm_count);
+        launch.arg(&scalars.words).arg(&n64).arg(&c).arg(&w).arg(&mut s.counts);
+        unsafe { launch.launch(grid(n64)) }.map_err(&err)?;
+
+        let scan_blocks = n_buckets.div_ceil(SCAN_BLOCK);
+        let mut launch = stream.launch_builder(&k.scan_blocks);
+        launch.arg(&s.counts).arg(&mut s.offsets).arg(&mut s.totals).arg(&n_buckets);
+        let cfg = LaunchConfig { grid_dim: (scan_blocks, 1, 1), block_dim: (256, 1, 1), shared_mem_bytes: 0 };
+        unsafe { launch.launch(cfg) }.map_err(&err)?;
+        let mut launch = stream.launch_builder(&k.scan_totals);
+        launch.arg(&mut s.totals).arg(&scan_blocks);
+        let one = LaunchConfig { grid_dim: (1, 1, 1), block_dim: (1, 1, 1), shared_mem_bytes: 0 };
+        unsafe { launch.launch(one) }.map_err(&err)?;
+        let mut launch = stream.launch_builder(&k.scan_add);
+        launch.arg(&mut s.offsets).arg(&s.totals).arg(&n_buckets);
+        unsafe { launch.launch(grid(n_buckets as u64)) }.map_err(&err)?;
+
+        stream.memcpy_dtod(&s.offsets, &mut s.cursors).map_err(&err)?;
+        let mut launch = stream.launch_builder(&k.msm_scatter);
+        launch.arg(&scalars.words).arg(&n64).arg(&c).arg(&w).arg(&mut s.cursors).arg(&mut s.entries);
+        unsafe { launch.launch(grid(n64)) }.map_err(&err)?;
+
+        let total = s.totals.slice(scan_blocks as usize..);
+        let chunks = (n64 * w as u64).div_ceil(CHUNK);
+        let mut launch = stream.launch_builder(&k.msm_accumulate);
+        launch
+            .arg(&s.entries)
+            .arg(&total)
+            .arg(&s.offsets)
+            .arg(&s.counts)
+            .arg(&self.bases)
+            .arg(&mut s.buckets)
+            .arg(&mut s.first)
+            .arg(&mut s.last);
+        unsafe { launch.launch(grid(chunks)) }.map_err(&err)?;
+        drop(total);
+        let mut launch = stream.launch_builder(&k.msm_join);
+        launch.arg(&s.offsets).arg(&s.counts).arg(&n_buckets).arg(&s.first).arg(&s.last).arg(&mut s.buckets);
+        unsafe { launch.launch(grid(n_buckets as u64)) }.map_err(&err)?;
+
+        let seg = segment_len(c);
+        let per_window = (1u32 << (c - 1)) / seg;
+        let mut launch = stream.launch_builder(&k.msm_reduce_segments);
+        launch.arg(&s.buckets).arg(&s.counts).arg(&c).arg(&w).arg(&seg).arg(&mut s.segments);
+        unsafe { launch.launch(grid((w * per_window) as u64)) }.map_err(&err)?;
+        let mut half = per_window / 2;
+        while half >= 1 {
+            let mut launch = stream.launch_builder(&k.msm_reduce_tree);
+            launch.arg(&mut s.segments).arg(&w).arg(&half);
+            unsafe { launch.launch(grid((w * half) as u64)) }.map_err(&err)?;
+            half /= 2;
+        }
+        let mut sums = vec![0u32; w as usize * XYZZ_WORDS];
+        stream.memcpy_dtoh(&s.segments.slice(..sums.len()), &mut sums).map_err(&err)?;
+        stream.synchronize().map_err(&err)?;
+        drop(guard);
+
+        // Σ_w 2^{c·w}·S_w, Horner from the top window.
+        let mut acc = G1::identity();
+        for window in sums.chunks(XYZZ_WORDS).rev() {
+            for _ in 0..c {
+                acc = acc.double();
+            }
+            acc += xyzz_to_affine(window)?;
+        }
+        Ok(acc)
+    }
+}
+
+fn segment_len(c: u32) -> u32 {
+    SEGMENT.min(1 << (c - 1))
+}
+
+fn fq(words: &[u32]) -> Fq {
+    let bytes: Vec<u8> = words.iter().flat_map(|w| w.to_le_bytes()).collect();
+    Fq::from_raw_bytes_unchecked(&bytes)
+}
+
+/// An XYZZ point read back from the device, checked to be on the curve.
+fn xyzz_to_affine(words: &[u32]) -> Result<G1Affine, Error> {
+    let (x, y, zz, zzz) = (fq(&words[0..8]), fq(&words[8..16]), fq(&words[16..24]), fq(&words[24..32]));
+    if zz.is_zero_vartime() {
+        return Ok(G1Affine::identity());
+    }
+    let (zz_inv, zzz_inv) = (zz.invert().unwrap(), zzz.invert().unwrap());
+    Option::from(G1Affine::from_xy(x * zz_inv, y * zzz_inv))
+        .ok_or_else(|| Error::Device("the GPU returned a point that is not on the curve".into()))
+}
+
+impl ResidentBases for CudaBases {
+    fn len(&self) -> usize {
+        self.len
+    }
+
+    fn msm(&self, scalars: &[Fr]) -> Result<G1, Error> {
+        if scalars.len() > self.len {
+            return Err(Error::InvalidInput(format!("{} scalars for {} resident bases", scalars.len(), self.len)));
+        }
+        let device = self.backend.upload(scalars)?;
+        self.msm_resident(&device)
+    }
+}

@@ -1,0 +1,211 @@
+// Multi-scalar multiplication Σ k_i·P_i over G1: Pippenger with signed digits, buckets formed by
+// a counting sort, and a chunked accumulation that stays balanced when many scalars share a digit
+// (halo2's columns are full of 0s and 1s).
+//
+// With window width c and W windows, every scalar is recoded into digits d_w in
+// (−2^{c−1}, 2^{c−1}]; digit d ≠ 0 puts ±P_i into bucket (w, |d|−1). Passes:
+//  1. msm_count      histogram of bucket sizes (one atomic per nonzero digit);
+//  2. scan_*         exclusive prefix sum of the histogram: each bucket's range in `entries`;
+//  3. msm_scatter    writes (bucket << 32 | sign << 31 | point) into the bucket's range;
+//  4. msm_accumulate sums fixed-size chunks of `entries`: a bucket inside one chunk is stored
+//                    at once, the runs cut by a chunk border become per-chunk partial sums;
+//  5. msm_join       adds the partial sums of every bucket that crosses a chunk border;
+//  6. msm_reduce_segments / msm_reduce_tree: Σ_b (b+1)·bucket_b per window, by running sums
+//                    over segments of buckets and a tree over the segments.
+// The host finishes with Σ_w 2^{c·w}·window_w (W points).
+
+// Entries per accumulation thread.
+#define CHUNK 32
+
+// Digit w of the canonical scalar s (8 limbs) in window width c, given the incoming carry.
+__device__ __forceinline__ int signed_digit(const u32 *s, u32 c, u32 w, u32 *carry) {
+    u32 bit = w * c;
+    u32 limb = bit >> 5, shift = bit & 31;
+    u64 window = limb < 8 ? s[limb] : 0;
+    if (limb + 1 < 8) window |= (u64)s[limb + 1] << 32;
+    u32 raw = (u32)((window >> shift) & ((1ull << c) - 1)) + *carry;
+    // Digits lie in (−2^{c−1}, 2^{c−1}]: the top window (< c − 1 bits of a 254-bit scalar) then
+    // never carries out.
+    if (raw > (1u << (c - 1))) {
+        *carry = 1;
+        return (int)raw - (int)(1u << c);
+    }
+    *carry = 0;
+    return (int)raw;
+}
+
+// Scalars arrive in Montgomery form; digits need the canonical integer (multiply by 1).
+__device__ __forceinline__ void canonical_scalar(const u32 *scalars, u64 i, u32 out[8]) {
+    Field one;
+#pragma unroll
+    for (int j = 0; j < 8; j++) one.v[j] = j == 0 ? 1 : 0;
+    Field s = f_mul<FrParams>(load_field(scalars, i), one);
+#pragma unroll
+    for (int j = 0; j < 8; j++) out[j] = s.v[j];
+}
+
+extern "C" __global__ void msm_count(const u32 *scalars, u64 n, u32 c, u32 windows, u32 *counts) {
+    u64 i = (u64)blockIdx.x * blockDim.x + threadIdx.x;
+    if (i >= n) return;
+    u32 s[8];
+    canonical_scalar(scalars, i, s);
+    u32 buckets = 1u << (c - 1), carry = 0;
+    for (u32 w = 0; w < windows; w++) {
+        int d = signed_digit(s, c, w, &carry);
+        if (d != 0) atomicAdd(&counts[w * buckets + (u32)(d < 0 ? -d : d) - 1], 1u);
+    }
+}
+
+extern "C" __global__ void msm_scatter(const u32 *scalars, u64 n, u32 c, u32 windows, u32 *cursors,
+                                       u64 *entries) {
+    u64 i = (u64)blockIdx.x * blockDim.x + threadIdx.x;
+    if (i >= n) return;
+    u32 s[8];
+    canonical_scalar(scalars, i, s);
+    u32 buckets = 1u << (c - 1), carry = 0;
+    for (u32 w = 0; w < windows; w++) {
+        int d = signed_digit(s, c, w, &carry);
+        if (d == 0) continue;
+        u32 key = w * buckets + (u32)(d < 0 ? -d : d) - 1;
+        u32 pos = atomicAdd(&cursors[key], 1u);
+        entries[pos] = ((u64)key << 32) | (d < 0 ? 0x80000000ull : 0) | i;
+    }
+}
+
+// Exclusive scan in three passes: per-block scans with block totals, a scan of the totals (one
+// block), then the block offsets added back. SCAN_ITEMS consecutive values per thread.
+#define SCAN_THREADS 256
+#define SCAN_ITEMS 8
+
+extern "C" __global__ void scan_blocks(const u32 *in, u32 *out, u32 *block_totals, u32 len) {
+    __shared__ u32 sums[SCAN_THREADS];
+    u32 base = (blockIdx.x * SCAN_THREADS + threadIdx.x) * SCAN_ITEMS;
+    u32 local = 0;
+    for (u32 k = 0; k < SCAN_ITEMS; k++)
+        if (base + k < len) local += in[base + k];
+    sums[threadIdx.x] = local;
+    __syncthreads();
+    // Hillis–Steele inclusive scan of the thread sums.
+    for (u32 off = 1; off < SCAN_THREADS; off <<= 1) {
+        u32 v = threadIdx.x >= off ? sums[threadIdx.x - off] : 0;
+        __syncthreads();
+        sums[threadIdx.x] += v;
+        __syncthreads();
+    }
+    u32 run = sums[threadIdx.x] - local;
+    for (u32 k = 0; k < SCAN_ITEMS; k++) {
+        if (base + k < len) {
+            u32 v = in[base + k];
+            out[base + k] = run;
+            run += v;
+        }
+    }
+    if (threadIdx.x == SCAN_THREADS - 1) block_totals[blockIdx.x] = sums[threadIdx.x];
+}
+
+// One thread scans the (few) block totals in place and writes the grand total after them.
+extern "C" __global__ void scan_totals(u32 *block_totals, u32 blocks) {
+    if (blockIdx.x != 0 || threadIdx.x != 0) return;
+    u32 run = 0;
+    for (u32 b = 0; b < blocks; b++) {
+        u32 v = block_totals[b];
+        block_totals[b] = run;
+        run += v;
+    }
+    block_totals[blocks] = run;
+}
+
+extern "C" __global__ void scan_add(u32 *out, const u32 *block_offsets, u32 len) {
+    u32 i = blockIdx.x * blockDim.x + threadIdx.x;
+    if (i < len) out[i] += block_offsets[i / (SCAN_THREADS * SCAN_ITEMS)];
+}
+
+__device__ __forceinline__ Affine entry_point(const u32 *bases, u64 entry) {
+    Affine p = load_affine(bases, entry & 0x7fffffffull);
+    return (entry & 0x80000000ull) ? affine_neg(p) : p;
+}
+
+// Chunk t covers entries [t·CHUNK, (t+1)·CHUNK) ∩ [0, total). Runs of equal bucket inside it:
+// - a bucket wholly inside the chunk is written to `buckets`;
+// - the run at the chunk's start, of a bucket that began in an earlier chunk, goes to first[t];
+// - the run at the chunk's end, of a bucket that began in this chunk and goes on, to last[t].
+extern "C" __global__ void msm_accumulate(const u64 *entries, const u32 *total_in, const u32 *offsets,
+                                          const u32 *counts, const u32 *bases, u32 *buckets, u32 *first,
+                                          u32 *last) {
+    u64 t = (u64)blockIdx.x * blockDim.x + threadIdx.x;
+    u64 total = *total_in;
+    u64 start = t * CHUNK;
+    if (start >= total) return;
+    u64 end = start + CHUNK < total ? start + CHUNK : total;
+    u64 pos = start;
+    while (pos < end) {
+        u32 key = (u32)(entries[pos] >> 32);
+        u64 bucket_start = offsets[key], bucket_end = bucket_start + counts[key];
+        u64 run_end = bucket_end < end ? bucket_end : end;
+        Xyzz acc = xyzz_identity();
+        for (u64 p = pos; p < run_end; p++) acc = xyzz_add_affine(acc, entry_point(bases, entries[p]));
+        if (bucket_start < start) {
+            store_xyzz(first, t, acc);
+        } else if (bucket_end > end) {
+            store_xyzz(last, t, acc);
+        } else {
+            store_xyzz(buckets, key, acc);
+        }
+        pos = run_end;
+    }
+}
+
+// Buckets that cross a chunk border: last[c0] + first[c0+1] + … + first[c1].
+extern "C" __global__ void msm_join(const u32 *offsets, const u32 *counts, u32 n_buckets, const u32 *first,
+                                    const u32 *last, u32 *buckets) {
+    u32 key = blockIdx.x * blockDim.x + threadIdx.x;
+    if (key >= n_buckets) return;
+    u64 count = counts[key];
+    if (count == 0) return;
+    u64 c0 = offsets[key] / CHUNK, c1 = (offsets[key] + count - 1) / CHUNK;
+    if (c0 == c1) return;
+    Xyzz acc = load_xyzz(last, c0);
+    for (u64 c = c0 + 1; c <= c1; c++) acc = xyzz_add(acc, load_xyzz(first, c));
+    store_xyzz(buckets, key, acc);
+}
+
+// k·p for a small k, double and add.
+__device__ __forceinline__ Xyzz xyzz_mul_small(const Xyzz &p, u32 k) {
+    Xyzz r = xyzz_identity();
+    if (k == 0) return r;
+    for (int bit = 31 - __clz(k); bit >= 0; bit--) {
+        r = xyzz_dbl(r);
+        if ((k >> bit) & 1) r = xyzz_add(r, p);
+    }
+    return r;
+}
+
+// Thread (w, j) sums segment j of window w's buckets, weighted by digit value:
+// Σ_{b in [lo, hi)} (b + 1)·B_b = Σ_b (b − lo + 1)·B_b + lo·Σ_b B_b, the first by a running sum.
+// Results are stored segment-major (j·windows + w), so that after the tree the window sums are
+// the first `windows` points.
+extern "C" __global__ void msm_reduce_segments(const u32 *buckets, const u32 *counts, u32 c, u32 windows,
+                                               u32 segment_len, u32 *segments) {
+    u32 buckets_per_window = 1u << (c - 1);
+    u32 per_window = buckets_per_window / segment_len;
+    u32 id = blockIdx.x * blockDim.x + threadIdx.x;
+    if (id >= windows * per_window) return;
+    u32 w = id % windows, j = id / windows;
+    u32 lo = j * segment_len;
+    Xyzz running = xyzz_identity(), acc = xyzz_identity();
+    for (int b = (int)(lo + segment_len) - 1; b >= (int)lo; b--) {
+        u32 key = w * buckets_per_window + (u32)b;
+        if (counts[key] != 0) running = xyzz_add(running, load_xyzz(buckets, key));
+        acc = xyzz_add(acc, running);
+    }
+    acc = xyzz_add(acc, xyzz_mul_small(running, lo));
+    store_xyzz(segments, id, acc);
+}
+
+// One tree level over the segments: entry (i, w) += entry (i + half, w) for i < half.
+extern "C" __global__ void msm_reduce_tree(u32 *segments, u32 windows, u32 half) {
+    u32 id = blockIdx.x * blockDim.x + threadIdx.x;
+    if (id >= windows * half) return;
+    u64 other = (u64)id + (u64)half * windows;
+    store_xyzz(segments, id, xyzz_add(load_xyzz(segments, id), load_xyzz(segments, other)));
+}

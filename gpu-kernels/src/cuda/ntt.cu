@@ -1,0 +1,93 @@
+// Number-theoretic transforms over Fr, in place, natural order in and out.
+//
+// Decimation in time: one bit-reversal pass, then the log n butterfly stages, RADIX_LOG of them
+// per pass. A thread of pass (s, k) owns the 2^k elements whose indices differ only in bits
+// s..s+k−1, keeps them in registers through k stages, and writes them back once, so a 2^24
+// transform reads and writes the array 1 + ⌈24/3⌉ times instead of 1 + 24. Consecutive threads
+// own consecutive low indices, so every load and store of a warp is one contiguous run.
+//
+// Stage t pairs index i (bit t clear) with i + 2^t, twiddle ω_n^{(i mod 2^t)·n/2^{t+1}}, read
+// from a resident table of ω^j for j < n/2 (ω^{-1} for the inverse).
+
+extern "C" __global__ void fr_bit_reverse(u32 *data, u32 log_n) {
+    u64 n = 1ull << log_n;
+    u64 i = (u64)blockIdx.x * blockDim.x + threadIdx.x;
+    if (i >= n) return;
+    u64 j = __brevll(i) >> (64 - log_n);
+    if (log_n == 0 || i >= j) return;
+    Field a = load_field(data, i), b = load_field(data, j);
+    store_field(data, i, b);
+    store_field(data, j, a);
+}
+
+template <int K>
+__device__ __forceinline__ void ntt_pass(u32 *data, const u32 *twiddles, u32 log_n, u32 s) {
+    u64 groups = 1ull << (log_n - K);
+    u64 g = (u64)blockIdx.x * blockDim.x + threadIdx.x;
+    if (g >= groups) return;
+    u64 low = g & ((1ull << s) - 1);
+    u64 base = ((g >> s) << (s + K)) | low;
+    Field x[1 << K];
+#pragma unroll
+    for (int j = 0; j < (1 << K); j++) x[j] = load_field(data, base + ((u64)j << s));
+#pragma unroll
+    for (int u = 0; u < K; u++) {
+        u32 t = s + u;
+        int half = 1 << u;
+#pragma unroll
+        for (int j = 0; j < (1 << K); j++) {
+            if (j & half) continue;
+            u64 i_mod = ((u64)(j & (half - 1)) << s) | low;
+            Field w = load_field(twiddles, i_mod << (log_n - t - 1));
+            Field b = f_mul<FrParams>(x[j + half], w);
+            x[j + half] = f_sub<FrParams>(x[j], b);
+            x[j] = f_add<FrParams>(x[j], b);
+        }
+    }
+#pragma unroll
+    for (int j = 0; j < (1 << K); j++) store_field(data, base + ((u64)j << s), x[j]);
+}
+
+extern "C" __global__ void fr_ntt_pass1(u32 *data, const u32 *twiddles, u32 log_n, u32 s) {
+    ntt_pass<1>(data, twiddles, log_n, s);
+}
+extern "C" __global__ void fr_ntt_pass2(u32 *data, const u32 *twiddles, u32 log_n, u32 s) {
+    ntt_pass<2>(data, twiddles, log_n, s);
+}
+extern "C" __global__ void fr_ntt_pass3(u32 *data, const u32 *twiddles, u32 log_n, u32 s) {
+    ntt_pass<3>(data, twiddles, log_n, s);
+}
+
+// Elements per thread of the power kernels: one exponentiation, then a multiplication each.
+#define POWERS_CHUNK 16
+
+// data[i] = factor · base^i for i < n (data is not read).
+extern "C" __global__ void fr_fill_powers(u32 *data, u64 n, const u32 *base_in, const u32 *factor_in) {
+    u64 start = ((u64)blockIdx.x * blockDim.x + threadIdx.x) * POWERS_CHUNK;
+    if (start >= n) return;
+    Field base = load_field(base_in, 0);
+    Field cur = f_mul<FrParams>(f_pow<FrParams>(base, start), load_field(factor_in, 0));
+    for (u64 i = start; i < n && i < start + POWERS_CHUNK; i++) {
+        store_field(data, i, cur);
+        cur = f_mul<FrParams>(cur, base);
+    }
+}
+
+// data[i] *= base^i for i < n (the coset shift before a forward transform).
+extern "C" __global__ void fr_scale_by_powers(u32 *data, u64 n, const u32 *base_in) {
+    u64 start = ((u64)blockIdx.x * blockDim.x + threadIdx.x) * POWERS_CHUNK;
+    if (start >= n) return;
+    Field base = load_field(base_in, 0);
+    Field cur = f_pow<FrParams>(base, start);
+    for (u64 i = start; i < n && i < start + POWERS_CHUNK; i++) {
+        store_field(data, i, f_mul<FrParams>(load_field(data, i), cur));
+        cur = f_mul<FrParams>(cur, base);
+    }
+}
+
+// data[i] *= factor (1/n after an inverse transform).
+extern "C" __global__ void fr_scale(u32 *data, u64 n, const u32 *factor_in) {
+    u64 i = (u64)blockIdx.x * blockDim.x + threadIdx.x;
+    if (i >= n) return;
+    store_field(data, i, f_mul<FrParams>(load_field(data, i), load_field(factor_in, 0)));
+}
