@@ -53,7 +53,7 @@ fn main() -> zkml_core::Result<()> {
     let options = CompileOptions { input_visibility: InputVisibility::Public, ..CompileOptions::default() };
     let compiled = compile(&fixtures::mlp_onnx(&[16, 8, 4], 3), &samples, &options)?;
     let keys = setup(&compiled, zkml_core::srs::insecure_dev_srs(compiled.settings.k)?.0, |_| {})?;
-    let verifier_keys = VerifierKeys { srs: keys.srs.clone(), vk: keys.vk().clone() };
+    let verifier_keys = VerifierKeys { srs: keys.srs().clone(), vk: keys.vk().clone() };
     let models = [RegisteredModel::new(compiled.settings.clone(), verifier_keys)?];
 
     // Storage units: 2^10 labels (32 KiB) with the small testing parameters.
@@ -93,7 +93,7 @@ fn main() -> zkml_core::Result<()> {
         let epoch = Epoch { number, beacon: beacon(&format!("epoch {number}")) };
         let mut verifier = EpochVerifier::new(epoch, &models, &registry).with_storage_keys(
             params,
-            &storage_keys.srs,
+            storage_keys.srs(),
             storage_keys.vk(),
         );
         let mut outcomes = Vec::new();

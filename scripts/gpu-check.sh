@@ -1,20 +1,32 @@
 #!/usr/bin/env bash
-# GPU check: the CUDA and wgpu kernels against the CPU on fresh random inputs, then the kernel
-# benchmarks, from binaries built on any x86-64 Linux machine (no GPU or CUDA toolkit needed to
-# build: they open libcuda, libnvrtc and the Vulkan loader at run time).
+# GPU check: the CUDA and wgpu kernels and the CUDA-backed prover against the CPU on fresh random
+# inputs, then the kernel benchmarks and an end-to-end proof per backend, from binaries built on
+# any x86-64 Linux machine (no GPU or CUDA toolkit needed to build: they open libcuda, libnvrtc
+# and the Vulkan loader at run time).
 #
-#   cargo test --release -p zkml-gpu-kernels --no-run     # prints the test binary's path
-#   cargo build --release -p zkml-cli                     # target/release/zkml
-#   scripts/gpu-check.sh TEST_BINARY ZKML_BINARY [OUT_DIR] [LOG_SIZES]
+#   cargo test --release -p zkml-gpu-kernels --no-run                         # KERNEL_TESTS
+#   cargo test --release -p zkml-circuits --features cuda-tests --no-run      # PROVER_TESTS
+#   cargo build --release -p zkml-cli                                         # target/release/zkml
+#   scripts/gpu-check.sh KERNEL_TESTS PROVER_TESTS ZKML [OUT_DIR] [LOG_SIZES] [MODEL]
 #
-# Writes OUT_DIR/{gpu.txt,tests.txt,kernels.json,kernels.svg}. Record the figures with the card's
-# name (gpu.txt); times from different cards are not comparable.
-set -euo pipefail
-test_bin=${1:?usage: gpu-check.sh TEST_BINARY ZKML_BINARY [OUT_DIR] [LOG_SIZES]}
-zkml=${2:?usage: gpu-check.sh TEST_BINARY ZKML_BINARY [OUT_DIR] [LOG_SIZES]}
-out=${3:-target/gpu-check}
-sizes=${4:-16,18,20,22,24}
+# Writes OUT_DIR/{gpu.txt,kernel-tests.txt,prover-tests.txt,kernels.json,kernels.svg,prove.json}.
+# Record the figures with the card's name (gpu.txt): times from different cards are not
+# comparable. Every step runs even if an earlier one failed; the exit status says if any did.
+set -uo pipefail
+usage="usage: gpu-check.sh KERNEL_TESTS PROVER_TESTS ZKML [OUT_DIR] [LOG_SIZES] [MODEL]"
+kernel_tests=${1:?$usage}
+prover_tests=${2:?$usage}
+zkml=${3:?$usage}
+out=${4:-target/gpu-check}
+sizes=${5:-16,18,20,22,24}
+model=${6:-cifar_cnn_3x32x32}
 mkdir -p "$out"
+work=$(mktemp -d)
+failed=0
+step() {
+    echo "== $*"
+    "$@" || { echo "== FAILED: $*"; failed=1; }
+}
 
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader | tee "$out/gpu.txt"
 
@@ -30,8 +42,13 @@ fi
 
 # Correctness first: a missing CUDA device fails the check instead of skipping.
 export ZKML_REQUIRE_CUDA=1
-"$test_bin" --nocapture --test-threads 1 2>&1 | tee "$out/tests.txt"
+step bash -c "'$kernel_tests' --nocapture --test-threads 1 2>&1 | tee '$out/kernel-tests.txt'"
+step bash -c "'$prover_tests' commitment --nocapture 2>&1 | tee '$out/prover-tests.txt'"
 
 # Then speed: every backend, each result checked against the CPU before it is timed.
-"$zkml" bench-kernels --log-sizes "$sizes" --runs 5 -o "$out/kernels.json"
-"$zkml" bench-chart "$out/kernels.json" -o "$out/kernels.svg"
+step "$zkml" bench-kernels --log-sizes "$sizes" --runs 5 -o "$out/kernels.json"
+step "$zkml" bench-chart "$out/kernels.json" -o "$out/kernels.svg"
+# End to end: set up and prove one model with the MSMs on each backend (proofs verified).
+step "$zkml" bench --only "$model" --backends cpu,cuda --runs 2 --work "$work" -o "$out/prove.json"
+rm -rf "$work"
+exit $failed

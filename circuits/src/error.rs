@@ -39,6 +39,9 @@ pub enum Error {
     /// The verifier rejected the proof.
     #[error("proof rejected: {0}")]
     Verification(String),
+    /// The MSM backend failed (while loading the SRS bases).
+    #[error("MSM backend: {0}")]
+    Backend(String),
     /// halo2 failed during key generation or proving.
     #[error("halo2: {0}")]
     Halo2(#[from] halo2_proofs::plonk::Error),

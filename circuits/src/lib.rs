@@ -10,9 +10,11 @@
 //! - [`poseidon`]: the Poseidon permutation (BN254, width 3) natively; its chip is in [`chips`].
 //! - [`storage`]: many Poseidon Merkle openings against one root (Proof of Space epochs).
 //! - [`srs`]: KZG parameters, including a fast insecure development SRS.
+//! - [`commitment`]: KZG whose prover MSMs run on a chosen backend (CPU, CUDA).
 //! - [`prover`]: key generation, proving, verification, key/proof bytes.
 
 pub mod chips;
+pub mod commitment;
 mod error;
 pub mod lookup;
 pub mod network;
@@ -23,7 +25,9 @@ pub mod shape;
 pub mod srs;
 pub mod storage;
 
+pub use commitment::ProverParams;
 pub use error::Error;
+pub use zkml_gpu_kernels::MsmBackend;
 pub use halo2_proofs;
 pub use network::{InputVisibility, NetworkCircuit, OutputVisibility, ParamVisibility};
 pub use quantized::{Activation, Layer, LayerOp, QuantizedNetwork, Trace};

@@ -1,40 +1,47 @@
-//! Key generation, proving and verification with halo2's stock KZG/SHPLONK prover and verifier,
-//! and the byte formats of keys and proofs.
+//! Key generation and proving with halo2's prover over [`ProverParams`] (its MSMs on the chosen
+//! backend), verification with halo2's stock KZG/SHPLONK verifier, and the byte formats of keys
+//! and proofs.
 
 use halo2_proofs::halo2curves::bn256::{Bn256, Fr, G1Affine};
 use halo2_proofs::plonk::{
     self, create_proof, keygen_pk, keygen_vk_custom, verify_proof, Circuit, ConstraintSystem, ProvingKey, VerifyingKey,
 };
 use halo2_proofs::poly::kzg::commitment::KZGCommitmentScheme;
-use halo2_proofs::poly::kzg::multiopen::{ProverSHPLONK, VerifierSHPLONK};
+use halo2_proofs::poly::kzg::multiopen::VerifierSHPLONK;
 use halo2_proofs::poly::kzg::strategy::SingleStrategy;
 use halo2_proofs::transcript::{Blake2bRead, Blake2bWrite, Challenge255, TranscriptReadBuffer, TranscriptWriterBuffer};
 use halo2_proofs::SerdeFormat;
 use rand::rngs::OsRng;
 
+use crate::commitment::{AcceleratedKzg, AcceleratedShplonk, ProverParams};
 use crate::srs::Srs;
 use crate::Error;
 
 /// Generates the verifying key. Selectors are kept as separate fixed columns: combining them
 /// would raise the gates' degree and with it the quotient's size.
-pub fn keygen_verifying_key<C: Circuit<Fr>>(srs: &Srs, circuit: &C) -> Result<VerifyingKey<G1Affine>, Error> {
-    Ok(keygen_vk_custom(srs, circuit, false)?)
+pub fn keygen_verifying_key<C: Circuit<Fr>>(params: &ProverParams, circuit: &C) -> Result<VerifyingKey<G1Affine>, Error> {
+    Ok(keygen_vk_custom(params, circuit, false)?)
 }
 
 /// Generates the proving key from the verifying key.
 pub fn keygen_proving_key<C: Circuit<Fr>>(
-    srs: &Srs,
+    params: &ProverParams,
     vk: VerifyingKey<G1Affine>,
     circuit: &C,
 ) -> Result<ProvingKey<G1Affine>, Error> {
-    Ok(keygen_pk(srs, vk, circuit)?)
+    Ok(keygen_pk(params, vk, circuit)?)
 }
 
 /// Proves one circuit with one instance column; returns the proof bytes.
-pub fn prove<C: Circuit<Fr>>(srs: &Srs, pk: &ProvingKey<G1Affine>, circuit: C, instances: &[Fr]) -> Result<Vec<u8>, Error> {
+pub fn prove<C: Circuit<Fr>>(
+    params: &ProverParams,
+    pk: &ProvingKey<G1Affine>,
+    circuit: C,
+    instances: &[Fr],
+) -> Result<Vec<u8>, Error> {
     let mut transcript = Blake2bWrite::<_, G1Affine, Challenge255<_>>::init(Vec::new());
-    create_proof::<KZGCommitmentScheme<Bn256>, ProverSHPLONK<'_, Bn256>, _, _, _, _>(
-        srs,
+    create_proof::<AcceleratedKzg, AcceleratedShplonk<'_>, _, _, _, _>(
+        params,
         pk,
         &[circuit],
         &[&[instances]],
@@ -139,13 +146,13 @@ mod tests {
             QuantizedNetwork::dense_chain(&[5, 4, 2], &[params(5, 4, Activation::Relu), params(4, 2, Activation::Linear)], 4, 4, 12);
         for (private, budget) in [(ParamVisibility::Fixed, usize::MAX), (ParamVisibility::Fixed, 2000), (ParamVisibility::Private, usize::MAX)] {
             let (circuit, k) = NetworkCircuit::compile(net.clone(), private, InputVisibility::Public, OutputVisibility::Public, budget).unwrap();
-            let srs = crate::srs::dev_srs(k).unwrap();
-            let vk = keygen_verifying_key(&srs, &circuit).unwrap();
-            let pk = keygen_proving_key(&srs, vk, &circuit).unwrap();
+            let params = ProverParams::from(crate::srs::dev_srs(k).unwrap());
+            let vk = keygen_verifying_key(&params, &circuit).unwrap();
+            let pk = keygen_proving_key(&params, vk, &circuit).unwrap();
             let (witness, _, instances) = circuit.with_input(&[1, -2, 3, -4, 5]).unwrap();
-            let proof = prove(&srs, &pk, witness, &instances).unwrap();
+            let proof = prove(&params, &pk, witness, &instances).unwrap();
             assert_eq!(proof.len(), shape_metrics(&circuit.shape).proof_bytes, "{:?}", circuit.shape);
-            verify(&srs, pk.get_vk(), &proof, &instances).unwrap();
+            verify(params.srs(), pk.get_vk(), &proof, &instances).unwrap();
         }
     }
 }

@@ -8,8 +8,9 @@ use std::time::Instant;
 use anyhow::{Context, Result};
 use clap::Args;
 use serde_json::{json, Value};
+use zkml_core::kernels::{select, BackendRequest, MsmBackend};
 use zkml_core::srs::insecure_dev_srs;
-use zkml_core::{data, fixtures, onnx::OnnxModel, CompileOptions, Proof, VerifierKeys};
+use zkml_core::{data, fixtures, onnx::OnnxModel, CompileOptions, Proof, ProverParams, VerifierKeys};
 
 /// Arguments of `zkml bench`.
 #[derive(Args)]
@@ -32,6 +33,9 @@ pub struct BenchArgs {
     /// Run only the built-in models with these names (default: all of them).
     #[arg(long)]
     only: Vec<String>,
+    /// Backends for the prover's MSMs, each measured in turn (cpu, cuda, wgpu, auto).
+    #[arg(long, value_delimiter = ',', default_value = "cpu")]
+    backends: Vec<BackendRequest>,
 }
 
 /// Size at which development SRS generation is timed.
@@ -55,7 +59,7 @@ pub fn median(mut v: Vec<f64>) -> f64 {
     v[v.len() / 2]
 }
 
-fn ours(model_path: &Path, data_path: &Path, dir: &Path, runs: usize) -> Result<Value> {
+fn ours(model_path: &Path, data_path: &Path, dir: &Path, runs: usize, backend: Option<&dyn MsmBackend>) -> Result<Value> {
     let onnx = std::fs::read(model_path)?;
     let samples = data::read_input_data(data_path)?;
     let t = Instant::now();
@@ -67,7 +71,13 @@ fn ours(model_path: &Path, data_path: &Path, dir: &Path, runs: usize) -> Result<
     let (srs, _) = insecure_dev_srs(k)?;
     let t_srs = t.elapsed().as_secs_f64();
     let t = Instant::now();
-    let keys = zkml_core::setup(&model, srs, |_| {})?;
+    let params = match backend {
+        Some(backend) => ProverParams::on_backend(srs, backend)?,
+        None => srs.into(),
+    };
+    let t_upload = t.elapsed().as_secs_f64();
+    let t = Instant::now();
+    let keys = zkml_core::setup(&model, params, |_| {})?;
     let t_setup = t.elapsed().as_secs_f64();
     let mut prove_times = Vec::new();
     let mut proof = None;
@@ -77,7 +87,10 @@ fn ours(model_path: &Path, data_path: &Path, dir: &Path, runs: usize) -> Result<
         prove_times.push(t.elapsed().as_secs_f64());
     }
     let proof: Proof = proof.expect("at least one run");
-    let verifier = VerifierKeys { srs: keys.srs.clone(), vk: keys.vk().clone() };
+    if let Some(failure) = keys.params.backend_failure() {
+        anyhow::bail!("the MSM backend failed ({failure})");
+    }
+    let verifier = VerifierKeys { srs: keys.srs().clone(), vk: keys.vk().clone() };
     let t = Instant::now();
     zkml_core::verify(&model.settings, &verifier, &proof)?;
     let t_verify = t.elapsed().as_secs_f64();
@@ -86,9 +99,10 @@ fn ours(model_path: &Path, data_path: &Path, dir: &Path, runs: usize) -> Result<
     keys.save(dir)?;
     let pk_bytes = std::fs::metadata(dir.join(zkml_core::artifacts::files::PK))?.len();
     Ok(json!({
+        "backend": keys.params.backend(),
         "k": k,
         "advice_columns": model.settings.shape.advice_width(),
-        "seconds": { "compile": t_compile, "srs": t_srs, "setup": t_setup, "prove": median(prove_times.clone()), "prove_runs": prove_times, "verify": t_verify },
+        "seconds": { "compile": t_compile, "srs": t_srs, "srs_upload": t_upload, "setup": t_setup, "prove": median(prove_times.clone()), "prove_runs": prove_times, "verify": t_verify },
         "proof_bytes": proof.proof.len(),
         "pk_bytes": pk_bytes,
         "max_abs_err": err,
@@ -146,11 +160,22 @@ pub fn run(args: BenchArgs) -> Result<()> {
         let name = model.file_stem().map(|s| s.to_string_lossy().to_string()).unwrap_or_default();
         models.push((name, model.clone(), model.with_extension("json")));
     }
+    let mut backends = Vec::new();
+    for request in &args.backends {
+        let selection = select(*request).with_context(|| format!("--backends {request:?}"))?;
+        eprintln!("backend: {}", selection.reason);
+        backends.push(selection.msm);
+    }
     let mut results = Vec::new();
     for (name, model, data) in &models {
-        eprintln!("bench {name}: zkml");
-        let ours = ours(model, data, &args.work.join(format!("{name}.zkml")), args.runs)
-            .unwrap_or_else(|e| json!({ "error": format!("{e:#}") }));
+        let mut by_backend = Vec::new();
+        for backend in &backends {
+            eprintln!("bench {name}: zkml");
+            by_backend.push(
+                ours(model, data, &args.work.join(format!("{name}.zkml")), args.runs, backend.as_deref())
+                    .unwrap_or_else(|e| json!({ "error": format!("{e:#}") })),
+            );
+        }
         let ezkl = match &args.ezkl {
             Some(script) if script.exists() => {
                 eprintln!("bench {name}: ezkl");
@@ -158,7 +183,8 @@ pub fn run(args: BenchArgs) -> Result<()> {
             }
             _ => json!({ "error": "not run (pass --ezkl PATH/TO/ezkl_bench.py)" }),
         };
-        results.push(json!({ "model": name, "zkml": ours, "ezkl": ezkl }));
+        // "zkml" is the first backend's result (the layout of earlier result files).
+        results.push(json!({ "model": name, "zkml": by_backend[0], "zkml_by_backend": by_backend, "ezkl": ezkl }));
     }
     // Development SRS generation, uncached, at the size the issue tracker's target names.
     let t = Instant::now();
@@ -176,8 +202,8 @@ pub fn run(args: BenchArgs) -> Result<()> {
     println!("| model | prover | k | prove (s) | setup (s) | verify (ms) | proof (B) | max abs err |");
     println!("|---|---|---|---|---|---|---|---|");
     for r in &results {
-        for prover in ["zkml", "ezkl"] {
-            let v = &r[prover];
+        let runs = r["zkml_by_backend"].as_array().into_iter().flatten().map(|v| (format!("zkml ({})", v["backend"].as_str().unwrap_or("?")), v));
+        for (prover, v) in runs.chain([("ezkl".to_string(), &r["ezkl"])]) {
             if let Some(e) = v.get("error") {
                 println!("| {} | {prover} | – | {} | | | | |", r["model"].as_str().unwrap_or(""), e.as_str().unwrap_or(""));
                 continue;

@@ -10,6 +10,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use zkml_core::artifacts::{files, SrsOrigin};
 use zkml_core::srs::SrsSource;
 use zkml_core::artifacts::field_to_hex;
+use zkml_core::kernels::{BackendRequest, Selection};
 use zkml_core::{
     data, fixtures, CompileOptions, CompiledModel, InputVisibility, Keys, OutputVisibility, ParamVisibility, Proof, Settings,
     VerifierKeys,
@@ -53,6 +54,41 @@ enum Command {
     BenchChart(chart::ChartArgs),
     /// Proof of Space: plot storage units, prove and verify that they are kept.
     Space(space::SpaceArgs),
+}
+
+/// Where the prover's MSMs run.
+#[derive(Clone, Copy, ValueEnum)]
+enum Backend {
+    /// CUDA if a device and driver are present, else the CPU (`ZKML_BACKEND` overrides).
+    Auto,
+    /// All CPU cores.
+    Cpu,
+    /// An NVIDIA GPU (driver and NVRTC loaded at run time).
+    Cuda,
+    /// A GPU through wgpu (NTT only for now: MSMs stay on the CPU).
+    Wgpu,
+}
+
+#[derive(Args)]
+struct BackendChoice {
+    /// Where the prover's multi-scalar multiplications run.
+    #[arg(long, value_enum, default_value = "auto")]
+    backend: Backend,
+}
+
+impl BackendChoice {
+    /// Opens the backend and says which one it is and why.
+    fn select(&self) -> Result<Selection> {
+        let request = match self.backend {
+            Backend::Auto => BackendRequest::Auto,
+            Backend::Cpu => BackendRequest::Cpu,
+            Backend::Cuda => BackendRequest::Cuda,
+            Backend::Wgpu => BackendRequest::Wgpu,
+        };
+        let selection = zkml_core::kernels::select(request)?;
+        eprintln!("backend: {}", selection.reason);
+        Ok(selection)
+    }
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -126,6 +162,8 @@ struct SetupArgs {
     dir: PathBuf,
     #[command(flatten)]
     srs: SrsChoice,
+    #[command(flatten)]
+    backend: BackendChoice,
 }
 
 #[derive(Args)]
@@ -138,6 +176,8 @@ struct ProveArgs {
     /// Where to write the proof (JSON).
     #[arg(short, long)]
     output: PathBuf,
+    #[command(flatten)]
+    backend: BackendChoice,
 }
 
 #[derive(Args)]
@@ -153,6 +193,8 @@ struct DemoArgs {
     /// Working directory for the demo's artifacts (default: a temporary directory).
     #[arg(long)]
     dir: Option<PathBuf>,
+    #[command(flatten)]
+    backend: BackendChoice,
 }
 
 #[derive(Args)]
@@ -215,11 +257,31 @@ fn print_compiled(model: &CompiledModel) {
     println!("{}", s.fidelity);
 }
 
-fn setup(dir: &Path, source: &SrsSource) -> Result<(Keys, Duration)> {
+fn setup(dir: &Path, source: &SrsSource, backend: &Selection) -> Result<(Keys, Duration)> {
     if *source == SrsSource::InsecureDev {
         eprintln!("{DEV_SRS_WARNING}");
     }
-    timed("setup", |bar| Ok(zkml_core::setup_dir(dir, source, |step| bar.set_message(format!("setup: {step}")))?))
+    let (keys, elapsed) = timed("setup", |bar| {
+        Ok(zkml_core::setup_dir(dir, source, backend.msm.as_deref(), |step| bar.set_message(format!("setup: {step}")))?)
+    })?;
+    warn_backend_failure(&keys);
+    Ok((keys, elapsed))
+}
+
+/// The backend may fail in the middle of a proof; its MSMs are then redone on the CPU. Say so.
+fn warn_backend_failure(keys: &Keys) {
+    if let Some(failure) = keys.params.backend_failure() {
+        eprintln!("warning: the MSM backend failed ({failure}); those MSMs ran on the CPU");
+    }
+}
+
+/// Loads the proving keys and moves their MSMs to the chosen backend.
+fn load_keys(dir: &Path, settings: &Settings, backend: &Selection) -> Result<Keys> {
+    let mut keys = Keys::load(dir, settings)?;
+    if let Some(msm) = &backend.msm {
+        keys.use_backend(msm.as_ref())?;
+    }
+    Ok(keys)
 }
 
 fn first_sample(path: &Path) -> Result<Vec<f32>> {
@@ -249,13 +311,16 @@ fn verify(dir: &Path, proof: &Proof) -> Result<()> {
 
 fn demo(args: DemoArgs) -> Result<()> {
     let dir = args.dir.unwrap_or_else(|| std::env::temp_dir().join(format!("zkml-demo-{}", std::process::id())));
-    println!("zkml demo: MLP 64-32-16-10 (embedded ONNX), backend: cpu ({} threads)", cpu_threads());
+    let backend = args.backend.select()?;
+    let on = backend.msm.as_ref().map_or_else(|| format!("cpu ({} threads)", cpu_threads()), |m| m.describe());
+    println!("zkml demo: MLP 64-32-16-10 (embedded ONNX), prover MSMs on {on}");
     let samples = fixtures::random_samples(64, 16, 7);
     let (model, t_compile) =
         timed("compile + calibrate", |_| compile(DEMO_MODEL, &samples, CompileOptions::default(), &dir))?;
     print_compiled(&model);
-    let (keys, t_setup) = setup(&dir, &SrsSource::InsecureDev)?;
+    let (keys, t_setup) = setup(&dir, &SrsSource::InsecureDev, &backend)?;
     let (proof, t_prove) = timed("prove", |_| Ok(zkml_core::prove(&model, &keys, &samples[0])?))?;
+    warn_backend_failure(&keys);
     proof.save(&dir.join("proof.json"))?;
     let (_, t_verify) = timed("verify", |_| verify(&dir, &Proof::load(&dir.join("proof.json"))?))?;
     println!("outputs: {:?}", proof.outputs);
@@ -306,17 +371,20 @@ fn run(cli: Cli) -> Result<()> {
                 Some(path) => SrsSource::File(path),
                 None => SrsSource::InsecureDev,
             };
-            let (_, elapsed) = setup(&args.dir, &source)?;
+            let (_, elapsed) = setup(&args.dir, &source, &args.backend.select()?)?;
             println!("wrote {}, {}, {} ({:.2} s)", files::SRS, files::VK, files::PK, elapsed.as_secs_f64());
         }
         Command::Prove(args) => {
             let model = CompiledModel::load(&args.dir)?;
             let input = first_sample(&args.data)?;
+            let backend = args.backend.select()?;
             let (proof, elapsed) = timed("prove", |bar| {
                 bar.set_message("prove: loading keys");
-                let keys = Keys::load(&args.dir, &model.settings)?;
+                let keys = load_keys(&args.dir, &model.settings, &backend)?;
                 bar.set_message("prove");
-                Ok(zkml_core::prove(&model, &keys, &input)?)
+                let proof = zkml_core::prove(&model, &keys, &input)?;
+                warn_backend_failure(&keys);
+                Ok(proof)
             })?;
             proof.save(&args.output)?;
             println!("outputs: {:?}", proof.outputs);

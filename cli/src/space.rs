@@ -437,7 +437,7 @@ fn bench(args: BenchArgs) -> Result<()> {
             let compressed = compress(&registration, &keys, &proof)?;
             let snark_prove_s = t.elapsed().as_secs_f64();
             let snark_verify_s =
-                median_time(11, || Ok(verify_compressed(&registration, &keys.srs, keys.vk(), &beacon, &compressed)?))?;
+                median_time(11, || Ok(verify_compressed(&registration, keys.srs(), keys.vk(), &beacon, &compressed)?))?;
             let extra = json!({
                 "snark_k": k,
                 "snark_keygen_s": keygen_s,

@@ -107,8 +107,9 @@ pub const BACKEND_ENV: &str = "ZKML_BACKEND";
 pub struct Selection {
     /// What runs the transforms.
     pub ntt: Box<dyn NttBackend>,
-    /// What runs the MSMs.
-    pub msm: Box<dyn MsmBackend>,
+    /// What runs the MSMs; `None` when they stay on the CPU (where the prover's own MSM works on
+    /// the SRS in place, without a copy).
+    pub msm: Option<Box<dyn MsmBackend>>,
     /// A sentence for logs: what was chosen and why.
     pub reason: String,
 }
@@ -120,7 +121,7 @@ pub fn select(request: BackendRequest) -> Result<Selection, Error> {
         (BackendRequest::Auto, Ok(value)) => value.parse()?,
         (request, _) => request,
     };
-    let cpu = || Selection { ntt: Box::new(CpuBackend), msm: Box::new(CpuBackend), reason: String::new() };
+    let cpu = || Selection { ntt: Box::new(CpuBackend), msm: None, reason: String::new() };
     match request {
         BackendRequest::Cpu => Ok(Selection { reason: "cpu: requested".into(), ..cpu() }),
         BackendRequest::Cuda => Ok(with_reason(cuda_backend()?, "requested")),
@@ -139,14 +140,15 @@ pub fn select(request: BackendRequest) -> Result<Selection, Error> {
 }
 
 fn with_reason(selection: Selection, why: &str) -> Selection {
-    let reason = format!("{} for NTT, {} for MSM: {why}", selection.ntt.describe(), selection.msm.describe());
+    let msm = selection.msm.as_ref().map_or_else(|| NttBackend::describe(&CpuBackend), |m| m.describe());
+    let reason = format!("{} for NTT, {msm} for MSM: {why}", selection.ntt.describe());
     Selection { reason, ..selection }
 }
 
 #[cfg(feature = "cuda")]
 fn cuda_backend() -> Result<Selection, Error> {
     let gpu = crate::cuda::CudaBackend::new()?;
-    Ok(Selection { ntt: Box::new(gpu.clone()), msm: Box::new(gpu), reason: String::new() })
+    Ok(Selection { ntt: Box::new(gpu.clone()), msm: Some(Box::new(gpu)), reason: String::new() })
 }
 
 #[cfg(not(feature = "cuda"))]
@@ -158,7 +160,7 @@ fn cuda_backend() -> Result<Selection, Error> {
 fn wgpu_backend() -> Result<Selection, Error> {
     let gpu = crate::wgpu::WgpuBackend::new()?;
     // wgpu has no MSM kernel yet: its MSMs run on the CPU.
-    Ok(Selection { ntt: Box::new(gpu), msm: Box::new(CpuBackend), reason: String::new() })
+    Ok(Selection { ntt: Box::new(gpu), msm: None, reason: String::new() })
 }
 
 #[cfg(not(feature = "wgpu"))]

@@ -6,8 +6,9 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::PathBuf;
 
 use pyo3::create_exception;
-use pyo3::exceptions::PyException;
+use pyo3::exceptions::{PyException, PyValueError};
 use pyo3::prelude::*;
+use zkml_core::kernels::{BackendRequest, Selection};
 use zkml_core::srs::SrsSource;
 use zkml_core::{
     CompileOptions, CompiledModel, Error, InputVisibility, Keys, OutputVisibility, ParamVisibility, Proof, VerifierKeys,
@@ -21,6 +22,7 @@ create_exception!(zkml, DataError, ZkmlError, "Input data has the wrong shape, i
 create_exception!(zkml, ArtifactError, ZkmlError, "A settings, key, SRS or proof file is missing or malformed.");
 create_exception!(zkml, VerificationError, ZkmlError, "The proof was rejected.");
 create_exception!(zkml, ProvingError, ZkmlError, "Key generation or proving failed.");
+create_exception!(zkml, BackendError, ZkmlError, "The requested compute backend (CUDA, wgpu) is unavailable.");
 create_exception!(zkml, InternalError, ZkmlError, "A bug in zkml (a Rust panic); please report it.");
 
 fn to_py(e: Error) -> PyErr {
@@ -32,6 +34,7 @@ fn to_py(e: Error) -> PyErr {
             ArtifactError::new_err(message)
         }
         Error::Rejected(_) => VerificationError::new_err(message),
+        Error::Backend(_) => BackendError::new_err(message),
         Error::Circuit(c) => match c {
             zkml_core::CircuitError::Verification(_) => VerificationError::new_err(message),
             zkml_core::CircuitError::InputLength { .. } | zkml_core::CircuitError::OutOfRange { .. } => {
@@ -127,8 +130,9 @@ fn predict(py: Python<'_>, model_dir: PathBuf, input: Vec<f32>) -> PyResult<Vec<
 /// Generates keys into `model_dir` from `srs_path`, or from the insecure development SRS when
 /// `srs_path` is None. `progress(step)` is called as each step starts.
 #[pyfunction]
-#[pyo3(signature = (model_dir, srs_path=None, progress=None))]
-fn setup(py: Python<'_>, model_dir: PathBuf, srs_path: Option<PathBuf>, progress: Option<Py<PyAny>>) -> PyResult<()> {
+#[pyo3(signature = (model_dir, srs_path=None, progress=None, backend="auto"))]
+fn setup(py: Python<'_>, model_dir: PathBuf, srs_path: Option<PathBuf>, progress: Option<Py<PyAny>>, backend: &str) -> PyResult<()> {
+    let backend = select_backend(backend)?;
     let report = move |step: &str| {
         if let Some(callback) = &progress {
             Python::attach(|py| {
@@ -140,8 +144,14 @@ fn setup(py: Python<'_>, model_dir: PathBuf, srs_path: Option<PathBuf>, progress
     };
     run(py, move || {
         let source = srs_path.map_or(SrsSource::InsecureDev, SrsSource::File);
-        zkml_core::setup_dir(&model_dir, &source, &report).map(|_| ())
+        zkml_core::setup_dir(&model_dir, &source, backend.msm.as_deref(), &report).map(|_| ())
     })
+}
+
+/// Opens the backend named by `auto`, `cpu`, `cuda` or `wgpu` (where the prover's MSMs run).
+fn select_backend(name: &str) -> PyResult<Selection> {
+    let request: BackendRequest = name.parse().map_err(|e: zkml_core::kernels::Error| PyValueError::new_err(e.to_string()))?;
+    zkml_core::kernels::select(request).map_err(|e| to_py(zkml_core::Error::Backend(e.to_string())))
 }
 
 /// A compiled model with its proving key loaded, ready to prove many inputs.
@@ -153,12 +163,18 @@ struct Prover {
 
 #[pymethods]
 impl Prover {
-    /// Loads the compiled model and its keys from `model_dir`.
+    /// Loads the compiled model and its keys from `model_dir`; the prover's MSMs run on
+    /// `backend` (`auto`, `cpu`, `cuda` or `wgpu`).
     #[new]
-    fn new(py: Python<'_>, model_dir: PathBuf) -> PyResult<Self> {
+    #[pyo3(signature = (model_dir, backend="auto"))]
+    fn new(py: Python<'_>, model_dir: PathBuf, backend: &str) -> PyResult<Self> {
+        let backend = select_backend(backend)?;
         let (model, keys) = run(py, move || {
             let model = CompiledModel::load(&model_dir)?;
-            let keys = Keys::load(&model_dir, &model.settings)?;
+            let mut keys = Keys::load(&model_dir, &model.settings)?;
+            if let Some(msm) = &backend.msm {
+                keys.use_backend(msm.as_ref())?;
+            }
             Ok((model, keys))
         })?;
         Ok(Self { model, keys })
@@ -195,10 +211,17 @@ fn write_mlp_onnx(py: Python<'_>, dims: Vec<usize>, seed: u64, path: PathBuf) ->
     run(py, move || zkml_core::artifacts::write_atomic(&path, &zkml_core::fixtures::mlp_onnx(&dims, seed)))
 }
 
-/// The proving backends this build has, as (name, available, note) triples.
+/// The compute backends of this build and machine, as (name, available, what or why not).
 #[pyfunction]
 fn backends() -> Vec<(String, bool, String)> {
-    vec![("cpu".into(), true, "halo2's multi-threaded CPU prover".into())]
+    let mut out = vec![("cpu".to_string(), true, "halo2's multi-threaded CPU prover".to_string())];
+    for (name, request) in [("cuda", BackendRequest::Cuda), ("wgpu", BackendRequest::Wgpu)] {
+        out.push(match zkml_core::kernels::select(request) {
+            Ok(selection) => (name.into(), true, selection.reason),
+            Err(e) => (name.into(), false, e.to_string()),
+        });
+    }
+    out
 }
 
 /// Panics inside the native boundary, so tests can check that a panic surfaces as
@@ -219,6 +242,7 @@ fn _zkml(m: &Bound<'_, PyModule>) -> PyResult<()> {
         ("ArtifactError", py.get_type::<ArtifactError>()),
         ("VerificationError", py.get_type::<VerificationError>()),
         ("ProvingError", py.get_type::<ProvingError>()),
+        ("BackendError", py.get_type::<BackendError>()),
         ("InternalError", py.get_type::<InternalError>()),
     ] {
         m.add(name, class)?;

@@ -109,7 +109,17 @@ def test_public_input_and_backends(tmp_path):
     proof = model.prover().prove(x)
     assert len(proof.instances) == 6 + 2
     assert zkml.verify(model.dir, proof)
-    assert zkml.backends()[0]["name"] == "cpu"
+    backends = {b["name"]: b for b in zkml.backends()}
+    assert backends["cpu"]["available"] and set(backends) == {"cpu", "cuda", "wgpu"}
+    # An explicit backend proves where it is available and is a clear error where it is not.
+    for name, info in backends.items():
+        if info["available"]:
+            assert zkml.verify(model.dir, model.prover(backend=name).prove(x))
+        else:
+            with pytest.raises(zkml.BackendError, match=name):
+                model.prover(backend=name)
+    with pytest.raises(ValueError, match="unknown backend"):
+        model.prover(backend="tpu")
 
 
 def test_hashed_input_and_output(tmp_path):

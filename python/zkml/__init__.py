@@ -31,6 +31,7 @@ from ._zkml import (
     InternalError,
     ModelError,
     ProvingError,
+    BackendError,
     VerificationError,
     ZkmlError,
 )
@@ -52,6 +53,7 @@ __all__ = [
     "ArtifactError",
     "VerificationError",
     "ProvingError",
+    "BackendError",
     "InternalError",
 ]
 
@@ -135,10 +137,12 @@ class Proof:
 class Prover:
     """A compiled model with its proving key loaded: prove many inputs without reloading."""
 
-    def __init__(self, model_dir: PathLike):
-        """Loads the model and keys from ``model_dir`` (after :meth:`Model.setup`)."""
+    def __init__(self, model_dir: PathLike, backend: str = "auto"):
+        """Loads the model and keys from ``model_dir`` (after :meth:`Model.setup`). The prover's
+        MSMs run on ``backend``: ``"auto"`` (CUDA when present, else the CPU), ``"cpu"``,
+        ``"cuda"`` or ``"wgpu"``; an unavailable explicit choice raises :class:`BackendError`."""
         self._settings = json.loads(_zkml.load_settings(os.fspath(model_dir)))
-        self._native = _zkml.Prover(os.fspath(model_dir))
+        self._native = _zkml.Prover(os.fspath(model_dir), backend)
 
     def prove(self, x, path: Optional[PathLike] = None) -> Proof:
         """Proves ``output = model(x)`` for one input (any shape with the model's number of
@@ -178,19 +182,22 @@ class Model:
         length = int(np.prod(self.input_shape))
         return np.asarray(_zkml.predict(self.dir, _as_vector(x, length, "the input")), dtype=np.float32)
 
-    def setup(self, srs: Optional[PathLike] = None, progress: Optional[Callable[[str], None]] = None) -> None:
+    def setup(
+        self, srs: Optional[PathLike] = None, progress: Optional[Callable[[str], None]] = None, backend: str = "auto"
+    ) -> None:
         """Generates the proving and verifying keys into the model directory.
 
         ``srs`` is a KZG params file in halo2's format (a ceremony output). Without it the
         **insecure** development SRS is used (its secret is public: anyone can forge proofs).
-        ``progress(step)`` is called as each step starts.
+        ``progress(step)`` is called as each step starts. Key generation's MSMs run on
+        ``backend`` (see :class:`Prover`).
         """
-        _zkml.setup(self.dir, None if srs is None else os.fspath(srs), progress)
+        _zkml.setup(self.dir, None if srs is None else os.fspath(srs), progress, backend)
         self.settings = json.loads(_zkml.load_settings(self.dir))
 
-    def prover(self) -> Prover:
-        """Loads the proving key (after :meth:`setup`)."""
-        return Prover(self.dir)
+    def prover(self, backend: str = "auto") -> Prover:
+        """Loads the proving key (after :meth:`setup`); MSMs run on ``backend``."""
+        return Prover(self.dir, backend)
 
     def __repr__(self) -> str:
         return f"Model({self.dir!r}, k={self.k}, input_shape={self.input_shape})"
@@ -234,11 +241,16 @@ def load(model_dir: PathLike) -> Model:
     return Model(model_dir)
 
 
-def setup(model_dir: PathLike, srs: Optional[PathLike] = None, progress: Optional[Callable[[str], None]] = None) -> Model:
+def setup(
+    model_dir: PathLike,
+    srs: Optional[PathLike] = None,
+    progress: Optional[Callable[[str], None]] = None,
+    backend: str = "auto",
+) -> Model:
     """Generates keys for the compiled model in ``model_dir`` (see :meth:`Model.setup`: without
     ``srs`` the **insecure** development SRS is used). Returns the :class:`Model`."""
     model = Model(model_dir)
-    model.setup(srs, progress)
+    model.setup(srs, progress, backend)
     return model
 
 
@@ -258,7 +270,8 @@ def verify(model_dir: PathLike, proof: Union[Proof, PathLike]) -> bool:
 
 
 def backends() -> List[dict]:
-    """The proving backends of this build: ``[{"name", "available", "note"}]``."""
+    """The compute backends of this build and machine: ``[{"name", "available", "note"}]``, the
+    note saying what the backend runs on, or why it is unavailable."""
     return [{"name": n, "available": a, "note": note} for n, a, note in _zkml.backends()]
 
 

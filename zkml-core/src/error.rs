@@ -65,6 +65,9 @@ pub enum Error {
     /// Circuit construction, proving or verification failed.
     #[error(transparent)]
     Circuit(#[from] zkml_circuits::Error),
+    /// A compute backend (CUDA, wgpu) could not be used.
+    #[error("backend: {0}")]
+    Backend(String),
 }
 
 /// Result with the library's [`Error`].

@@ -24,7 +24,7 @@
 //! let (srs, _) = zkml_core::srs::obtain_srs(&zkml_core::srs::SrsSource::InsecureDev, model.settings.k)?;
 //! let keys = setup(&model, srs, |_| {})?;
 //! let proof = prove(&model, &keys, &samples[0])?;
-//! let verifier = VerifierKeys { srs: keys.srs.clone(), vk: keys.vk().clone() };
+//! let verifier = VerifierKeys { srs: keys.srs().clone(), vk: keys.vk().clone() };
 //! verify(&model.settings, &verifier, &proof)?;
 //! # Ok(()) }
 //! ```
@@ -56,4 +56,4 @@ pub use poi::compile;
 pub use poi::{
     input_commitment, output_commitment, prove, setup, setup_dir, verify, CompileOptions, Keys, Proof, VerifierKeys,
 };
-pub use zkml_circuits::{Error as CircuitError, InputVisibility, OutputVisibility};
+pub use zkml_circuits::{Error as CircuitError, InputVisibility, OutputVisibility, ProverParams};

@@ -7,6 +7,7 @@ use zkml_circuits::halo2_proofs::halo2curves::ff::PrimeField;
 use zkml_circuits::halo2_proofs::plonk::{ProvingKey, VerifyingKey};
 use zkml_circuits::prover;
 use zkml_circuits::srs::Srs;
+use zkml_circuits::{MsmBackend, ProverParams};
 use zkml_circuits::shape::DEFAULT_MAX_PROOF_BYTES;
 use zkml_circuits::poseidon::commit;
 use zkml_circuits::{InputVisibility, NetworkCircuit, OutputVisibility, Trace};
@@ -106,31 +107,43 @@ impl CompiledModel {
     }
 }
 
-/// Proving material: the SRS and the proving key (which holds the verifying key).
+/// Proving material: the SRS (with the backend its commitments run on) and the proving key
+/// (which holds the verifying key).
 pub struct Keys {
-    /// KZG parameters at the circuit's size.
-    pub srs: Srs,
+    /// KZG parameters at the circuit's size, and where their MSMs run.
+    pub params: ProverParams,
     /// The proving key.
     pub pk: ProvingKey<G1Affine>,
 }
 
-/// Generates the verifying and proving keys. `progress` is told each step as it starts.
-pub fn setup(model: &CompiledModel, srs: Srs, mut progress: impl FnMut(&str)) -> Result<Keys> {
+/// Generates the verifying and proving keys. `params` is an SRS (MSMs on the CPU) or
+/// [`ProverParams`] on a backend; `progress` is told each step as it starts.
+pub fn setup(model: &CompiledModel, params: impl Into<ProverParams>, mut progress: impl FnMut(&str)) -> Result<Keys> {
+    let params = params.into();
     let circuit = model.circuit();
     progress("verifying key");
-    let vk = prover::keygen_verifying_key(&srs, &circuit)?;
+    let vk = prover::keygen_verifying_key(&params, &circuit)?;
     progress("proving key");
-    let pk = prover::keygen_proving_key(&srs, vk, &circuit)?;
-    Ok(Keys { srs, pk })
+    let pk = prover::keygen_proving_key(&params, vk, &circuit)?;
+    Ok(Keys { params, pk })
 }
 
 /// Sets up a compiled model directory: gets the SRS, generates the keys, writes them beside the
 /// model and records where the SRS came from in `settings.json`. `progress` is told each step.
-pub fn setup_dir(dir: &Path, source: &SrsSource, mut progress: impl FnMut(&str)) -> Result<Keys> {
+///
+/// With a `backend`, the SRS bases are uploaded to it and key generation's MSMs run there.
+pub fn setup_dir(dir: &Path, source: &SrsSource, backend: Option<&dyn MsmBackend>, mut progress: impl FnMut(&str)) -> Result<Keys> {
     let mut model = CompiledModel::load(dir)?;
     progress("srs");
     let (srs, _) = obtain_srs(source, model.settings.k)?;
-    let keys = setup(&model, srs, &mut progress)?;
+    let params = match backend {
+        Some(backend) => {
+            progress("uploading the SRS");
+            ProverParams::on_backend(srs, backend)?
+        }
+        None => srs.into(),
+    };
+    let keys = setup(&model, params, &mut progress)?;
     progress("writing keys");
     keys.save(dir)?;
     model.settings.srs = Some(match source {
@@ -147,9 +160,20 @@ impl Keys {
         self.pk.get_vk()
     }
 
+    /// The SRS.
+    pub fn srs(&self) -> &Srs {
+        self.params.srs()
+    }
+
+    /// Moves the prover's MSMs to `backend` (uploading the SRS bases to it).
+    pub fn use_backend(&mut self, backend: &dyn MsmBackend) -> Result<()> {
+        self.params = ProverParams::on_backend(self.params.srs().clone(), backend)?;
+        Ok(())
+    }
+
     /// Writes `kzg.srs`, `vk.bin` and `pk.bin` into `dir`.
     pub fn save(&self, dir: &Path) -> Result<()> {
-        save_srs(&self.srs, &dir.join(files::SRS))?;
+        save_srs(self.srs(), &dir.join(files::SRS))?;
         write_atomic(&dir.join(files::VK), &prover::verifying_key_bytes(self.vk()))?;
         write_atomic(&dir.join(files::PK), &prover::proving_key_bytes(&self.pk))
     }
@@ -160,7 +184,7 @@ impl Keys {
         let path = dir.join(files::PK);
         let pk = prover::read_proving_key::<NetworkCircuit>(&read_file(&path)?, settings.shape)
             .map_err(|e| Error::Artifact { path, reason: e.to_string() })?;
-        Ok(Self { srs, pk })
+        Ok(Self { params: srs.into(), pk })
     }
 }
 
@@ -237,7 +261,7 @@ fn commit_quantized(values: &[i64]) -> Fr {
 pub fn prove(model: &CompiledModel, keys: &Keys, input: &[f32]) -> Result<Proof> {
     let trace = model.run(input)?;
     let (circuit, trace, instances) = model.circuit().with_input(&trace.input)?;
-    let proof = prover::prove(&keys.srs, &keys.pk, circuit, &instances)?;
+    let proof = prover::prove(&keys.params, &keys.pk, circuit, &instances)?;
     Ok(Proof {
         network_digest: model.settings.network_digest.clone(),
         proof,

@@ -32,7 +32,7 @@ fn network() -> &'static Network {
         let compiled =
             compile(&fixtures::mlp_onnx(&[8, 4, 3], 1), &fixtures::random_samples(8, 16, 2), &options).unwrap();
         let keys = setup(&compiled, zkml_circuits::srs::dev_srs(compiled.settings.k).unwrap(), |_| {}).unwrap();
-        let vk = VerifierKeys { srs: keys.srs.clone(), vk: keys.vk().clone() };
+        let vk = VerifierKeys { srs: keys.srs().clone(), vk: keys.vk().clone() };
         let models = vec![RegisteredModel::new(compiled.settings.clone(), vk).unwrap()];
         let dir = std::env::temp_dir().join(format!("zkml-epoch-test-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);

@@ -30,7 +30,7 @@ fn keys_for(model: &CompiledModel) -> Keys {
 }
 
 fn verifier(keys: &Keys) -> VerifierKeys {
-    VerifierKeys { srs: keys.srs.clone(), vk: keys.vk().clone() }
+    VerifierKeys { srs: keys.srs().clone(), vk: keys.vk().clone() }
 }
 
 #[test]

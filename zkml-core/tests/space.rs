@@ -78,21 +78,21 @@ fn plot_prove_and_verify_every_proof_kind() {
     let compressed = CompressedProof::from_bytes(&compressed.to_bytes(&params), &params).unwrap();
     let vk_bytes = zkml_circuits::prover::verifying_key_bytes(keys.vk());
     let vk = zkml_core::space::snark::read_storage_vk(&vk_bytes, &params).unwrap();
-    verify_compressed(&registration, &keys.srs, &vk, &beacon, &compressed).unwrap();
-    rejected(verify_compressed(&registration, &keys.srs, &vk, &Beacon([10; 32]), &compressed), "other beacon");
+    verify_compressed(&registration, keys.srs(), &vk, &beacon, &compressed).unwrap();
+    rejected(verify_compressed(&registration, keys.srs(), &vk, &Beacon([10; 32]), &compressed), "other beacon");
     let wrong_root = Registration { comm_r: registration.comm_r + Fr::ONE, ..registration.clone() };
-    rejected(verify_compressed(&wrong_root, &keys.srs, &vk, &beacon, &compressed), "wrong comm_r");
+    rejected(verify_compressed(&wrong_root, keys.srs(), &vk, &beacon, &compressed), "wrong comm_r");
     let other_node = Registration { identity: identity("node-b", 0), ..registration.clone() };
-    rejected(verify_compressed(&other_node, &keys.srs, &vk, &beacon, &compressed), "other identity");
+    rejected(verify_compressed(&other_node, keys.srs(), &vk, &beacon, &compressed), "other identity");
     let mut flipped = compressed.clone();
     flipped.proof[100] ^= 1;
-    rejected(verify_compressed(&registration, &keys.srs, &vk, &beacon, &flipped), "flipped proof byte");
+    rejected(verify_compressed(&registration, keys.srs(), &vk, &beacon, &flipped), "flipped proof byte");
     let mut truncated = compressed.clone();
     truncated.proof.pop();
-    rejected(verify_compressed(&registration, &keys.srs, &vk, &beacon, &truncated), "truncated proof");
+    rejected(verify_compressed(&registration, keys.srs(), &vk, &beacon, &truncated), "truncated proof");
     let mut padded = compressed;
     padded.proof.push(0);
-    rejected(verify_compressed(&registration, &keys.srs, &vk, &beacon, &padded), "padded proof");
+    rejected(verify_compressed(&registration, keys.srs(), &vk, &beacon, &padded), "padded proof");
     // A storage proof that fails natively is not compressed.
     let mut bad = proof.clone();
     bad.openings[0].leaf += Fr::ONE;

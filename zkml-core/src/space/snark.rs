@@ -7,6 +7,7 @@ use zkml_circuits::halo2_proofs::plonk::{ProvingKey, VerifyingKey};
 use zkml_circuits::halo2_proofs::poly::commitment::Params;
 use zkml_circuits::prover;
 use zkml_circuits::srs::Srs;
+use zkml_circuits::ProverParams;
 use zkml_circuits::storage::{StorageCircuit, StorageShape};
 
 use super::codec::{Decoder, Encoder, Kind};
@@ -23,8 +24,8 @@ pub fn storage_shape(params: &SpaceParams) -> StorageShape {
 
 /// Proving key (and SRS) of the storage circuit of one parameter set.
 pub struct StorageKeys {
-    /// KZG parameters at the circuit's `k`.
-    pub srs: Srs,
+    /// KZG parameters at the circuit's `k`, and where their MSMs run.
+    pub params: ProverParams,
     /// The proving key.
     pub pk: ProvingKey<G1Affine>,
 }
@@ -43,14 +44,20 @@ impl StorageKeys {
             )));
         }
         let circuit = StorageCircuit { shape, openings: None };
-        let vk = prover::keygen_verifying_key(&srs, &circuit)?;
-        let pk = prover::keygen_proving_key(&srs, vk, &circuit)?;
-        Ok(StorageKeys { srs, pk })
+        let params = ProverParams::from(srs);
+        let vk = prover::keygen_verifying_key(&params, &circuit)?;
+        let pk = prover::keygen_proving_key(&params, vk, &circuit)?;
+        Ok(StorageKeys { params, pk })
     }
 
     /// The verifying key.
     pub fn vk(&self) -> &VerifyingKey<G1Affine> {
         self.pk.get_vk()
+    }
+
+    /// The SRS.
+    pub fn srs(&self) -> &Srs {
+        self.params.srs()
     }
 }
 
@@ -74,7 +81,7 @@ pub fn compress(registration: &Registration, keys: &StorageKeys, proof: &Storage
     let indices: Vec<u64> = proof.openings.iter().map(|o| o.index).collect();
     let circuit = StorageCircuit::new(storage_shape(&registration.params), proof.openings.clone())?;
     let instances = instances(registration, &proof.beacon, &indices);
-    let bytes = prover::prove(&keys.srs, &keys.pk, circuit, &instances)?;
+    let bytes = prover::prove(&keys.params, &keys.pk, circuit, &instances)?;
     Ok(CompressedProof { beacon: proof.beacon, proof: bytes })
 }
 
@@ -131,7 +138,7 @@ impl StorageKeys {
     /// Writes the keys, their SRS and the parameter set into `dir` (created if needed).
     pub fn save(&self, dir: &std::path::Path, params: &SpaceParams) -> Result<()> {
         std::fs::create_dir_all(dir).map_err(Error::io(dir))?;
-        crate::srs::save_srs(&self.srs, &dir.join(files::SRS))?;
+        crate::srs::save_srs(self.srs(), &dir.join(files::SRS))?;
         write_atomic(&dir.join(files::VK), &prover::verifying_key_bytes(self.vk()))?;
         write_atomic(&dir.join(files::PK), &prover::proving_key_bytes(&self.pk))?;
         write_atomic(&dir.join(files::PARAMS), &params.to_bytes())
@@ -141,7 +148,7 @@ impl StorageKeys {
     pub fn load(dir: &std::path::Path, params: &SpaceParams) -> Result<StorageKeys> {
         let srs = load_key_dir_srs(dir, params)?;
         let pk = prover::read_proving_key::<StorageCircuit>(&read_file(&dir.join(files::PK))?, storage_shape(params))?;
-        Ok(StorageKeys { srs, pk })
+        Ok(StorageKeys { params: srs.into(), pk })
     }
 }
 
