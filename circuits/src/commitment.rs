@@ -47,43 +47,24 @@ pub struct ProverParams {
 
 impl fmt::Debug for ProverParams {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ProverParams")
-            .field("k", &self.srs.k())
-            .field("backend", &self.backend())
-            .finish()
+        f.debug_struct("ProverParams").field("k", &self.srs.k()).field("backend", &self.backend()).finish()
     }
 }
 
 impl From<Srs> for ProverParams {
     fn from(srs: Srs) -> Self {
-        Self {
-            srs,
-            resident: None,
-            failure: Arc::default(),
-        }
+        Self { srs, resident: None, failure: Arc::default() }
     }
 }
 
 impl ProverParams {
     /// Uploads the SRS's bases to `backend`; every later commitment runs there.
     pub fn on_backend(srs: Srs, backend: &dyn MsmBackend) -> Result<Self, Error> {
-        let load = |bases: &[G1Affine]| {
-            backend
-                .load_bases(bases)
-                .map_err(|e| Error::Backend(e.to_string()))
-        };
+        let load = |bases: &[G1Affine]| backend.load_bases(bases).map_err(|e| Error::Backend(e.to_string()));
         let g = load(srs.get_g())?;
         let g_lagrange = load(&lagrange_bases(&srs)?)?;
-        let resident = Resident {
-            backend: backend.describe(),
-            g: Arc::from(g),
-            g_lagrange: Arc::from(g_lagrange),
-        };
-        Ok(Self {
-            srs,
-            resident: Some(resident),
-            failure: Arc::default(),
-        })
+        let resident = Resident { backend: backend.describe(), g: Arc::from(g), g_lagrange: Arc::from(g_lagrange) };
+        Ok(Self { srs, resident: Some(resident), failure: Arc::default() })
     }
 
     /// The SRS (for verification and serialization).
@@ -109,11 +90,7 @@ impl ProverParams {
     /// failure is recorded and the caller falls back to the CPU).
     fn resident_msm(&self, scalars: &[Fr], lagrange: bool) -> Option<G1> {
         let resident = self.resident.as_ref()?;
-        let bases = if lagrange {
-            &resident.g_lagrange
-        } else {
-            &resident.g
-        };
+        let bases = if lagrange { &resident.g_lagrange } else { &resident.g };
         match bases.msm(scalars) {
             Ok(point) => Some(point),
             Err(e) => {
@@ -130,17 +107,11 @@ impl ProverParams {
 /// bases, the Lagrange bases, then G2 points) is the way to read them.
 fn lagrange_bases(srs: &Srs) -> Result<Vec<G1Affine>, Error> {
     let mut bytes = Vec::new();
-    srs.write_custom(&mut bytes, SerdeFormat::RawBytesUnchecked)
-        .map_err(|e| Error::Srs(e.to_string()))?;
+    srs.write_custom(&mut bytes, SerdeFormat::RawBytesUnchecked).map_err(|e| Error::Srs(e.to_string()))?;
     let n = srs.n() as usize;
     let start = 4 + 64 * n;
-    let raw = bytes
-        .get(start..start + 64 * n)
-        .ok_or_else(|| Error::Srs("unexpected parameter layout".into()))?;
-    Ok(raw
-        .chunks_exact(64)
-        .map(G1Affine::from_raw_bytes_unchecked)
-        .collect())
+    let raw = bytes.get(start..start + 64 * n).ok_or_else(|| Error::Srs("unexpected parameter layout".into()))?;
+    Ok(raw.chunks_exact(64).map(G1Affine::from_raw_bytes_unchecked).collect())
 }
 
 impl<'params> Params<'params, G1Affine> for ProverParams {
@@ -165,8 +136,7 @@ impl<'params> Params<'params, G1Affine> for ProverParams {
     }
 
     fn commit_lagrange(&self, poly: &Polynomial<Fr, LagrangeCoeff>, r: Blind<Fr>) -> G1 {
-        self.resident_msm(poly, true)
-            .unwrap_or_else(|| self.srs.commit_lagrange(poly, r))
+        self.resident_msm(poly, true).unwrap_or_else(|| self.srs.commit_lagrange(poly, r))
     }
 
     fn write<W: io::Write>(&self, writer: &mut W) -> io::Result<()> {
@@ -186,8 +156,7 @@ impl<'params> ParamsProver<'params, G1Affine> for ProverParams {
     }
 
     fn commit(&self, poly: &Polynomial<Fr, Coeff>, r: Blind<Fr>) -> G1 {
-        self.resident_msm(poly, false)
-            .unwrap_or_else(|| self.srs.commit(poly, r))
+        self.resident_msm(poly, false).unwrap_or_else(|| self.srs.commit(poly, r))
     }
 
     fn get_g(&self) -> &[G1Affine] {
@@ -225,10 +194,7 @@ pub struct AcceleratedShplonk<'params> {
 }
 
 impl<'params> Prover<'params, AcceleratedKzg> for AcceleratedShplonk<'params> {
-    const QUERY_INSTANCE: bool = <ProverSHPLONK<'params, Bn256> as Prover<
-        'params,
-        KZGCommitmentScheme<Bn256>,
-    >>::QUERY_INSTANCE;
+    const QUERY_INSTANCE: bool = <ProverSHPLONK<'params, Bn256> as Prover<'params, KZGCommitmentScheme<Bn256>>>::QUERY_INSTANCE;
 
     fn new(params: &'params ProverParams) -> Self {
         Self { params }
@@ -254,9 +220,7 @@ mod tests {
     use zkml_gpu_kernels::cpu::CpuBackend;
 
     use super::*;
-    use crate::prover::{
-        keygen_proving_key, keygen_verifying_key, prove, verify, verifying_key_bytes,
-    };
+    use crate::prover::{keygen_proving_key, keygen_verifying_key, prove, verify, verifying_key_bytes};
     use crate::quantized::{Activation, QuantizedNetwork};
     use crate::{InputVisibility, NetworkCircuit, OutputVisibility, ParamVisibility};
 
@@ -281,53 +245,24 @@ mod tests {
     /// instance is rejected.
     #[test]
     fn backend_commitments_match_halo2() {
-        let weights = |i: usize, o: usize, activation| {
-            (
-                (0..i * o).map(|v| v as i64 % 11 - 5).collect(),
-                vec![3; o],
-                activation,
-            )
-        };
-        let net = QuantizedNetwork::dense_chain(
-            &[6, 5, 3],
-            &[
-                weights(6, 5, Activation::Relu),
-                weights(5, 3, Activation::Linear),
-            ],
-            4,
-            4,
-            12,
-        );
-        let (circuit, k) = NetworkCircuit::compile(
-            net,
-            ParamVisibility::Fixed,
-            InputVisibility::Public,
-            OutputVisibility::Public,
-            usize::MAX,
-        )
-        .unwrap();
+        let weights = |i: usize, o: usize, activation| ((0..i * o).map(|v| v as i64 % 11 - 5).collect(), vec![3; o], activation);
+        let net =
+            QuantizedNetwork::dense_chain(&[6, 5, 3], &[weights(6, 5, Activation::Relu), weights(5, 3, Activation::Linear)], 4, 4, 12);
+        let (circuit, k) =
+            NetworkCircuit::compile(net, ParamVisibility::Fixed, InputVisibility::Public, OutputVisibility::Public, usize::MAX).unwrap();
         let srs = crate::srs::dev_srs(k).unwrap();
         let reference = keygen_verifying_key(&ProverParams::from(srs.clone()), &circuit).unwrap();
         for backend in backends() {
             let params = ProverParams::on_backend(srs.clone(), backend.as_ref()).unwrap();
             let vk = keygen_verifying_key(&params, &circuit).unwrap();
-            assert_eq!(
-                verifying_key_bytes(&vk),
-                verifying_key_bytes(&reference),
-                "{}",
-                params.backend()
-            );
+            assert_eq!(verifying_key_bytes(&vk), verifying_key_bytes(&reference), "{}", params.backend());
             let pk = keygen_proving_key(&params, vk, &circuit).unwrap();
             let (witness, _, instances) = circuit.with_input(&[3, -1, 4, -1, 5, -9]).unwrap();
             let proof = prove(&params, &pk, witness, &instances).unwrap();
             verify(params.srs(), pk.get_vk(), &proof, &instances).unwrap();
             let mut tampered = instances.clone();
             tampered[0] += Fr::ONE;
-            assert!(
-                verify(params.srs(), pk.get_vk(), &proof, &tampered).is_err(),
-                "{}",
-                params.backend()
-            );
+            assert!(verify(params.srs(), pk.get_vk(), &proof, &tampered).is_err(), "{}", params.backend());
             assert_eq!(params.backend_failure(), None);
         }
     }

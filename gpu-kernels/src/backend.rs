@@ -218,6 +218,13 @@ mod tests {
         assert!("tpu".parse::<BackendRequest>().unwrap_err().to_string().contains("unknown backend"));
         let selection = select(BackendRequest::Cpu).unwrap();
         assert!(selection.reason.starts_with("cpu"));
+        // A backend this machine lacks is an error naming it, never a panic.
+        for request in [BackendRequest::Cuda, BackendRequest::Wgpu] {
+            if let Err(e) = select(request) {
+                let name = format!("{request:?}").to_lowercase();
+                assert!(e.to_string().contains(&name), "{e}");
+            }
+        }
     }
 
     /// The wgpu backend against the CPU. Without an adapter the test says why it skipped,
