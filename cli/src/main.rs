@@ -70,7 +70,7 @@ enum Backend {
 }
 
 #[derive(Args)]
-struct BackendChoice {
+pub(crate) struct BackendChoice {
     /// Where the prover's multi-scalar multiplications run.
     #[arg(long, value_enum, default_value = "auto")]
     backend: Backend,
@@ -78,7 +78,7 @@ struct BackendChoice {
 
 impl BackendChoice {
     /// Opens the backend and says which one it is and why.
-    fn select(&self) -> Result<Selection> {
+    pub(crate) fn select(&self) -> Result<Selection> {
         let request = match self.backend {
             Backend::Auto => BackendRequest::Auto,
             Backend::Cpu => BackendRequest::Cpu,

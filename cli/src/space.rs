@@ -16,7 +16,7 @@ use zkml_core::space::{
 };
 use zkml_core::srs::SrsSource;
 
-use crate::{cpu_threads, timed, SrsChoice, DEV_SRS_WARNING};
+use crate::{cpu_threads, timed, BackendChoice, SrsChoice, DEV_SRS_WARNING};
 
 /// Arguments of `zkml space`.
 #[derive(Args)]
@@ -134,6 +134,9 @@ struct ProveArgs {
     /// Compress into one halo2 proof with the keys in this directory (`zkml space setup`).
     #[arg(long)]
     keys: Option<PathBuf>,
+    /// Where the compression's MSMs run.
+    #[command(flatten)]
+    backend: BackendChoice,
 }
 
 #[derive(Args)]
@@ -160,6 +163,9 @@ struct SetupArgs {
     params: ParamsArgs,
     #[command(flatten)]
     srs: SrsChoice,
+    /// Where key generation's MSMs run.
+    #[command(flatten)]
+    backend: BackendChoice,
 }
 
 #[derive(Args)]
@@ -288,9 +294,13 @@ pub fn run(args: SpaceArgs) -> Result<()> {
             let (bytes, elapsed) = match &args.keys {
                 None => (proof.to_bytes(params), elapsed),
                 Some(keys) => {
+                    let backend = args.backend.select()?;
                     let (compressed, more) = timed("compressed proof", |bar| {
                         bar.set_message("compressed proof: loading keys");
-                        let keys = StorageKeys::load(keys, params)?;
+                        let mut keys = StorageKeys::load(keys, params)?;
+                        if let Some(msm) = &backend.msm {
+                            keys.use_backend(msm.as_ref())?;
+                        }
                         bar.set_message("compressed proof");
                         Ok(compress(registration, &keys, &proof)?)
                     })?;
@@ -324,9 +334,14 @@ pub fn run(args: SpaceArgs) -> Result<()> {
                 eprintln!("{DEV_SRS_WARNING}");
             }
             let k = storage_shape(&params).k();
+            let backend = args.backend.select()?;
             let (_, elapsed) = timed("setup", |bar| {
                 bar.set_message(format!("setup: SRS (k = {k})"));
                 let (srs, _) = zkml_core::srs::obtain_srs(&source, k)?;
+                let srs = match &backend.msm {
+                    Some(msm) => zkml_core::ProverParams::on_backend(srs, msm.as_ref())?,
+                    None => srs.into(),
+                };
                 bar.set_message(format!("setup: keys (k = {k})"));
                 let keys = StorageKeys::generate(&params, srs)?;
                 keys.save(&args.output, &params)?;

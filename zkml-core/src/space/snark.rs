@@ -31,9 +31,11 @@ pub struct StorageKeys {
 }
 
 impl StorageKeys {
-    /// Generates the keys of `params`' storage circuit; `srs` must have exactly
-    /// `storage_shape(params).k()` rows' worth of points.
-    pub fn generate(params: &SpaceParams, srs: Srs) -> Result<StorageKeys> {
+    /// Generates the keys of `params`' storage circuit; `srs` (an SRS, or [`ProverParams`] on a
+    /// backend) must have exactly `storage_shape(params).k()` rows' worth of points.
+    pub fn generate(params: &SpaceParams, srs: impl Into<ProverParams>) -> Result<StorageKeys> {
+        let prover_params = srs.into();
+        let srs = prover_params.srs();
         params.validate()?;
         let shape = storage_shape(params);
         if srs.k() != shape.k() {
@@ -44,10 +46,9 @@ impl StorageKeys {
             )));
         }
         let circuit = StorageCircuit { shape, openings: None };
-        let params = ProverParams::from(srs);
-        let vk = prover::keygen_verifying_key(&params, &circuit)?;
-        let pk = prover::keygen_proving_key(&params, vk, &circuit)?;
-        Ok(StorageKeys { params, pk })
+        let vk = prover::keygen_verifying_key(&prover_params, &circuit)?;
+        let pk = prover::keygen_proving_key(&prover_params, vk, &circuit)?;
+        Ok(StorageKeys { params: prover_params, pk })
     }
 
     /// The verifying key.
@@ -58,6 +59,12 @@ impl StorageKeys {
     /// The SRS.
     pub fn srs(&self) -> &Srs {
         self.params.srs()
+    }
+
+    /// Moves the prover's MSMs to `backend` (uploading the SRS bases to it).
+    pub fn use_backend(&mut self, backend: &dyn zkml_circuits::MsmBackend) -> Result<()> {
+        self.params = ProverParams::on_backend(self.params.srs().clone(), backend)?;
+        Ok(())
     }
 }
 
