@@ -22,6 +22,10 @@ const MSM: &str = include_str!("msm.cu");
 /// directory, `$XDG_CACHE_HOME/zkml` or `~/.cache/zkml`).
 pub const CACHE_DIR_ENV: &str = "ZKML_CACHE_DIR";
 
+/// Environment variable with extra NVRTC options (space-separated, e.g. `-DNAME=VALUE` for the
+/// kernels' tuning macros); they are part of the cache key.
+pub const NVRTC_OPTIONS_ENV: &str = "ZKML_NVRTC_OPTIONS";
+
 /// The whole CUDA source: the field constants, then the arithmetic and the kernels.
 pub fn source() -> String {
     let mut out = String::from("typedef unsigned int u32;\ntypedef unsigned long long u64;\n");
@@ -84,18 +88,19 @@ pub struct Compiled {
 /// cached; a cache that cannot be written only costs the next run a compilation).
 pub fn cubin(arch: (i32, i32), driver_version: i32) -> Result<Compiled, Error> {
     let src = source();
+    let extra: Vec<String> = std::env::var(NVRTC_OPTIONS_ENV).unwrap_or_default().split_whitespace().map(String::from).collect();
     let (mut major, mut minor) = (0, 0);
     unsafe { nvrtc_sys::nvrtcVersion(&mut major, &mut minor) }
         .result()
         .map_err(|e| Error::Device(format!("nvrtcVersion: {e:?}")))?;
     let mut hasher = DefaultHasher::new();
-    (&src, arch, driver_version, major, minor).hash(&mut hasher);
+    (&src, &extra, arch, driver_version, major, minor).hash(&mut hasher);
     let key = format!("bn254-sm{}{}-{:016x}.cubin", arch.0, arch.1, hasher.finish());
     let path = cache_dir().map(|dir| dir.join(&key));
     if let Some(cubin) = path.as_ref().and_then(|p| std::fs::read(p).ok()) {
         return Ok(Compiled { cubin, cached: true });
     }
-    let cubin = compile(&src, arch)?;
+    let cubin = compile(&src, arch, &extra)?;
     if let Some(path) = path {
         // Temp file then rename: a concurrent reader never sees half a module.
         let tmp = path.with_extension(format!("tmp{}", std::process::id()));
@@ -109,11 +114,12 @@ pub fn cubin(arch: (i32, i32), driver_version: i32) -> Result<Compiled, Error> {
     Ok(Compiled { cubin, cached: false })
 }
 
-fn compile(src: &str, arch: (i32, i32)) -> Result<Vec<u8>, Error> {
+fn compile(src: &str, arch: (i32, i32), extra: &[String]) -> Result<Vec<u8>, Error> {
     let source = CString::new(src).map_err(|_| Error::Device("kernel source holds a NUL byte".into()))?;
     let name = CString::new("bn254.cu").unwrap();
     let program = nvrtc::create_program(&source, Some(&name)).map_err(|e| Error::Device(format!("nvrtc: {e:?}")))?;
-    let options = [format!("--gpu-architecture=sm_{}{}", arch.0, arch.1), "--std=c++17".into(), "-default-device".into()];
+    let mut options = vec![format!("--gpu-architecture=sm_{}{}", arch.0, arch.1), "--std=c++17".into(), "-default-device".into()];
+    options.extend_from_slice(extra);
     let outcome = (|| {
         if let Err(e) = unsafe { nvrtc::compile_program(program, &options) } {
             let log = unsafe { nvrtc::get_program_log(program) }

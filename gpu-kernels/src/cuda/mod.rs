@@ -23,7 +23,7 @@ use halo2curves::group::Group;
 use halo2curves::serde::SerdeObject;
 use rayon::prelude::*;
 
-pub use compile::{source, CACHE_DIR_ENV};
+pub use compile::{source, CACHE_DIR_ENV, NVRTC_OPTIONS_ENV};
 
 use crate::backend::{log_size, root_of_unity, MsmBackend, NttBackend, ResidentBases};
 use crate::Error;

@@ -125,11 +125,17 @@ __device__ __forceinline__ Affine entry_point(const u32 *bases, u64 entry) {
     return (entry & 0x80000000ull) ? affine_neg(p) : p;
 }
 
+// Resident blocks per SM the accumulation kernel is compiled for (it bounds its registers per
+// thread); a tuning knob: ZKML_NVRTC_OPTIONS=-DMSM_ACCUMULATE_MIN_BLOCKS=2.
+#ifndef MSM_ACCUMULATE_MIN_BLOCKS
+#define MSM_ACCUMULATE_MIN_BLOCKS 1
+#endif
+
 // Chunk t covers entries [t·CHUNK, (t+1)·CHUNK) ∩ [0, total). Runs of equal bucket inside it:
 // - a bucket wholly inside the chunk is written to `buckets`;
 // - the run at the chunk's start, of a bucket that began in an earlier chunk, goes to first[t];
 // - the run at the chunk's end, of a bucket that began in this chunk and goes on, to last[t].
-extern "C" __global__ void msm_accumulate(const u64 *entries, const u32 *total_in, const u32 *offsets,
+extern "C" __global__ void __launch_bounds__(256, MSM_ACCUMULATE_MIN_BLOCKS) msm_accumulate(const u64 *entries, const u32 *total_in, const u32 *offsets,
                                           const u32 *counts, const u32 *bases, u32 *buckets, u32 *first,
                                           u32 *last) {
     u64 t = (u64)blockIdx.x * blockDim.x + threadIdx.x;
