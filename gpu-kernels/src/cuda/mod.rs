@@ -84,8 +84,7 @@ struct Kernels {
     fill_powers: CudaFunction,
     scale_by_powers: CudaFunction,
     scale: CudaFunction,
-    msm_count: CudaFunction,
-    msm_scatter: CudaFunction,
+    msm_digits: CudaFunction,
     scan_blocks: CudaFunction,
     scan_totals: CudaFunction,
     scan_add: CudaFunction,
@@ -172,8 +171,7 @@ impl CudaBackend {
             fill_powers: f("fr_fill_powers")?,
             scale_by_powers: f("fr_scale_by_powers")?,
             scale: f("fr_scale")?,
-            msm_count: f("msm_count")?,
-            msm_scatter: f("msm_scatter")?,
+            msm_digits: f("msm_digits")?,
             scan_blocks: f("scan_blocks")?,
             scan_totals: f("scan_totals")?,
             scan_add: f("scan_add")?,
@@ -412,8 +410,9 @@ impl CudaBases {
         let err = device_error("msm");
 
         stream.memset_zeros(&mut s.counts).map_err(&err)?;
-        let mut launch = stream.launch_builder(&k.msm_count);
-        launch.arg(&scalars.words).arg(&n64).arg(&c).arg(&w).arg(&mut s.counts);
+        let (count, write) = (0u32, 1u32);
+        let mut launch = stream.launch_builder(&k.msm_digits);
+        launch.arg(&scalars.words).arg(&n64).arg(&c).arg(&w).arg(&mut s.counts).arg(&mut s.entries).arg(&count);
         unsafe { launch.launch(grid(n64)) }.map_err(&err)?;
 
         let scan_blocks = n_buckets.div_ceil(SCAN_BLOCK);
@@ -430,8 +429,8 @@ impl CudaBases {
         unsafe { launch.launch(grid(n_buckets as u64)) }.map_err(&err)?;
 
         stream.memcpy_dtod(&s.offsets, &mut s.cursors).map_err(&err)?;
-        let mut launch = stream.launch_builder(&k.msm_scatter);
-        launch.arg(&scalars.words).arg(&n64).arg(&c).arg(&w).arg(&mut s.cursors).arg(&mut s.entries);
+        let mut launch = stream.launch_builder(&k.msm_digits);
+        launch.arg(&scalars.words).arg(&n64).arg(&c).arg(&w).arg(&mut s.cursors).arg(&mut s.entries).arg(&write);
         unsafe { launch.launch(grid(n64)) }.map_err(&err)?;
 
         let total = s.totals.slice(scan_blocks as usize..);
