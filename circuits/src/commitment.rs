@@ -60,11 +60,19 @@ impl From<Srs> for ProverParams {
 impl ProverParams {
     /// Uploads the SRS's bases to `backend`; every later commitment runs there.
     pub fn on_backend(srs: Srs, backend: &dyn MsmBackend) -> Result<Self, Error> {
+        let mut params = Self::from(srs);
+        params.use_backend(backend)?;
+        Ok(params)
+    }
+
+    /// Moves the commitments to `backend`, uploading the SRS's bases to it. On failure the
+    /// parameters are left as they were.
+    pub fn use_backend(&mut self, backend: &dyn MsmBackend) -> Result<(), Error> {
         let load = |bases: &[G1Affine]| backend.load_bases(bases).map_err(|e| Error::Backend(e.to_string()));
-        let g = load(srs.get_g())?;
-        let g_lagrange = load(&lagrange_bases(&srs)?)?;
-        let resident = Resident { backend: backend.describe(), g: Arc::from(g), g_lagrange: Arc::from(g_lagrange) };
-        Ok(Self { srs, resident: Some(resident), failure: Arc::default() })
+        let g = load(self.srs.get_g())?;
+        let g_lagrange = load(&lagrange_bases(&self.srs)?)?;
+        self.resident = Some(Resident { backend: backend.describe(), g: Arc::from(g), g_lagrange: Arc::from(g_lagrange) });
+        Ok(())
     }
 
     /// The SRS (for verification and serialization).

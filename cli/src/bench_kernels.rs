@@ -44,6 +44,13 @@ pub struct BenchKernelsArgs {
     output: PathBuf,
 }
 
+impl BenchKernelsArgs {
+    /// Whether `--backends` includes `name` (all backends when it is empty).
+    fn wants(&self, name: &str) -> bool {
+        self.backends.is_empty() || self.backends.iter().any(|b| b == name)
+    }
+}
+
 /// Median seconds of `runs` calls of `f`.
 fn timed(runs: usize, mut f: impl FnMut() -> Result<()>) -> Result<f64> {
     let mut times = Vec::new();
@@ -78,45 +85,43 @@ fn row(op: Op, backend: &str, log_n: u32, seconds: f64, copies: Option<(f64, f64
     row
 }
 
+/// Opens a backend unless `--backends` leaves it out. One that `--backends` names must open; by
+/// default an unavailable one is only noted.
+fn open<T>(
+    name: &str,
+    args: &BenchKernelsArgs,
+    notes: &mut Vec<String>,
+    new: impl FnOnce() -> Result<T, zkml_core::kernels::Error>,
+) -> Result<Option<T>> {
+    if !args.wants(name) {
+        return Ok(None);
+    }
+    match new() {
+        Ok(backend) => Ok(Some(backend)),
+        Err(e) if args.backends.is_empty() => {
+            notes.push(format!("{name} not measured: {e}"));
+            Ok(None)
+        }
+        Err(e) => Err(e).context(format!("--backends {name}")),
+    }
+}
+
 /// Runs the benchmark.
 pub fn run(args: BenchKernelsArgs) -> Result<()> {
     if let Some(k) = args.log_sizes.iter().find(|k| **k > 28) {
         bail!("--log-sizes: 2^{k} does not fit BN254's NTT domain (at most 2^28)");
     }
-    let wanted = |name: &str| args.backends.is_empty() || args.backends.iter().any(|b| b == name);
     for b in &args.backends {
         if !["cpu", "cuda", "wgpu"].contains(&b.as_str()) {
             bail!("--backends: unknown backend '{b}' (expected cpu, cuda or wgpu)");
         }
     }
     let mut notes = Vec::new();
-    let cuda = if wanted("cuda") {
-        match zkml_core::kernels::cuda::CudaBackend::new() {
-            Ok(gpu) => {
-                notes.push(format!("cuda kernels {}", if gpu.loaded_from_cache() { "loaded from the cache" } else { "compiled by NVRTC" }));
-                Some(gpu)
-            }
-            Err(e) if args.backends.is_empty() => {
-                notes.push(format!("cuda not measured: {e}"));
-                None
-            }
-            Err(e) => return Err(e).context("--backends cuda"),
-        }
-    } else {
-        None
-    };
-    let wgpu = if wanted("wgpu") {
-        match zkml_core::kernels::wgpu::WgpuBackend::new() {
-            Ok(gpu) => Some(gpu),
-            Err(e) if args.backends.is_empty() => {
-                notes.push(format!("wgpu not measured: {e}"));
-                None
-            }
-            Err(e) => return Err(e).context("--backends wgpu"),
-        }
-    } else {
-        None
-    };
+    let cuda = open("cuda", &args, &mut notes, zkml_core::kernels::cuda::CudaBackend::new)?;
+    let wgpu = open("wgpu", &args, &mut notes, zkml_core::kernels::wgpu::WgpuBackend::new)?;
+    if let Some(gpu) = &cuda {
+        notes.push(format!("cuda kernels {}", if gpu.loaded_from_cache() { "loaded from the cache" } else { "compiled by NVRTC" }));
+    }
     if wgpu.is_some() && args.ops.contains(&Op::Msm) {
         notes.push("wgpu has no MSM kernel yet: not measured".into());
     }
@@ -137,7 +142,7 @@ pub fn run(args: BenchKernelsArgs) -> Result<()> {
                         reference.copy_from_slice(&input);
                         Ok(CpuBackend.ntt(&mut reference)?)
                     })?;
-                    if wanted("cpu") {
+                    if args.wants("cpu") {
                         rows.push(row(Op::Ntt, &NttBackend::describe(&CpuBackend), log_n, cpu_time, None));
                     }
                     if let Some(gpu) = &cuda {
@@ -191,7 +196,7 @@ pub fn run(args: BenchKernelsArgs) -> Result<()> {
                         reference = Some(cpu_bases.msm(&scalars)?);
                         Ok(())
                     })?;
-                    if wanted("cpu") {
+                    if args.wants("cpu") {
                         rows.push(row(Op::Msm, &MsmBackend::describe(&CpuBackend), log_n, cpu_time, None));
                     }
                     if let (Some(gpu), Some(resident)) = (&cuda, &gpu_bases) {

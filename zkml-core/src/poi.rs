@@ -167,8 +167,7 @@ impl Keys {
 
     /// Moves the prover's MSMs to `backend` (uploading the SRS bases to it).
     pub fn use_backend(&mut self, backend: &dyn MsmBackend) -> Result<()> {
-        self.params = ProverParams::on_backend(self.params.srs().clone(), backend)?;
-        Ok(())
+        Ok(self.params.use_backend(backend)?)
     }
 
     /// Writes `kzg.srs`, `vk.bin` and `pk.bin` into `dir`.

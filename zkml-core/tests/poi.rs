@@ -33,6 +33,19 @@ fn verifier(keys: &Keys) -> VerifierKeys {
     VerifierKeys { srs: keys.srs().clone(), vk: keys.vk().clone() }
 }
 
+/// Proves `input` (the model's input private, so the instances are its outputs), verifies the
+/// proof, and checks that moving output `index` by one quantization step, in the instance and in
+/// the stated float, is rejected.
+fn proves_and_rejects_a_changed_output(model: &CompiledModel, input: &[f32], index: usize) {
+    let keys = keys_for(model);
+    let proof = prove(model, &keys, input).unwrap();
+    verify(&model.settings, &verifier(&keys), &proof).unwrap();
+    let mut tampered = proof.clone();
+    tampered.instances[index] += Fr::one();
+    tampered.outputs[index] += 1.0 / (1u64 << model.settings.scale_bits) as f32;
+    assert!(verify(&model.settings, &verifier(&keys), &tampered).is_err());
+}
+
 #[test]
 fn prove_and_verify_round_trip_through_files() {
     let dir = temp_dir("round-trip");
@@ -264,13 +277,7 @@ fn cnn_operators_match_onnx_execution_and_prove() {
     let model = compile(&onnx, &samples, &CompileOptions::default()).unwrap();
     assert_eq!(model.settings.output_len, 2);
     assert!(model.settings.fidelity.max_abs_error < 0.05, "{}", model.settings.fidelity);
-    let keys = keys_for(&model);
-    let proof = prove(&model, &keys, &samples[1]).unwrap();
-    verify(&model.settings, &verifier(&keys), &proof).unwrap();
-    let mut tampered = proof.clone();
-    tampered.instances[1] += Fr::one();
-    tampered.outputs[1] += 1.0 / (1u64 << model.settings.scale_bits) as f32;
-    assert!(verify(&model.settings, &verifier(&keys), &tampered).is_err());
+    proves_and_rejects_a_changed_output(&model, &samples[1], 1);
 }
 
 #[test]
@@ -407,13 +414,7 @@ fn transformer_block_matches_onnx_execution_and_proves() {
     let model = compile(&onnx, &samples, &CompileOptions::default()).unwrap();
     eprintln!("transformer block: k = {}, {}", model.settings.k, model.settings.fidelity);
     assert!(model.settings.fidelity.max_abs_error < 0.05, "{}", model.settings.fidelity);
-    let keys = keys_for(&model);
-    let proof = prove(&model, &keys, &samples[1]).unwrap();
-    verify(&model.settings, &verifier(&keys), &proof).unwrap();
-    let mut tampered = proof.clone();
-    tampered.instances[3] += Fr::one();
-    tampered.outputs[3] += 1.0 / (1u64 << model.settings.scale_bits) as f32;
-    assert!(verify(&model.settings, &verifier(&keys), &tampered).is_err());
+    proves_and_rejects_a_changed_output(&model, &samples[1], 3);
 }
 
 #[test]

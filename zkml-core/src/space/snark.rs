@@ -63,8 +63,7 @@ impl StorageKeys {
 
     /// Moves the prover's MSMs to `backend` (uploading the SRS bases to it).
     pub fn use_backend(&mut self, backend: &dyn zkml_circuits::MsmBackend) -> Result<()> {
-        self.params = ProverParams::on_backend(self.params.srs().clone(), backend)?;
-        Ok(())
+        Ok(self.params.use_backend(backend)?)
     }
 }
 
