@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
-# GPU check: the CUDA and wgpu kernels and the CUDA-backed prover against the CPU on fresh random
+# GPU check: the CUDA and wgpu kernels and the GPU-backed prover against the CPU on fresh random
 # inputs, then the kernel benchmarks and an end-to-end proof per backend, from binaries built on
 # any x86-64 Linux machine (no GPU or CUDA toolkit needed to build: they open libcuda, libnvrtc
 # and the Vulkan loader at run time).
 #
 #   cargo test --release -p zkml-gpu-kernels --no-run                         # KERNEL_TESTS
-#   cargo test --release -p zkml-circuits --features cuda-tests --no-run      # PROVER_TESTS
+#   cargo test --release -p zkml-circuits --features gpu-tests --no-run      # PROVER_TESTS
 #   cargo build --release -p zkml-cli                                         # target/release/zkml
 #   scripts/gpu-check.sh KERNEL_TESTS PROVER_TESTS ZKML [OUT_DIR] [LOG_SIZES] [MODEL]
 #
@@ -40,8 +40,8 @@ if ! ldconfig -p | grep -q 'libnvrtc\.so'; then
     fi
 fi
 
-# Correctness first: a missing CUDA device fails the check instead of skipping.
-export ZKML_REQUIRE_CUDA=1
+# Correctness first: a missing CUDA or Vulkan device fails the check instead of skipping.
+export ZKML_REQUIRE_CUDA=1 ZKML_REQUIRE_WGPU=1
 step bash -c "'$kernel_tests' --nocapture --test-threads 1 2>&1 | tee '$out/kernel-tests.txt'"
 step bash -c "'$prover_tests' commitment --nocapture 2>&1 | tee '$out/prover-tests.txt'"
 
@@ -49,6 +49,6 @@ step bash -c "'$prover_tests' commitment --nocapture 2>&1 | tee '$out/prover-tes
 step "$zkml" bench-kernels --log-sizes "$sizes" --runs 5 -o "$out/kernels.json"
 step "$zkml" bench-chart "$out/kernels.json" -o "$out/kernels.svg"
 # End to end: set up and prove one model with the MSMs on each backend (proofs verified).
-step "$zkml" bench --only "$model" --backends cpu,cuda --runs 2 --work "$work" -o "$out/prove.json"
+step "$zkml" bench --only "$model" --backends cpu,cuda,wgpu --runs 2 --work "$work" -o "$out/prove.json"
 rm -rf "$work"
 exit $failed

@@ -4,7 +4,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-cargo test --workspace
+# The prover tests also run on each GPU backend present (lavapipe counts as a wgpu device).
+cargo test --workspace --features zkml-circuits/gpu-tests
 # The verifier-only build that node software embeds: no ONNX importer, no GPU crates, no plotting.
 cargo test -p zkml-core --no-default-features --features verify --lib --tests
 

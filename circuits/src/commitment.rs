@@ -226,24 +226,27 @@ impl<'params> Prover<'params, AcceleratedKzg> for AcceleratedShplonk<'params> {
 mod tests {
     use halo2_proofs::halo2curves::ff::Field;
     use zkml_gpu_kernels::cpu::CpuBackend;
+    #[cfg(feature = "gpu-tests")]
+    use zkml_gpu_kernels::BackendRequest;
 
     use super::*;
     use crate::prover::{keygen_proving_key, keygen_verifying_key, prove, verify, verifying_key_bytes};
     use crate::quantized::{Activation, QuantizedNetwork};
     use crate::{InputVisibility, NetworkCircuit, OutputVisibility, ParamVisibility};
 
-    /// Every backend this machine has. CUDA is skipped with a note when absent, unless
-    /// `ZKML_REQUIRE_CUDA` is set.
+    /// Every backend this machine has. With the `gpu-tests` feature the GPU backends join,
+    /// each skipped with a note when absent unless `ZKML_REQUIRE_CUDA` / `ZKML_REQUIRE_WGPU` is
+    /// set (CI sets the latter: it installs lavapipe).
     fn backends() -> Vec<Box<dyn MsmBackend>> {
-        #[allow(unused_mut)] // CUDA joins only with the `cuda-tests` feature
+        #[allow(unused_mut)] // the GPUs join only with the `gpu-tests` feature
         let mut out: Vec<Box<dyn MsmBackend>> = vec![Box::new(CpuBackend)];
-        #[cfg(feature = "cuda-tests")]
-        match zkml_gpu_kernels::cuda::CudaBackend::new() {
-            Ok(gpu) => out.push(Box::new(gpu)),
-            Err(e) if std::env::var_os("ZKML_REQUIRE_CUDA").is_none() => {
-                eprintln!("skipping CUDA: {e}")
+        #[cfg(feature = "gpu-tests")]
+        for (request, require) in [(BackendRequest::Cuda, "ZKML_REQUIRE_CUDA"), (BackendRequest::Wgpu, "ZKML_REQUIRE_WGPU")] {
+            match zkml_gpu_kernels::select(request) {
+                Ok(selection) => out.push(selection.msm.expect("GPU backends have an MSM")),
+                Err(e) if std::env::var_os(require).is_none() => eprintln!("skipping: {e}"),
+                Err(e) => panic!("{require} is set but {e}"),
             }
-            Err(e) => panic!("ZKML_REQUIRE_CUDA is set but {e}"),
         }
         out
     }

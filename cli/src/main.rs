@@ -59,13 +59,14 @@ enum Command {
 /// Where the prover's MSMs run.
 #[derive(Clone, Copy, ValueEnum)]
 enum Backend {
-    /// CUDA if a device and driver are present, else the CPU (`ZKML_BACKEND` overrides).
+    /// CUDA if a device and driver are present, else wgpu on a hardware GPU, else the CPU
+    /// (`ZKML_BACKEND` overrides).
     Auto,
     /// All CPU cores.
     Cpu,
     /// An NVIDIA GPU (driver and NVRTC loaded at run time).
     Cuda,
-    /// A GPU through wgpu (NTT only for now: MSMs stay on the CPU).
+    /// A GPU through wgpu (Vulkan, Metal, DX12).
     Wgpu,
 }
 

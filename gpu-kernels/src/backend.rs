@@ -82,7 +82,7 @@ pub enum BackendRequest {
     Cpu,
     /// An NVIDIA GPU through CUDA (driver and NVRTC loaded at run time).
     Cuda,
-    /// A GPU through wgpu (Vulkan, Metal, DX12). NTT only: its MSMs run on the CPU.
+    /// A GPU through wgpu (Vulkan, Metal, DX12).
     Wgpu,
 }
 
@@ -115,7 +115,8 @@ pub struct Selection {
 }
 
 /// Picks a backend. An explicit request that cannot be met is an error; `Auto` (after the
-/// `ZKML_BACKEND` override) tries CUDA, then wgpu, then falls back to the CPU, and says why.
+/// `ZKML_BACKEND` override) tries CUDA, then wgpu on a hardware adapter (a software one such as
+/// lavapipe is slower than the CPU backend), then falls back to the CPU, and says why.
 pub fn select(request: BackendRequest) -> Result<Selection, Error> {
     let request = match (request, std::env::var(BACKEND_ENV)) {
         (BackendRequest::Auto, Ok(value)) => value.parse()?,
@@ -125,13 +126,13 @@ pub fn select(request: BackendRequest) -> Result<Selection, Error> {
     match request {
         BackendRequest::Cpu => Ok(Selection { reason: "cpu: requested".into(), ..cpu() }),
         BackendRequest::Cuda => Ok(with_reason(cuda_backend()?, "requested")),
-        BackendRequest::Wgpu => Ok(with_reason(wgpu_backend()?, "requested")),
+        BackendRequest::Wgpu => Ok(with_reason(wgpu_backend(true)?, "requested")),
         BackendRequest::Auto => {
             let cuda = match cuda_backend() {
                 Ok(selection) => return Ok(with_reason(selection, "the fastest available")),
                 Err(e) => e,
             };
-            match wgpu_backend() {
+            match wgpu_backend(false) {
                 Ok(selection) => Ok(with_reason(selection, &format!("no CUDA ({cuda})"))),
                 Err(wgpu) => Ok(Selection { reason: format!("cpu: fallback (no CUDA: {cuda}; no wgpu: {wgpu})"), ..cpu() }),
             }
@@ -140,8 +141,8 @@ pub fn select(request: BackendRequest) -> Result<Selection, Error> {
 }
 
 fn with_reason(selection: Selection, why: &str) -> Selection {
-    let msm = selection.msm.as_ref().map_or_else(|| NttBackend::describe(&CpuBackend), |m| m.describe());
-    let reason = format!("{} for NTT, {msm} for MSM: {why}", selection.ntt.describe());
+    let (ntt, msm) = (selection.ntt.describe(), selection.msm.as_ref().map_or_else(|| NttBackend::describe(&CpuBackend), |m| m.describe()));
+    let reason = if ntt == msm { format!("{ntt} for NTT and MSM: {why}") } else { format!("{ntt} for NTT, {msm} for MSM: {why}") };
     Selection { reason, ..selection }
 }
 
@@ -156,15 +157,19 @@ fn cuda_backend() -> Result<Selection, Error> {
     Err(Error::Unavailable { backend: "cuda", reason: "built without the `cuda` feature".into() })
 }
 
+/// The wgpu backend; with `allow_software` false, an adapter that runs on the CPU is refused.
 #[cfg(feature = "wgpu")]
-fn wgpu_backend() -> Result<Selection, Error> {
+fn wgpu_backend(allow_software: bool) -> Result<Selection, Error> {
     let gpu = crate::wgpu::WgpuBackend::new()?;
-    // wgpu has no MSM kernel yet: its MSMs run on the CPU.
-    Ok(Selection { ntt: Box::new(gpu), msm: None, reason: String::new() })
+    if gpu.is_software() && !allow_software {
+        let reason = format!("its only adapter, {}, runs on the CPU, slower than the CPU backend", NttBackend::describe(&gpu));
+        return Err(Error::Unavailable { backend: "wgpu", reason });
+    }
+    Ok(Selection { ntt: Box::new(gpu.clone()), msm: Some(Box::new(gpu)), reason: String::new() })
 }
 
 #[cfg(not(feature = "wgpu"))]
-fn wgpu_backend() -> Result<Selection, Error> {
+fn wgpu_backend(_allow_software: bool) -> Result<Selection, Error> {
     Err(Error::Unavailable { backend: "wgpu", reason: "built without the `wgpu` feature".into() })
 }
 
@@ -233,8 +238,10 @@ mod tests {
     #[test]
     fn wgpu_backend_matches_cpu() {
         let Some(gpu) = open_or_skip(crate::wgpu::WgpuBackend::new(), "ZKML_REQUIRE_WGPU") else { return };
-        eprintln!("testing {}", gpu.describe());
+        eprintln!("testing {}", NttBackend::describe(&gpu));
         check_ntt(&gpu, &[1, 2, 4, 64, 1 << 12]);
+        // Small sizes: lavapipe runs the kernels on the CPU, slowly.
+        check_msm(&gpu, &[1, 2, 7, 100, 777], 300);
     }
 
     /// A GPU backend for a test, or `None` after saying why the test skips; with `require_env`
@@ -315,18 +322,26 @@ mod tests {
         eprintln!("testing {} (kernels {})", NttBackend::describe(&gpu), if gpu.loaded_from_cache() { "cached" } else { "compiled" });
         check_ntt(&gpu, &[1, 2, 4, 8, 16, 32, 64, 128, 1 << 10, 1 << 13, 1 << 16]);
 
-        let (scalars, bases) = msm_inputs(1 << 16);
+        // n = 1, small n (narrow windows), n not a power of two, a power of two.
+        check_msm(&gpu, &[1, 2, 7, 100, 1000, 3001, 1 << 12, 1 << 16], 5000);
+    }
+
+    /// MSMs on `gpu` against the CPU over one resident base set, on prefixes of each size of
+    /// fresh random inputs with the edge cases; then `same_len` equal scalars (1: one bucket
+    /// holds them all and crosses many accumulation chunks; 0; p − 1); then too many scalars.
+    #[cfg(any(feature = "wgpu", feature = "cuda"))]
+    fn check_msm(gpu: &dyn MsmBackend, sizes: &[usize], same_len: usize) {
+        let max = sizes.iter().copied().chain([same_len]).max().unwrap();
+        let (scalars, bases) = msm_inputs(max);
         let resident = gpu.load_bases(&bases).unwrap();
         let cpu = CpuBackend.load_bases(&bases).unwrap();
-        // n = 1, small n (narrow windows), n not a power of two, a power of two.
-        for n in [1, 2, 7, 100, 1000, 3001, 1 << 12, 1 << 16] {
+        for &n in sizes {
             assert_eq!(resident.msm(&scalars[..n]).unwrap(), cpu.msm(&scalars[..n]).unwrap(), "msm n={n}");
         }
-        // Every scalar 1 (one bucket holds them all), every scalar 0, and p − 1.
         for (what, k) in [("ones", Fr::ONE), ("zeros", Fr::ZERO), ("p-1", -Fr::ONE)] {
-            let same = vec![k; 5000];
+            let same = vec![k; same_len];
             assert_eq!(resident.msm(&same).unwrap(), cpu.msm(&same).unwrap(), "msm of {what}");
         }
-        assert!(resident.msm(&vec![Fr::ONE; (1 << 16) + 1]).is_err());
+        assert!(resident.msm(&vec![Fr::ONE; max + 1]).is_err());
     }
 }

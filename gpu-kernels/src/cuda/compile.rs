@@ -9,9 +9,9 @@ use std::path::PathBuf;
 
 use cudarc::nvrtc::{result as nvrtc, sys as nvrtc_sys};
 use halo2curves::bn256::{Fq, Fr};
-use halo2curves::ff::{Field, PrimeField};
-use halo2curves::serde::SerdeObject;
 
+use crate::layout::{montgomery_constants, MontgomeryConstants};
+use crate::pippenger::CHUNK;
 use crate::Error;
 
 const BN254: &str = include_str!("bn254.cuh");
@@ -26,11 +26,12 @@ pub const CACHE_DIR_ENV: &str = "ZKML_CACHE_DIR";
 /// kernels' tuning macros); they are part of the cache key.
 pub const NVRTC_OPTIONS_ENV: &str = "ZKML_NVRTC_OPTIONS";
 
-/// The whole CUDA source: the field constants, then the arithmetic and the kernels.
+/// The whole CUDA source: the field constants and `CHUNK`, then the arithmetic and the kernels.
 pub fn source() -> String {
     let mut out = String::from("typedef unsigned int u32;\ntypedef unsigned long long u64;\n");
-    out += &field_constants("fr", &(-Fr::ONE).to_repr(), &Fr::ONE.to_raw_bytes());
-    out += &field_constants("fq", &(-Fq::ONE).to_repr(), &Fq::ONE.to_raw_bytes());
+    out += &field_constants("fr", &montgomery_constants::<Fr>());
+    out += &field_constants("fq", &montgomery_constants::<Fq>());
+    out += &format!("#define CHUNK {CHUNK}\n");
     for part in [BN254, NTT, MSM] {
         out += part;
         out.push('\n');
@@ -38,19 +39,9 @@ pub fn source() -> String {
     out
 }
 
-fn words(bytes: &[u8]) -> [u32; 8] {
-    std::array::from_fn(|i| u32::from_le_bytes(bytes[4 * i..4 * i + 4].try_into().unwrap()))
-}
-
 /// `<name>_p(i)`, `<name>_one(i)` (R mod p) and `<NAME>_INV` (−p⁻¹ mod 2^32).
-fn field_constants(name: &str, p_minus_one: &[u8], one_montgomery: &[u8]) -> String {
-    let mut p = words(p_minus_one);
-    p[0] += 1; // p − 1 is even: no carry
-    let mut inv = 1u32;
-    for _ in 0..5 {
-        inv = inv.wrapping_mul(2u32.wrapping_sub(p[0].wrapping_mul(inv)));
-    }
-    let switch = |fn_name: String, limbs: [u32; 8]| {
+fn field_constants(name: &str, k: &MontgomeryConstants) -> String {
+    let switch = |fn_name: String, limbs: &[u32; 8]| {
         let cases: String = limbs[..7].iter().enumerate().map(|(i, l)| format!(" case {i}: return {l:#010x}u;")).collect();
         format!(
             "__device__ __forceinline__ u32 {fn_name}(int i) {{ switch (i) {{{cases} default: return {:#010x}u; }} }}\n",
@@ -59,10 +50,10 @@ fn field_constants(name: &str, p_minus_one: &[u8], one_montgomery: &[u8]) -> Str
     };
     format!(
         "{}{}#define {}_INV {:#010x}u\n",
-        switch(format!("{name}_p"), p),
-        switch(format!("{name}_one"), words(one_montgomery)),
+        switch(format!("{name}_p"), &k.modulus),
+        switch(format!("{name}_one"), &k.one),
         name.to_uppercase(),
-        inv.wrapping_neg()
+        k.inv
     )
 }
 

@@ -15,62 +15,24 @@ use std::sync::{Arc, Mutex};
 
 use cudarc::driver::{CudaContext, CudaFunction, CudaSlice, CudaStream, LaunchConfig, PushKernelArg};
 use cudarc::nvrtc::Ptx;
-use halo2curves::bn256::{Fq, Fr, G1Affine, G1};
+use halo2curves::bn256::{Fr, G1Affine, G1};
 use halo2curves::ff::Field;
-use halo2curves::group::prime::PrimeCurveAffine;
-use halo2curves::CurveAffine;
 use halo2curves::group::Group;
-use halo2curves::serde::SerdeObject;
-use rayon::prelude::*;
 
 pub use compile::{source, CACHE_DIR_ENV, NVRTC_OPTIONS_ENV};
 
 use crate::backend::{log_size, root_of_unity, MsmBackend, NttBackend, ResidentBases};
+use crate::layout::{base_words, check_layout, words, words_mut, FIELD_WORDS, XYZZ_WORDS};
+use crate::pippenger::{combine_windows, segment_len, segments_per_window, window_bits, windows, CHUNK};
 use crate::Error;
 
 /// Threads per block of the element-wise kernels.
 const BLOCK: u32 = 256;
-/// Entries per accumulation thread (`CHUNK` in msm.cu).
-const CHUNK: u64 = 32;
 /// Values per scan block (`SCAN_THREADS · SCAN_ITEMS` in msm.cu).
 const SCAN_BLOCK: u32 = 256 * 8;
-/// Buckets per reduction segment (at most; fewer when a window has fewer buckets).
-const SEGMENT: u32 = 32;
-/// `u32` words of one field element and of one XYZZ point.
-const FIELD_WORDS: usize = 8;
-const XYZZ_WORDS: usize = 4 * FIELD_WORDS;
 
 fn device_error(what: &str) -> impl Fn(cudarc::driver::DriverError) -> Error + '_ {
     move |e| Error::Device(format!("{what}: {e}"))
-}
-
-/// Field elements as the `u32` words the kernels read. halo2curves keeps `Fr` as one `[u64; 4]`
-/// of Montgomery limbs; [`CudaBackend::new`] checks that layout at run time.
-fn words(values: &[Fr]) -> &[u32] {
-    // SAFETY: `Fr` is 32 bytes of plain integers without padding (checked by `check_layout`),
-    // aligned at least as strictly as `u32`.
-    unsafe { std::slice::from_raw_parts(values.as_ptr().cast(), values.len() * FIELD_WORDS) }
-}
-
-fn words_mut(values: &mut [Fr]) -> &mut [u32] {
-    // SAFETY: as in `words`; every bit pattern the device writes back is a valid `[u64; 4]`.
-    unsafe { std::slice::from_raw_parts_mut(values.as_mut_ptr().cast(), values.len() * FIELD_WORDS) }
-}
-
-fn check_layout() -> Result<(), Error> {
-    let samples = [Fr::ONE, -Fr::ONE, Fr::from(0x1234_5678_9abc_def0)];
-    let ok = std::mem::size_of::<Fr>() == 32
-        && std::mem::align_of::<Fr>() >= 4
-        && samples.iter().all(|v| {
-            let w = words(std::slice::from_ref(v));
-            let raw = v.to_raw_bytes();
-            (0..FIELD_WORDS).all(|i| w[i].to_le_bytes() == raw[4 * i..4 * i + 4])
-        });
-    if ok {
-        Ok(())
-    } else {
-        Err(Error::Unavailable { backend: "cuda", reason: "halo2curves' Fr layout is not 4 little-endian u64 limbs".into() })
-    }
 }
 
 fn grid(threads: u64) -> LaunchConfig {
@@ -150,7 +112,7 @@ impl CudaBackend {
         if !unsafe { cudarc::nvrtc::sys::is_culib_present() } {
             return Err(unavailable("no NVRTC library (libnvrtc) on this machine".into()));
         }
-        check_layout()?;
+        check_layout("cuda")?;
         let devices = CudaContext::device_count().map_err(|e| unavailable(format!("the driver found no device ({e})")))?;
         if devices < 1 {
             return Err(unavailable("the driver reports no device".into()));
@@ -302,18 +264,6 @@ impl NttBackend for CudaBackend {
     }
 }
 
-/// Window width for `n` points: about `log n − 4` bits (≈ 32 entries a bucket), within 4..=16.
-pub fn window_bits(n: usize) -> u32 {
-    let log_n = usize::BITS - n.max(1).leading_zeros();
-    log_n.saturating_sub(4).clamp(4, 16)
-}
-
-/// Number of signed-digit windows covering a 254-bit scalar with width `c`: the top window then
-/// holds fewer than `c − 1` bits and never carries out.
-pub fn windows(c: u32) -> u32 {
-    254 / c + 1
-}
-
 /// Work buffers of one MSM size, kept between calls.
 struct Scratch {
     n: usize,
@@ -350,15 +300,7 @@ impl CudaBackend {
     /// Uploads `bases` (as [`MsmBackend::load_bases`]), keeping the CUDA type for
     /// [`CudaBases::msm_resident`].
     pub fn load_resident(&self, bases: &[G1Affine]) -> Result<CudaBases, Error> {
-        let host: Vec<u32> = bases
-            .par_iter()
-            .flat_map_iter(|p| {
-                let mut raw = p.x.to_raw_bytes();
-                raw.extend(p.y.to_raw_bytes());
-                raw.chunks(4).map(|w| u32::from_le_bytes(w.try_into().unwrap())).collect::<Vec<_>>()
-            })
-            .collect();
-        let words = self.device.stream.clone_htod(&host).map_err(device_error("uploading bases"))?;
+        let words = self.device.stream.clone_htod(&base_words(bases)).map_err(device_error("uploading bases"))?;
         Ok(CudaBases { backend: self.clone(), bases: words, len: bases.len(), scratch: Mutex::new(None) })
     }
 }
@@ -371,7 +313,7 @@ impl CudaBases {
         let buckets = w << (c - 1);
         let entries = n * w;
         let chunks = (entries as u64).div_ceil(CHUNK) as usize;
-        let segments = w * ((1usize << (c - 1)) / segment_len(c) as usize);
+        let segments = w * segments_per_window(c) as usize;
         Ok(Scratch {
             n,
             counts: alloc(buckets)?,
@@ -452,7 +394,7 @@ impl CudaBases {
         unsafe { launch.launch(grid(n_buckets as u64)) }.map_err(&err)?;
 
         let seg = segment_len(c);
-        let per_window = (1u32 << (c - 1)) / seg;
+        let per_window = segments_per_window(c);
         let mut launch = stream.launch_builder(&k.msm_reduce_segments);
         launch.arg(&s.buckets).arg(&s.counts).arg(&c).arg(&w).arg(&seg).arg(&mut s.segments);
         unsafe { launch.launch(grid((w * per_window) as u64)) }.map_err(&err)?;
@@ -467,37 +409,8 @@ impl CudaBases {
         stream.memcpy_dtoh(&s.segments.slice(..sums.len()), &mut sums).map_err(&err)?;
         stream.synchronize().map_err(&err)?;
         drop(guard);
-
-        // Σ_w 2^{c·w}·S_w, Horner from the top window.
-        let mut acc = G1::identity();
-        for window in sums.chunks(XYZZ_WORDS).rev() {
-            for _ in 0..c {
-                acc = acc.double();
-            }
-            acc += xyzz_to_affine(window)?;
-        }
-        Ok(acc)
+        combine_windows(&sums, c)
     }
-}
-
-fn segment_len(c: u32) -> u32 {
-    SEGMENT.min(1 << (c - 1))
-}
-
-fn fq(words: &[u32]) -> Fq {
-    let bytes: Vec<u8> = words.iter().flat_map(|w| w.to_le_bytes()).collect();
-    Fq::from_raw_bytes_unchecked(&bytes)
-}
-
-/// An XYZZ point read back from the device, checked to be on the curve.
-fn xyzz_to_affine(words: &[u32]) -> Result<G1Affine, Error> {
-    let (x, y, zz, zzz) = (fq(&words[0..8]), fq(&words[8..16]), fq(&words[16..24]), fq(&words[24..32]));
-    if zz.is_zero_vartime() {
-        return Ok(G1Affine::identity());
-    }
-    let (zz_inv, zzz_inv) = (zz.invert().unwrap(), zzz.invert().unwrap());
-    Option::from(G1Affine::from_xy(x * zz_inv, y * zzz_inv))
-        .ok_or_else(|| Error::Device("the GPU returned a point that is not on the curve".into()))
 }
 
 impl ResidentBases for CudaBases {

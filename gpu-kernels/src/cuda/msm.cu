@@ -14,8 +14,7 @@
 //                    over segments of buckets and a tree over the segments.
 // The host finishes with Σ_w 2^{c·w}·window_w (W points).
 
-// Entries per accumulation thread.
-#define CHUNK 32
+// CHUNK, the entries per accumulation thread, is defined by the host (pippenger.rs).
 
 // Digit w of the canonical scalar s (8 limbs) in window width c, given the incoming carry.
 __device__ __forceinline__ int signed_digit(const u32 *s, u32 c, u32 w, u32 *carry) {

@@ -1,98 +1,138 @@
-//! The wgpu backend: WGSL kernels (`fr.wgsl`, `ntt.wgsl`) on any Vulkan, Metal or DX12 device,
-//! including Mesa's lavapipe on machines without a GPU (that is how CI tests it).
+//! The wgpu backend: WGSL kernels on any Vulkan, Metal or DX12 device, including Mesa's
+//! lavapipe on machines without a GPU (that is how CI tests it). See `README.md` beside them.
 //!
-//! Values cross the host boundary in Montgomery form (`x·2^256 mod p`, 8 little-endian `u32`
-//! limbs); the conversion is done on the host, in parallel. The NTT is iterative radix-2:
-//! a bit-reversal pass, then `log n` butterfly passes, each a dispatch of `n/2` threads.
+//! Field elements cross the bus as halo2curves stores them (Montgomery form, 8 little-endian
+//! `u32` limbs; see [`crate::layout`]), so nothing is converted on the host. The sources are
+//! assembled at run time: `arith.wgsl`, then `field.wgsl` instantiated for Fr (and Fq for the
+//! MSM) after constants derived from halo2curves, then `curve.wgsl` and the kernels.
+//!
+//! - NTT (`ntt.wgsl`): iterative radix-2, a bit-reversal pass then `log n` butterfly passes;
+//! - MSM (`msm.wgsl`, [`WgpuBases`]): the bucket method of the CUDA backend, pass for pass.
 
-use std::sync::OnceLock;
+mod msm;
 
-use halo2curves::bn256::Fr;
-use halo2curves::ff::{Field, PrimeField};
-use rayon::prelude::*;
+use std::sync::{Arc, OnceLock};
+
+use halo2curves::bn256::{Fq, Fr};
+use halo2curves::ff::PrimeField;
+use halo2curves::serde::SerdeObject;
 use wgpu::util::DeviceExt;
 
+pub use msm::WgpuBases;
+
 use crate::backend::{log_size, powers, root_of_unity, NttBackend};
+use crate::layout::{check_layout, montgomery_constants, words, words_mut};
+use crate::pippenger::CHUNK;
 use crate::Error;
 
-const FR_WGSL: &str = include_str!("fr.wgsl");
+const ARITH_WGSL: &str = include_str!("arith.wgsl");
+const FIELD_WGSL: &str = include_str!("field.wgsl");
+const CURVE_WGSL: &str = include_str!("curve.wgsl");
 const NTT_WGSL: &str = include_str!("ntt.wgsl");
-/// Threads per workgroup (must match `WG` in ntt.wgsl).
+const MSM_WGSL: &str = include_str!("msm.wgsl");
+/// Threads per workgroup of the element-wise kernels (`WG` in arith.wgsl).
 const WORKGROUP: u32 = 64;
 
-fn limbs(bytes: &[u8]) -> [u32; 8] {
-    std::array::from_fn(|i| u32::from_le_bytes(bytes[4 * i..4 * i + 4].try_into().unwrap()))
+/// field.wgsl for one field: its constants, then the template with `FIELD` → `ty` and
+/// `field_` → `prefix`.
+fn field_wgsl<F: PrimeField + SerdeObject>(ty: &str, prefix: &str) -> String {
+    let k = montgomery_constants::<F>();
+    let limbs = |l: &[u32; 8]| l.iter().map(|w| format!("{w:#010x}u")).collect::<Vec<_>>().join(", ");
+    let constants = format!(
+        "const field_modulus: FIELD = FIELD(array<u32, 8>({}));\nconst field_inv: u32 = {:#010x}u;\n\
+         const field_one: FIELD = FIELD(array<u32, 8>({}));\n",
+        limbs(&k.modulus),
+        k.inv,
+        limbs(&k.one)
+    );
+    // The struct must precede the constants of its type.
+    let (head, body) = FIELD_WGSL.split_at(FIELD_WGSL.find("struct FIELD").expect("field.wgsl declares FIELD"));
+    let (decl, rest) = body.split_at(body.find('\n').unwrap() + 1);
+    format!("{head}{decl}{constants}{rest}").replace("FIELD", ty).replace("field_", prefix)
 }
 
-/// `R = 2^256 mod p` and its inverse, for host-side Montgomery conversion.
-fn montgomery_factors() -> &'static (Fr, Fr) {
-    static FACTORS: OnceLock<(Fr, Fr)> = OnceLock::new();
-    FACTORS.get_or_init(|| {
-        let r = Fr::from(2).pow_vartime([256]);
-        (r, r.invert().unwrap())
-    })
+/// The NTT module's source.
+fn ntt_source() -> String {
+    format!("{ARITH_WGSL}{}{NTT_WGSL}", field_wgsl::<Fr>("Fr", "fr_"))
 }
 
-/// The WGSL constants block: the modulus and `-p^-1 mod 2^32`, derived from halo2curves.
-fn constants_wgsl() -> String {
-    let p_minus_one = limbs((-Fr::ONE).to_repr().as_ref());
-    let mut p = p_minus_one;
-    p[0] += 1; // p − 1 is even, so adding one never carries
-    // Newton iteration for p[0]^-1 mod 2^32 (doubles the correct bits each step).
-    let mut inv = 1u32;
-    for _ in 0..5 {
-        inv = inv.wrapping_mul(2u32.wrapping_sub(p[0].wrapping_mul(inv)));
-    }
-    let limbs = p.iter().map(|l| format!("{l:#010x}u")).collect::<Vec<_>>().join(", ");
+/// The MSM module's source.
+fn msm_source() -> String {
     format!(
-        "const P: Fr = Fr(array<u32, 8>({limbs}));\nconst P_INV: u32 = {:#010x}u;\n",
-        inv.wrapping_neg()
+        "{ARITH_WGSL}{}{}{CURVE_WGSL}const CHUNK: u32 = {CHUNK}u;\n{MSM_WGSL}",
+        field_wgsl::<Fr>("Fr", "fr_"),
+        field_wgsl::<Fq>("Fq", "fq_")
     )
 }
 
-fn to_device(values: &[Fr]) -> Vec<u32> {
-    let (r, _) = montgomery_factors();
-    values.par_iter().flat_map_iter(|v| limbs((*v * r).to_repr().as_ref())).collect()
-}
-
-fn from_device(words: &[u32], out: &mut [Fr]) -> Result<(), Error> {
-    let (_, r_inv) = montgomery_factors();
-    out.par_iter_mut().zip(words.par_chunks(8)).try_for_each(|(v, w)| {
-        let mut repr = <Fr as PrimeField>::Repr::default();
-        for (chunk, word) in repr.as_mut().chunks_mut(4).zip(w) {
-            chunk.copy_from_slice(&word.to_le_bytes());
-        }
-        let m = Option::<Fr>::from(Fr::from_repr(repr))
-            .ok_or_else(|| Error::Device("the device returned a non-reduced field element".into()))?;
-        *v = m * r_inv;
-        Ok(())
-    })
+/// Compiles `source` and one pipeline per entry point; shader and pipeline errors are returned
+/// instead of wgpu's default panic. Each pipeline derives its bind group layout from the
+/// bindings its kernel uses.
+fn compile<const N: usize>(device: &wgpu::Device, label: &str, source: String, entries: [&str; N]) -> Result<[wgpu::ComputePipeline; N], String> {
+    let scope = device.push_error_scope(wgpu::ErrorFilter::Validation);
+    let module = device.create_shader_module(wgpu::ShaderModuleDescriptor { label: Some(label), source: wgpu::ShaderSource::Wgsl(source.into()) });
+    let pipelines = entries.map(|entry| {
+        device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+            label: Some(entry),
+            layout: None,
+            module: &module,
+            entry_point: Some(entry),
+            compilation_options: Default::default(),
+            cache: None,
+        })
+    });
+    match pollster::block_on(scope.pop()) {
+        Some(e) => Err(e.to_string()),
+        None => Ok(pipelines),
+    }
 }
 
 /// The kernels of ntt.wgsl.
-struct Pipelines {
-    layout: wgpu::BindGroupLayout,
+struct NttKernels {
     bit_reverse: wgpu::ComputePipeline,
     butterfly: wgpu::ComputePipeline,
     scale: wgpu::ComputePipeline,
     scale_by: wgpu::ComputePipeline,
 }
 
-/// NTTs on a GPU (or lavapipe) through wgpu.
-pub struct WgpuBackend {
+/// The kernels of msm.wgsl.
+struct MsmKernels {
+    digits: wgpu::ComputePipeline,
+    scan_blocks: wgpu::ComputePipeline,
+    scan_totals: wgpu::ComputePipeline,
+    scan_add: wgpu::ComputePipeline,
+    accumulate: wgpu::ComputePipeline,
+    join: wgpu::ComputePipeline,
+    reduce_segments: wgpu::ComputePipeline,
+    reduce_tree: wgpu::ComputePipeline,
+}
+
+struct Gpu {
     device: wgpu::Device,
     queue: wgpu::Queue,
     adapter: wgpu::AdapterInfo,
-    pipelines: Pipelines,
+    ntt: NttKernels,
+    /// Compiled on first use: they take seconds to compile on lavapipe.
+    msm: OnceLock<Result<MsmKernels, String>>,
+    /// The largest buffer a kernel may bind, in bytes.
     max_bytes: u64,
 }
 
-/// One kernel launch: pipeline, the buffer bound as `twiddles`, `half` for butterflies.
-struct Pass<'a> {
-    pipeline: &'a wgpu::ComputePipeline,
-    twiddles: &'a wgpu::Buffer,
-    half: u32,
-    threads: u32,
+/// NTT and MSM on a GPU (or lavapipe) through wgpu.
+#[derive(Clone)]
+pub struct WgpuBackend {
+    gpu: Arc<Gpu>,
+}
+
+/// One kernel launch: its uniform parameters and its storage buffers by binding number
+/// (binding 0 is the parameters).
+struct Dispatch<'a> {
+    kernel: &'a wgpu::ComputePipeline,
+    params: Vec<u32>,
+    buffers: Vec<(u32, &'a wgpu::Buffer)>,
+    /// Workgroups to launch: `threads / workgroup`, rounded up.
+    threads: u64,
+    workgroup: u32,
 }
 
 impl WgpuBackend {
@@ -100,6 +140,7 @@ impl WgpuBackend {
     /// environment variables are honoured) and compiles the kernels.
     pub fn new() -> Result<Self, Error> {
         let unavailable = |reason: String| Error::Unavailable { backend: "wgpu", reason };
+        check_layout("wgpu")?;
         let instance = wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env());
         let adapter = pollster::block_on(instance.request_adapter(&wgpu::RequestAdapterOptions {
             power_preference: wgpu::PowerPreference::HighPerformance,
@@ -115,172 +156,169 @@ impl WgpuBackend {
             ..Default::default()
         }))
         .map_err(|e| unavailable(format!("cannot open the device ({e})")))?;
-        // Shader or pipeline errors become an `Unavailable` error instead of wgpu's panic.
-        let scope = device.push_error_scope(wgpu::ErrorFilter::Validation);
-        let source = format!("{}{FR_WGSL}{NTT_WGSL}", constants_wgsl());
-        let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
-            label: Some("ntt"),
-            source: wgpu::ShaderSource::Wgsl(source.into()),
-        });
-        let storage = |binding| wgpu::BindGroupLayoutEntry {
-            binding,
-            visibility: wgpu::ShaderStages::COMPUTE,
-            ty: wgpu::BindingType::Buffer {
-                ty: wgpu::BufferBindingType::Storage { read_only: false },
-                has_dynamic_offset: false,
-                min_binding_size: None,
-            },
-            count: None,
-        };
-        let layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
-            label: Some("ntt"),
-            entries: &[
-                storage(0),
-                storage(1),
-                wgpu::BindGroupLayoutEntry {
-                    binding: 2,
-                    visibility: wgpu::ShaderStages::COMPUTE,
-                    ty: wgpu::BindingType::Buffer {
-                        ty: wgpu::BufferBindingType::Uniform,
-                        has_dynamic_offset: false,
-                        min_binding_size: None,
-                    },
-                    count: None,
-                },
-            ],
-        });
-        let pipeline_layout = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
-            label: Some("ntt"),
-            bind_group_layouts: &[Some(&layout)],
-            immediate_size: 0,
-        });
-        let pipeline = |entry: &str| {
-            device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
-                label: Some(entry),
-                layout: Some(&pipeline_layout),
-                module: &module,
-                entry_point: Some(entry),
-                compilation_options: Default::default(),
-                cache: None,
-            })
-        };
-        let pipelines = Pipelines {
-            bit_reverse: pipeline("bit_reverse"),
-            butterfly: pipeline("butterfly"),
-            scale: pipeline("scale"),
-            scale_by: pipeline("scale_by"),
-            layout,
-        };
-        if let Some(e) = pollster::block_on(scope.pop()) {
-            return Err(unavailable(format!("the kernels do not compile on this device: {e}")));
-        }
+        let [bit_reverse, butterfly, scale, scale_by] = compile(&device, "ntt", ntt_source(), ["bit_reverse", "butterfly", "scale", "scale_by"])
+            .map_err(|e| unavailable(format!("the NTT kernels do not compile on this device: {e}")))?;
+        let ntt = NttKernels { bit_reverse, butterfly, scale, scale_by };
         let max_bytes = limits.max_storage_buffer_binding_size.min(limits.max_buffer_size);
-        Ok(Self { device, queue, adapter: adapter.get_info(), pipelines, max_bytes })
+        let gpu = Gpu { device, queue, adapter: adapter.get_info(), ntt, msm: OnceLock::new(), max_bytes };
+        Ok(Self { gpu: Arc::new(gpu) })
     }
 
-    fn storage_buffer(&self, label: &str, words: &[u32]) -> wgpu::Buffer {
-        self.device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+    /// The MSM kernels, compiled the first time they are needed.
+    fn msm_kernels(&self) -> Result<&MsmKernels, Error> {
+        let compiled = self.gpu.msm.get_or_init(|| {
+            let entries = ["msm_digits", "scan_blocks", "scan_totals", "scan_add", "msm_accumulate", "msm_join", "msm_reduce_segments", "msm_reduce_tree"];
+            let [digits, scan_blocks, scan_totals, scan_add, accumulate, join, reduce_segments, reduce_tree] =
+                compile(&self.gpu.device, "msm", msm_source(), entries)?;
+            Ok(MsmKernels { digits, scan_blocks, scan_totals, scan_add, accumulate, join, reduce_segments, reduce_tree })
+        });
+        compiled.as_ref().map_err(|e| Error::Unavailable { backend: "wgpu", reason: format!("the MSM kernels do not compile on this device: {e}") })
+    }
+
+    /// Whether the adapter is a CPU implementation (such as lavapipe) rather than a GPU.
+    pub fn is_software(&self) -> bool {
+        self.gpu.adapter.device_type == wgpu::DeviceType::Cpu
+    }
+
+    /// A zeroed storage buffer of `words` `u32`s, or an error when the device cannot bind one
+    /// that large.
+    fn buffer(&self, label: &str, words: u64) -> Result<wgpu::Buffer, Error> {
+        let size = self.check_size(label, words)?;
+        Ok(self.gpu.device.create_buffer(&wgpu::BufferDescriptor {
             label: Some(label),
-            contents: bytemuck::cast_slice(words),
+            size,
             usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC | wgpu::BufferUsages::COPY_DST,
-        })
+            mapped_at_creation: false,
+        }))
     }
 
-    /// Uploads `values`, runs `passes` in order, and reads the result back into `values`.
-    fn run(&self, values: &mut [Fr], passes: &[Pass<'_>], data: &wgpu::Buffer) -> Result<(), Error> {
-        let n = values.len() as u32;
-        let bytes = values.len() as u64 * 32;
-        let mut encoder = self.device.create_command_encoder(&Default::default());
-        let max_groups = self.device.limits().max_compute_workgroups_per_dimension;
-        let mut params = Vec::with_capacity(passes.len());
-        for pass in passes {
-            let uniform: [u32; 4] = [n, n.trailing_zeros(), pass.half, 0];
-            params.push(self.device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+    /// A storage buffer holding `contents`.
+    fn buffer_with(&self, label: &str, contents: &[u32]) -> Result<wgpu::Buffer, Error> {
+        self.check_size(label, contents.len() as u64)?;
+        Ok(self.gpu.device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+            label: Some(label),
+            contents: bytemuck::cast_slice(if contents.is_empty() { &[0u32] } else { contents }),
+            usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC | wgpu::BufferUsages::COPY_DST,
+        }))
+    }
+
+    fn check_size(&self, label: &str, words: u64) -> Result<u64, Error> {
+        let bytes = words.max(1) * 4;
+        if bytes > self.gpu.max_bytes {
+            return Err(Error::InvalidInput(format!(
+                "the {label} buffer would take {bytes} bytes, more than the device's largest binding ({} bytes)",
+                self.gpu.max_bytes
+            )));
+        }
+        Ok(bytes)
+    }
+
+    /// Records `dispatches` in order into one compute pass each.
+    fn record(&self, encoder: &mut wgpu::CommandEncoder, dispatches: &[Dispatch<'_>]) {
+        let device = &self.gpu.device;
+        let max_groups = device.limits().max_compute_workgroups_per_dimension;
+        for d in dispatches {
+            let params = device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
                 label: Some("params"),
-                contents: bytemuck::cast_slice(&uniform),
+                contents: bytemuck::cast_slice(&d.params),
                 usage: wgpu::BufferUsages::UNIFORM,
-            }));
-        }
-        for (pass, params) in passes.iter().zip(&params) {
-            let bind = self.device.create_bind_group(&wgpu::BindGroupDescriptor {
-                label: None,
-                layout: &self.pipelines.layout,
-                entries: &[
-                    wgpu::BindGroupEntry { binding: 0, resource: data.as_entire_binding() },
-                    wgpu::BindGroupEntry { binding: 1, resource: pass.twiddles.as_entire_binding() },
-                    wgpu::BindGroupEntry { binding: 2, resource: params.as_entire_binding() },
-                ],
             });
-            let groups = pass.threads.div_ceil(WORKGROUP).max(1);
+            let mut entries = vec![wgpu::BindGroupEntry { binding: 0, resource: params.as_entire_binding() }];
+            entries.extend(d.buffers.iter().map(|(binding, buffer)| wgpu::BindGroupEntry { binding: *binding, resource: buffer.as_entire_binding() }));
+            let bind = device.create_bind_group(&wgpu::BindGroupDescriptor {
+                label: None,
+                layout: &d.kernel.get_bind_group_layout(0),
+                entries: &entries,
+            });
+            let groups = d.threads.div_ceil(d.workgroup as u64).max(1) as u32;
             let x = groups.min(max_groups);
-            let mut compute = encoder.begin_compute_pass(&Default::default());
-            compute.set_pipeline(pass.pipeline);
-            compute.set_bind_group(0, &bind, &[]);
-            compute.dispatch_workgroups(x, groups.div_ceil(x), 1);
+            let mut pass = encoder.begin_compute_pass(&Default::default());
+            pass.set_pipeline(d.kernel);
+            pass.set_bind_group(0, &bind, &[]);
+            pass.dispatch_workgroups(x, groups.div_ceil(x), 1);
         }
-        let staging = self.device.create_buffer(&wgpu::BufferDescriptor {
+    }
+
+    /// Submits `encoder` with a copy of `words` words of `buffer` from word `offset`, waits, and
+    /// returns them.
+    fn finish(&self, mut encoder: wgpu::CommandEncoder, buffer: &wgpu::Buffer, offset: u64, words: u64) -> Result<Vec<u32>, Error> {
+        let device = &self.gpu.device;
+        let bytes = words * 4;
+        let staging = device.create_buffer(&wgpu::BufferDescriptor {
             label: Some("readback"),
-            size: bytes,
+            size: bytes.max(4),
             usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
             mapped_at_creation: false,
         });
-        encoder.copy_buffer_to_buffer(data, 0, &staging, 0, bytes);
-        self.queue.submit([encoder.finish()]);
+        encoder.copy_buffer_to_buffer(buffer, offset * 4, &staging, 0, bytes);
+        self.gpu.queue.submit([encoder.finish()]);
         let slice = staging.slice(..);
         let (sender, receiver) = std::sync::mpsc::channel();
         slice.map_async(wgpu::MapMode::Read, move |r| {
             let _ = sender.send(r);
         });
-        self.device
-            .poll(wgpu::PollType::wait_indefinitely())
-            .map_err(|e| Error::Device(format!("waiting for the device: {e}")))?;
+        device.poll(wgpu::PollType::wait_indefinitely()).map_err(|e| Error::Device(format!("waiting for the device: {e}")))?;
         receiver
             .recv()
             .map_err(|_| Error::Device("the readback was dropped".into()))?
             .map_err(|e| Error::Device(format!("reading back: {e}")))?;
         let mapped = slice.get_mapped_range().map_err(|e| Error::Device(format!("mapping the readback: {e}")))?;
-        from_device(bytemuck::cast_slice(&mapped), values)
+        Ok(bytemuck::cast_slice(&mapped[..bytes as usize]).to_vec())
     }
 
-    /// Checks the size and uploads the data buffer.
-    fn upload(&self, values: &[Fr]) -> Result<(u32, wgpu::Buffer), Error> {
+    /// Runs `work` (which records, submits and reads back) with wgpu's validation and
+    /// out-of-memory errors turned into [`Error::Device`] rather than wgpu's default panic.
+    fn checked<T>(&self, what: &str, work: impl FnOnce() -> Result<T, Error>) -> Result<T, Error> {
+        let device = &self.gpu.device;
+        let memory = device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
+        let validation = device.push_error_scope(wgpu::ErrorFilter::Validation);
+        let result = work();
+        let errors = [pollster::block_on(validation.pop()), pollster::block_on(memory.pop())];
+        match errors.into_iter().flatten().next() {
+            Some(e) => Err(Error::Device(format!("{what}: {e}"))),
+            None => result,
+        }
+    }
+
+    /// Bit reversal and butterflies with root `omega`, preceded by an element-wise product with
+    /// `pre` (coset powers) and followed by a scaling by `post` (1/n).
+    fn transform(&self, values: &mut [Fr], omega: Fr, pre: Option<Vec<Fr>>, post: Option<Fr>) -> Result<(), Error> {
         let log_n = log_size(values.len())?;
-        let bytes = values.len() as u64 * 32;
-        if bytes > self.max_bytes {
-            return Err(Error::InvalidInput(format!(
-                "{} values ({bytes} bytes) exceed the device's largest buffer ({} bytes)",
-                values.len(),
-                self.max_bytes
-            )));
-        }
-        Ok((log_n, self.storage_buffer("data", &to_device(values))))
-    }
-
-    /// Bit reversal and butterflies with root `omega`, preceded by `pre` and followed by `post`.
-    fn transform(&self, values: &mut [Fr], omega: Fr, pre: Option<(&wgpu::ComputePipeline, Vec<Fr>)>, post: Option<Fr>) -> Result<(), Error> {
-        let (log_n, data) = self.upload(values)?;
         let n = values.len() as u32;
-        let twiddles = self.storage_buffer("twiddles", &to_device(&powers(omega, (values.len() / 2).max(1))));
-        let pre_buffer = pre.as_ref().map(|(_, v)| self.storage_buffer("factors", &to_device(v)));
-        let post_buffer = post.map(|f| self.storage_buffer("factor", &to_device(&[f])));
-        let mut passes = Vec::new();
-        if let (Some((pipeline, _)), Some(buffer)) = (&pre, &pre_buffer) {
-            passes.push(Pass { pipeline, twiddles: buffer, half: 0, threads: n });
-        }
-        passes.push(Pass { pipeline: &self.pipelines.bit_reverse, twiddles: &twiddles, half: 0, threads: n });
-        for s in 0..log_n {
-            passes.push(Pass { pipeline: &self.pipelines.butterfly, twiddles: &twiddles, half: 1 << s, threads: n / 2 });
-        }
-        if let Some(buffer) = &post_buffer {
-            passes.push(Pass { pipeline: &self.pipelines.scale, twiddles: buffer, half: 0, threads: n });
-        }
-        self.run(values, &passes, &data)
+        self.checked("ntt", || {
+            let data = self.buffer_with("data", words(values))?;
+            let twiddles = self.buffer_with("twiddles", words(&powers(omega, (values.len() / 2).max(1))))?;
+            let pre = pre.map(|v| self.buffer_with("factors", words(&v))).transpose()?;
+            let post = post.map(|f| self.buffer_with("factor", words(&[f]))).transpose()?;
+            let k = &self.gpu.ntt;
+            // Binding 2 holds the twiddles or the factors, for the kernels that read it.
+            fn pass<'a>(kernel: &'a wgpu::ComputePipeline, data: &'a wgpu::Buffer, factors: Option<&'a wgpu::Buffer>, params: [u32; 4], threads: u32) -> Dispatch<'a> {
+                let buffers = [(1, data)].into_iter().chain(factors.map(|f| (2, f))).collect();
+                Dispatch { kernel, params: params.to_vec(), buffers, threads: threads as u64, workgroup: WORKGROUP }
+            }
+            let mut passes = Vec::new();
+            if let Some(factors) = &pre {
+                passes.push(pass(&k.scale_by, &data, Some(factors), [n, log_n, 0, 0], n));
+            }
+            passes.push(pass(&k.bit_reverse, &data, None, [n, log_n, 0, 0], n));
+            for s in 0..log_n {
+                passes.push(pass(&k.butterfly, &data, Some(&twiddles), [n, log_n, 1 << s, 0], n / 2));
+            }
+            if let Some(factor) = &post {
+                passes.push(pass(&k.scale, &data, Some(factor), [n, log_n, 0, 0], n));
+            }
+            let mut encoder = self.gpu.device.create_command_encoder(&Default::default());
+            self.record(&mut encoder, &passes);
+            let out = self.finish(encoder, &data, 0, words(values).len() as u64)?;
+            words_mut(values).copy_from_slice(&out);
+            Ok(())
+        })
     }
 }
 
 impl NttBackend for WgpuBackend {
     fn describe(&self) -> String {
-        format!("wgpu ({}, {:?})", self.adapter.name, self.adapter.backend)
+        format!("wgpu ({}, {:?})", self.gpu.adapter.name, self.gpu.adapter.backend)
     }
 
     fn ntt(&self, values: &mut [Fr]) -> Result<(), Error> {
@@ -297,6 +335,6 @@ impl NttBackend for WgpuBackend {
     fn coset_ntt(&self, values: &mut [Fr], shift: Fr) -> Result<(), Error> {
         let log_n = log_size(values.len())?;
         let factors = powers(shift, values.len());
-        self.transform(values, root_of_unity(log_n), Some((&self.pipelines.scale_by, factors)), None)
+        self.transform(values, root_of_unity(log_n), Some(factors), None)
     }
 }

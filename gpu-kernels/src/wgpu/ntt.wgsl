@@ -1,15 +1,15 @@
-// Radix-2 NTT over Fr (see fr.wgsl), one dispatch per pass.
+// Radix-2 NTT over Fr (the `Fr` instance of field.wgsl), one dispatch per pass.
 //
-// All values are in Montgomery form (the host converts). A forward transform of n = 2^k values:
+// All values are in Montgomery form, as halo2curves stores them. A forward transform of n = 2^k values:
 // `bit_reverse`, then k `butterfly` passes with half = 1, 2, ..., n/2. The inverse uses inverse
 // twiddles and a final `scale` by 1/n; the coset transform first multiplies by the powers of the
 // shift with `scale_by`. Twiddles: tw[i] = w^i for i < n/2, w a primitive n-th root of unity.
 
 struct Params { n: u32, log_n: u32, half: u32, _pad: u32 }
 
-@group(0) @binding(0) var<storage, read_write> data: array<u32>;
-@group(0) @binding(1) var<storage, read_write> twiddles: array<u32>;
-@group(0) @binding(2) var<uniform> params: Params;
+@group(0) @binding(0) var<uniform> params: Params;
+@group(0) @binding(1) var<storage, read_write> data: array<u32>;
+@group(0) @binding(2) var<storage, read> twiddles: array<u32>;
 
 // WGSL cannot pass storage pointers to functions, hence one accessor per buffer.
 fn load_data(i: u32) -> Fr {
@@ -26,13 +26,6 @@ fn load_twiddle(i: u32) -> Fr {
     var r: Fr;
     for (var k = 0u; k < 8u; k++) { r.l[k] = twiddles[i * 8u + k]; }
     return r;
-}
-
-// Threads per workgroup; dispatches cover x and y so that more than 65535 groups fit.
-const WG: u32 = 64u;
-
-fn thread_index(gid: vec3<u32>, groups: vec3<u32>) -> u32 {
-    return gid.x + gid.y * groups.x * WG;
 }
 
 @compute @workgroup_size(64)

@@ -1,0 +1,110 @@
+// Prime-field arithmetic on 8 little-endian 32-bit limbs in Montgomery form (R = 2^256), for
+// moduli below 2^254 (BN254's Fr and Fq). This file is a template: the host instantiates it
+// once per field, replacing FIELD by the type name and `field_` by its prefix (`Fr`/`fr_`,
+// `Fq`/`fq_`), after the constants `field_modulus`, `field_inv` (-p^-1 mod 2^32) and
+// `field_one` (R mod p), which it derives from halo2curves so that they cannot drift.
+
+struct FIELD { l: array<u32, 8> }
+
+// a >= b as 256-bit integers.
+fn field_geq(a: FIELD, b: FIELD) -> bool {
+    for (var i = 7; i >= 0; i--) {
+        if (a.l[i] != b.l[i]) { return a.l[i] > b.l[i]; }
+    }
+    return true;
+}
+
+// a - b modulo 2^256.
+fn field_sub_raw(a: FIELD, b: FIELD) -> FIELD {
+    var r: FIELD;
+    var borrow = 0u;
+    for (var i = 0; i < 8; i++) {
+        let d = a.l[i] - b.l[i];
+        let b1 = select(0u, 1u, a.l[i] < b.l[i]);
+        r.l[i] = d - borrow;
+        let b2 = select(0u, 1u, d < borrow);
+        borrow = b1 | b2;
+    }
+    return r;
+}
+
+// a + b as 256-bit integers (callers keep the sum below 2^256).
+fn field_add_raw(a: FIELD, b: FIELD) -> FIELD {
+    var r: FIELD;
+    var carry = 0u;
+    for (var i = 0; i < 8; i++) {
+        let s = a.l[i] + b.l[i];
+        let c1 = select(0u, 1u, s < a.l[i]);
+        r.l[i] = s + carry;
+        let c2 = select(0u, 1u, r.l[i] < carry);
+        carry = c1 | c2;
+    }
+    return r;
+}
+
+fn field_is_zero(a: FIELD) -> bool {
+    var any = 0u;
+    for (var i = 0; i < 8; i++) { any |= a.l[i]; }
+    return any == 0u;
+}
+
+fn field_zero() -> FIELD {
+    var r: FIELD;
+    for (var i = 0; i < 8; i++) { r.l[i] = 0u; }
+    return r;
+}
+
+// a, b < p < 2^254, so the sum never carries out of 256 bits.
+fn field_add(a: FIELD, b: FIELD) -> FIELD {
+    let r = field_add_raw(a, b);
+    if (field_geq(r, field_modulus)) { return field_sub_raw(r, field_modulus); }
+    return r;
+}
+
+fn field_dbl(a: FIELD) -> FIELD {
+    return field_add(a, a);
+}
+
+fn field_sub(a: FIELD, b: FIELD) -> FIELD {
+    let r = field_sub_raw(a, b);
+    if (field_geq(a, b)) { return r; }
+    return field_add_raw(r, field_modulus);
+}
+
+fn field_neg(a: FIELD) -> FIELD {
+    if (field_is_zero(a)) { return a; }
+    return field_sub_raw(field_modulus, a);
+}
+
+// Montgomery product a * b / R mod p (CIOS).
+fn field_mul(a: FIELD, b: FIELD) -> FIELD {
+    var t: array<u32, 10>;
+    for (var i = 0; i < 8; i++) {
+        var c = 0u;
+        for (var j = 0; j < 8; j++) {
+            let r = mac(t[j], a.l[j], b.l[i], c);
+            t[j] = r.x; c = r.y;
+        }
+        let s = t[8] + c;
+        t[9] = select(0u, 1u, s < c);
+        t[8] = s;
+        let m = t[0] * field_inv;
+        var r = mac(t[0], m, field_modulus.l[0], 0u);
+        c = r.y;
+        for (var j = 1; j < 8; j++) {
+            r = mac(t[j], m, field_modulus.l[j], c);
+            t[j - 1] = r.x; c = r.y;
+        }
+        let s2 = t[8] + c;
+        t[7] = s2;
+        t[8] = t[9] + select(0u, 1u, s2 < c);
+    }
+    var out: FIELD;
+    for (var i = 0; i < 8; i++) { out.l[i] = t[i]; }
+    if (field_geq(out, field_modulus)) { out = field_sub_raw(out, field_modulus); }
+    return out;
+}
+
+fn field_sqr(a: FIELD) -> FIELD {
+    return field_mul(a, a);
+}

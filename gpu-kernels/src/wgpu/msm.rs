@@ -1,0 +1,156 @@
+//! MSM through wgpu: the bases stay in a storage buffer, and each call runs the passes of
+//! `msm.wgsl` on freshly uploaded scalars (the plan is shared with CUDA: [`crate::pippenger`]).
+
+use std::sync::Mutex;
+
+use halo2curves::bn256::{Fr, G1Affine, G1};
+use halo2curves::group::Group;
+
+use super::{Dispatch, WgpuBackend, WORKGROUP};
+use crate::backend::{MsmBackend, NttBackend, ResidentBases};
+use crate::layout::{base_words, words, XYZZ_WORDS};
+use crate::pippenger::{combine_windows, segment_len, segments_per_window, window_bits, windows, CHUNK};
+use crate::Error;
+
+/// Values per scan workgroup (`SCAN_THREADS · SCAN_ITEMS` in msm.wgsl).
+const SCAN_BLOCK: u32 = 256 * 8;
+
+/// Bases resident on a wgpu device, with the work buffers of the last MSM size.
+pub struct WgpuBases {
+    backend: WgpuBackend,
+    bases: wgpu::Buffer,
+    len: usize,
+    scratch: Mutex<Option<Scratch>>,
+}
+
+/// Work buffers of one MSM size and where each region of `points` starts (in points).
+struct Scratch {
+    n: usize,
+    counts: wgpu::Buffer,
+    offsets: wgpu::Buffer,
+    cursors: wgpu::Buffer,
+    totals: wgpu::Buffer,
+    entries: wgpu::Buffer,
+    points: wgpu::Buffer,
+    first_at: u32,
+    last_at: u32,
+    segments_at: u32,
+}
+
+impl MsmBackend for WgpuBackend {
+    fn describe(&self) -> String {
+        NttBackend::describe(self)
+    }
+
+    fn load_bases(&self, bases: &[G1Affine]) -> Result<Box<dyn ResidentBases>, Error> {
+        // Entries keep the point index in 31 bits.
+        if bases.len() >= 1 << 31 {
+            return Err(Error::InvalidInput(format!("{} bases exceed the 2^31 the MSM kernels index", bases.len())));
+        }
+        self.msm_kernels()?;
+        let buffer = self.checked("uploading bases", || self.buffer_with("bases", &base_words(bases)))?;
+        Ok(Box::new(WgpuBases { backend: self.clone(), bases: buffer, len: bases.len(), scratch: Mutex::new(None) }))
+    }
+}
+
+impl WgpuBases {
+    fn scratch(&self, n: usize, c: u32) -> Result<Scratch, Error> {
+        let gpu = &self.backend;
+        let w = windows(c) as u64;
+        let buckets = w << (c - 1);
+        let entries = n as u64 * w;
+        let chunks = entries.div_ceil(CHUNK);
+        let points = buckets + 2 * chunks + w * segments_per_window(c) as u64;
+        // Kernels index words with 32 bits.
+        if points * XYZZ_WORDS as u64 > u32::MAX as u64 || 2 * entries > u32::MAX as u64 {
+            return Err(Error::InvalidInput(format!("an MSM of {n} points is too large for the wgpu kernels")));
+        }
+        Ok(Scratch {
+            n,
+            counts: gpu.buffer("counts", buckets)?,
+            offsets: gpu.buffer("offsets", buckets)?,
+            cursors: gpu.buffer("cursors", buckets)?,
+            totals: gpu.buffer("totals", buckets.div_ceil(SCAN_BLOCK as u64) + 1)?,
+            entries: gpu.buffer("entries", 2 * entries)?,
+            points: gpu.buffer("points", points * XYZZ_WORDS as u64)?,
+            first_at: buckets as u32,
+            last_at: (buckets + chunks) as u32,
+            segments_at: (buckets + 2 * chunks) as u32,
+        })
+    }
+
+    /// Records and runs every pass, returning the window sums (XYZZ words).
+    fn window_sums(&self, s: &Scratch, scalars: &wgpu::Buffer, n: u32, c: u32) -> Result<Vec<u32>, Error> {
+        let w = windows(c);
+        let n_buckets = w << (c - 1);
+        let scan_blocks = n_buckets.div_ceil(SCAN_BLOCK);
+        let chunks = (n as u64 * w as u64).div_ceil(CHUNK);
+        let per_window = segments_per_window(c);
+        let k = self.backend.msm_kernels()?;
+        // MsmParams in msm.wgsl.
+        let params = |write_entries: u32, half: u32| {
+            vec![n, c, w, write_entries, n_buckets, half, segment_len(c), scan_blocks, s.first_at, s.last_at, s.segments_at, scan_blocks]
+        };
+        let dispatch = |kernel, params, buffers, threads: u64| Dispatch { kernel, params, buffers, threads, workgroup: WORKGROUP };
+        let count = [
+            dispatch(&k.digits, params(0, 0), vec![(1, scalars), (3, &s.counts), (4, &s.entries)], n as u64),
+            Dispatch {
+                workgroup: 256,
+                ..dispatch(&k.scan_blocks, params(0, 0), vec![(5, &s.counts), (6, &s.offsets), (7, &s.totals)], scan_blocks as u64 * 256)
+            },
+            Dispatch { workgroup: 1, ..dispatch(&k.scan_totals, params(0, 0), vec![(7, &s.totals)], 1) },
+            dispatch(&k.scan_add, params(0, 0), vec![(6, &s.offsets), (7, &s.totals)], n_buckets as u64),
+        ];
+        let mut sum = vec![
+            dispatch(&k.digits, params(1, 0), vec![(1, scalars), (3, &s.cursors), (4, &s.entries)], n as u64),
+            dispatch(
+                &k.accumulate,
+                params(0, 0),
+                vec![(2, &self.bases), (4, &s.entries), (5, &s.counts), (6, &s.offsets), (7, &s.totals), (8, &s.points)],
+                chunks,
+            ),
+            dispatch(&k.join, params(0, 0), vec![(5, &s.counts), (6, &s.offsets), (8, &s.points)], n_buckets as u64),
+            dispatch(&k.reduce_segments, params(0, 0), vec![(5, &s.counts), (8, &s.points)], (w * per_window) as u64),
+        ];
+        let mut half = per_window / 2;
+        while half >= 1 {
+            sum.push(dispatch(&k.reduce_tree, params(0, half), vec![(8, &s.points)], (w * half) as u64));
+            half /= 2;
+        }
+        let mut encoder = self.backend.gpu.device.create_command_encoder(&Default::default());
+        encoder.clear_buffer(&s.counts, 0, None);
+        self.backend.record(&mut encoder, &count);
+        // The write pass fills each bucket from its start: cursors begin as the offsets.
+        encoder.copy_buffer_to_buffer(&s.offsets, 0, &s.cursors, 0, n_buckets as u64 * 4);
+        self.backend.record(&mut encoder, &sum);
+        self.backend.finish(encoder, &s.points, s.segments_at as u64 * XYZZ_WORDS as u64, w as u64 * XYZZ_WORDS as u64)
+    }
+}
+
+impl ResidentBases for WgpuBases {
+    fn len(&self) -> usize {
+        self.len
+    }
+
+    fn msm(&self, scalars: &[Fr]) -> Result<G1, Error> {
+        let n = scalars.len();
+        if n > self.len {
+            return Err(Error::InvalidInput(format!("{n} scalars for {} resident bases", self.len)));
+        }
+        if n == 0 {
+            return Ok(G1::identity());
+        }
+        let c = window_bits(n);
+        let mut guard = self.scratch.lock().map_err(|_| Error::Device("MSM scratch poisoned".into()))?;
+        let sums = self.backend.checked("msm", || {
+            if guard.as_ref().map_or(true, |s| s.n != n) {
+                *guard = None; // free the old buffers before allocating new ones
+                *guard = Some(self.scratch(n, c)?);
+            }
+            let device_scalars = self.backend.buffer_with("scalars", words(scalars))?;
+            self.window_sums(guard.as_ref().unwrap(), &device_scalars, n as u32, c)
+        })?;
+        drop(guard);
+        combine_windows(&sums, c)
+    }
+}

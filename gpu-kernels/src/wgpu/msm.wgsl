@@ -1,0 +1,278 @@
+// Multi-scalar multiplication Σ k_i·P_i over G1 (curve.wgsl): the bucket method of
+// cuda/msm.cu, pass for pass, so that both backends share one host plan (pippenger.rs).
+//
+// With window width c and W windows, every scalar is recoded into digits d_w in
+// (-2^{c-1}, 2^{c-1}]; digit d != 0 puts ±P_i into bucket (w, |d|-1). Passes:
+//  1. msm_digits      histogram of bucket sizes (one atomic per nonzero digit);
+//  2. scan_*          exclusive prefix sum of the histogram: each bucket's range in `entries`;
+//  3. msm_digits      again, writing (bucket, sign << 31 | point) into the bucket's range;
+//  4. msm_accumulate  sums chunks of CHUNK entries: a bucket wholly inside a chunk is stored at
+//                     once, runs cut by a chunk border become per-chunk partial sums;
+//  5. msm_join        adds the partial sums of every bucket that crosses a chunk border;
+//  6. msm_reduce_*    Σ_b (b+1)·bucket_b per window, by running sums over segments of buckets
+//                     and a tree over the segments.
+// The host finishes with Σ_w 2^{c·w}·window_w (W points).
+//
+// `points` holds every XYZZ point the passes write, in four regions (in points): the buckets
+// from 0, then the chunks' first and last partial sums and the segment sums from the offsets in
+// `params`. CHUNK is defined by the host.
+
+struct MsmParams {
+    n: u32, c: u32, windows: u32, write_entries: u32,
+    n_buckets: u32, half: u32, segment_len: u32, total_at: u32,
+    first_at: u32, last_at: u32, segments_at: u32, scan_blocks: u32,
+}
+
+@group(0) @binding(0) var<uniform> params: MsmParams;
+@group(0) @binding(1) var<storage, read> scalars: array<u32>;
+@group(0) @binding(2) var<storage, read> bases: array<u32>;
+@group(0) @binding(3) var<storage, read_write> slots: array<atomic<u32>>;
+@group(0) @binding(4) var<storage, read_write> entries: array<vec2<u32>>;
+@group(0) @binding(5) var<storage, read> counts: array<u32>;
+@group(0) @binding(6) var<storage, read_write> offsets: array<u32>;
+@group(0) @binding(7) var<storage, read_write> totals: array<u32>;
+@group(0) @binding(8) var<storage, read_write> points: array<u32>;
+
+fn load_fq_base(word: u32) -> Fq {
+    var r: Fq;
+    for (var k = 0u; k < 8u; k++) { r.l[k] = bases[word + k]; }
+    return r;
+}
+
+fn load_fq_point(word: u32) -> Fq {
+    var r: Fq;
+    for (var k = 0u; k < 8u; k++) { r.l[k] = points[word + k]; }
+    return r;
+}
+
+fn store_fq_point(word: u32, v: Fq) {
+    for (var k = 0u; k < 8u; k++) { points[word + k] = v.l[k]; }
+}
+
+fn load_point(i: u32) -> Xyzz {
+    return Xyzz(load_fq_point(32u * i), load_fq_point(32u * i + 8u), load_fq_point(32u * i + 16u), load_fq_point(32u * i + 24u));
+}
+
+fn store_point(i: u32, p: Xyzz) {
+    store_fq_point(32u * i, p.x);
+    store_fq_point(32u * i + 8u, p.y);
+    store_fq_point(32u * i + 16u, p.zz);
+    store_fq_point(32u * i + 24u, p.zzz);
+}
+
+// The base of an entry, negated when its digit was negative.
+fn entry_point(entry: vec2<u32>) -> Affine {
+    let i = entry.y & 0x7fffffffu;
+    let p = Affine(load_fq_base(16u * i), load_fq_base(16u * i + 8u));
+    if ((entry.y & 0x80000000u) != 0u) { return affine_neg(p); }
+    return p;
+}
+
+// Every nonzero digit takes a slot in its bucket. Pass 1 (write_entries = 0) only counts them in
+// `slots`; pass 3, with `slots` holding each bucket's next free position, writes the entry there.
+@compute @workgroup_size(64)
+fn msm_digits(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
+    let i = thread_index(gid, groups);
+    if (i >= params.n) { return; }
+    // Scalars arrive in Montgomery form; digits need the integer: multiply by (integer) 1.
+    var one: Fr;
+    one.l[0] = 1u;
+    var s = fr_mul(Fr(array<u32, 8>(scalars[8u * i], scalars[8u * i + 1u], scalars[8u * i + 2u], scalars[8u * i + 3u],
+                                   scalars[8u * i + 4u], scalars[8u * i + 5u], scalars[8u * i + 6u], scalars[8u * i + 7u])), one);
+    let c = params.c;
+    let buckets = 1u << (c - 1u);
+    var carry = 0u;
+    for (var w = 0u; w < params.windows; w++) {
+        let bit = w * c;
+        let limb = bit >> 5u;
+        let shift = bit & 31u;
+        var bits = 0u;
+        if (limb < 8u) { bits = s.l[limb] >> shift; }
+        if (shift != 0u && limb + 1u < 8u) { bits |= s.l[limb + 1u] << (32u - shift); }
+        let raw = (bits & ((1u << c) - 1u)) + carry;
+        // Digits lie in (-2^{c-1}, 2^{c-1}]: the top window (< c - 1 bits of a 254-bit scalar)
+        // then never carries out.
+        var magnitude = raw;
+        var negative = false;
+        carry = 0u;
+        if (raw > buckets) {
+            carry = 1u;
+            magnitude = (1u << c) - raw;
+            negative = true;
+        }
+        if (magnitude == 0u) { continue; }
+        let key = w * buckets + magnitude - 1u;
+        let pos = atomicAdd(&slots[key], 1u);
+        if (params.write_entries != 0u) {
+            entries[pos] = vec2<u32>(key, select(0u, 0x80000000u, negative) | i);
+        }
+    }
+}
+
+// Exclusive scan of `counts` into `offsets` in three passes: per-workgroup scans with workgroup
+// totals, a scan of the totals (one thread), then the workgroup offsets added back.
+const SCAN_THREADS: u32 = 256u;
+const SCAN_ITEMS: u32 = 8u;
+
+var<workgroup> scan_sums: array<u32, 256>;
+
+@compute @workgroup_size(256)
+fn scan_blocks(@builtin(workgroup_id) group: vec3<u32>, @builtin(local_invocation_id) local: vec3<u32>) {
+    let len = params.n_buckets;
+    let base = (group.x * SCAN_THREADS + local.x) * SCAN_ITEMS;
+    var own = 0u;
+    for (var k = 0u; k < SCAN_ITEMS; k++) {
+        if (base + k < len) { own += counts[base + k]; }
+    }
+    scan_sums[local.x] = own;
+    workgroupBarrier();
+    // Hillis-Steele inclusive scan of the thread sums.
+    for (var off = 1u; off < SCAN_THREADS; off <<= 1u) {
+        var v = 0u;
+        if (local.x >= off) { v = scan_sums[local.x - off]; }
+        workgroupBarrier();
+        scan_sums[local.x] += v;
+        workgroupBarrier();
+    }
+    var run = scan_sums[local.x] - own;
+    for (var k = 0u; k < SCAN_ITEMS; k++) {
+        if (base + k < len) {
+            let v = counts[base + k];
+            offsets[base + k] = run;
+            run += v;
+        }
+    }
+    if (local.x == SCAN_THREADS - 1u) { totals[group.x] = scan_sums[local.x]; }
+}
+
+// One thread scans the (few) workgroup totals in place and writes the grand total after them.
+@compute @workgroup_size(1)
+fn scan_totals() {
+    var run = 0u;
+    for (var b = 0u; b < params.scan_blocks; b++) {
+        let v = totals[b];
+        totals[b] = run;
+        run += v;
+    }
+    totals[params.scan_blocks] = run;
+}
+
+@compute @workgroup_size(64)
+fn scan_add(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
+    let i = thread_index(gid, groups);
+    if (i >= params.n_buckets) { return; }
+    offsets[i] += totals[i / (SCAN_THREADS * SCAN_ITEMS)];
+}
+
+// Chunk t covers entries [t·CHUNK, (t+1)·CHUNK) ∩ [0, total). Runs of equal bucket inside it:
+// - a bucket wholly inside the chunk is written to its bucket;
+// - the run at the chunk's start, of a bucket that began in an earlier chunk, to first[t];
+// - the run at the chunk's end, of a bucket that began in this chunk and goes on, to last[t].
+@compute @workgroup_size(64)
+fn msm_accumulate(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
+    let t = thread_index(gid, groups);
+    let total = totals[params.total_at];
+    if (t >= (total + CHUNK - 1u) / CHUNK) { return; }
+    let start = t * CHUNK;
+    let end = min(start + CHUNK, total);
+    var pos = start;
+    while (pos < end) {
+        let key = entries[pos].x;
+        let bucket_start = offsets[key];
+        let bucket_end = bucket_start + counts[key];
+        let run_end = min(bucket_end, end);
+        var acc = xyzz_identity();
+        for (var p = pos; p < run_end; p++) { acc = xyzz_add_affine(acc, entry_point(entries[p])); }
+        if (bucket_start < start) {
+            store_point(params.first_at + t, acc);
+        } else if (bucket_end > end) {
+            store_point(params.last_at + t, acc);
+        } else {
+            store_point(key, acc);
+        }
+        pos = run_end;
+    }
+}
+
+// Buckets that cross a chunk border: last[c0] + first[c0+1] + ... + first[c1].
+@compute @workgroup_size(64)
+fn msm_join(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
+    let key = thread_index(gid, groups);
+    if (key >= params.n_buckets) { return; }
+    let count = counts[key];
+    if (count == 0u) { return; }
+    let c0 = offsets[key] / CHUNK;
+    let c1 = (offsets[key] + count - 1u) / CHUNK;
+    if (c0 == c1) { return; }
+    var acc = load_point(params.last_at + c0);
+    for (var c = c0 + 1u; c <= c1; c++) { acc = xyzz_add(acc, load_point(params.first_at + c)); }
+    store_point(key, acc);
+}
+
+// Thread (w, j) sums segment j of window w's buckets, weighted by digit value:
+// Σ_{b in [lo, lo+len)} (b + 1)·B_b = Σ_b (b − lo + 1)·B_b + lo·Σ_b B_b, the first by a running
+// sum from the top bucket, the second by double-and-add. Results are stored segment-major
+// (j·windows + w), so that after the tree the window sums are the first `windows` segment points.
+//
+// The kernel has a single call of xyzz_add, fed by a step counter: drivers that compile on the
+// CPU (lavapipe) inline every call, and their compile time grows faster than the code (with the
+// three calls of cuda/msm.cu this one kernel took 43 s to compile, one call takes a seventh).
+// Steps: 2·len running-sum steps (even: running += B_b; odd: acc += running); then per bit of lo
+// a doubling (r + r, the equal-point case of the addition) and an addition of running or of the
+// identity; then acc += r.
+@compute @workgroup_size(64)
+fn msm_reduce_segments(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
+    let per_window = 1u << (params.c - 1u);
+    let len = params.segment_len;
+    let id = thread_index(gid, groups);
+    if (id >= params.windows * (per_window / len)) { return; }
+    let w = id % params.windows;
+    let lo = (id / params.windows) * len;
+    let bits = 32u - countLeadingZeros(lo);
+    var running = xyzz_identity();
+    var acc = xyzz_identity();
+    var r = xyzz_identity();
+    let sum_steps = 2u * len;
+    let steps = sum_steps + 2u * bits + 1u;
+    for (var step = 0u; step < steps; step++) {
+        var x = xyzz_identity();
+        var y = xyzz_identity();
+        var dest = 0u; // 0: running, 1: acc, 2: r
+        if (step < sum_steps) {
+            if ((step & 1u) == 0u) {
+                let key = w * per_window + lo + len - 1u - step / 2u;
+                x = running;
+                if (counts[key] != 0u) { y = load_point(key); }
+            } else {
+                x = acc;
+                y = running;
+                dest = 1u;
+            }
+        } else if (step < steps - 1u) {
+            let k = step - sum_steps;
+            x = r;
+            dest = 2u;
+            if ((k & 1u) == 0u) {
+                y = r;
+            } else if (((lo >> (bits - 1u - k / 2u)) & 1u) == 1u) {
+                y = running;
+            }
+        } else {
+            x = acc;
+            y = r;
+            dest = 1u;
+        }
+        let z = xyzz_add(x, y);
+        if (dest == 0u) { running = z; } else if (dest == 1u) { acc = z; } else { r = z; }
+    }
+    store_point(params.segments_at + id, acc);
+}
+
+// One tree level over the segments: entry (i, w) += entry (i + half, w) for i < half.
+@compute @workgroup_size(64)
+fn msm_reduce_tree(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
+    let id = thread_index(gid, groups);
+    if (id >= params.windows * params.half) { return; }
+    let a = params.segments_at + id;
+    store_point(a, xyzz_add(load_point(a), load_point(a + params.half * params.windows)));
+}
