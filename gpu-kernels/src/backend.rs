@@ -242,6 +242,11 @@ mod tests {
         check_ntt(&gpu, &[1, 2, 4, 64, 1 << 12]);
         // Small sizes: lavapipe runs the kernels on the CPU, slowly.
         check_msm(&gpu, &[1, 2, 7, 100, 777], 300);
+        // The portable kernels (no 64-bit integers) share everything but the multiply-accumulate
+        // of the field product, which every NTT exercises.
+        let portable = crate::wgpu::WgpuBackend::portable().unwrap();
+        eprintln!("testing {}", NttBackend::describe(&portable));
+        check_ntt(&portable, &[1, 2, 64, 1 << 10]);
     }
 
     /// A GPU backend for a test, or `None` after saying why the test skips; with `require_env`

@@ -76,3 +76,26 @@ fn xyzz_add(p: Xyzz, q: Xyzz) -> Xyzz {
     let y = fq_sub(fq_mul(r, fq_sub(qq, x)), fq_mul(s1, ppp));
     return Xyzz(x, y, fq_mul(fq_mul(p.zz, q.zz), pp), fq_mul(fq_mul(p.zzz, q.zzz), ppp));
 }
+
+// A point as 32 words (x, y, zz, zzz; 8 limbs each) and back, for loads and stores.
+fn xyzz_words(p: Xyzz) -> array<u32, 32> {
+    var w: array<u32, 32>;
+    for (var k = 0u; k < 8u; k++) {
+        w[k] = p.x.l[k];
+        w[8u + k] = p.y.l[k];
+        w[16u + k] = p.zz.l[k];
+        w[24u + k] = p.zzz.l[k];
+    }
+    return w;
+}
+
+fn xyzz_from_words(w: array<u32, 32>) -> Xyzz {
+    var p: Xyzz;
+    for (var k = 0u; k < 8u; k++) {
+        p.x.l[k] = w[k];
+        p.y.l[k] = w[8u + k];
+        p.zz.l[k] = w[16u + k];
+        p.zzz.l[k] = w[24u + k];
+    }
+    return p;
+}

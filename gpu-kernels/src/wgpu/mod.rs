@@ -3,8 +3,9 @@
 //!
 //! Field elements cross the bus as halo2curves stores them (Montgomery form, 8 little-endian
 //! `u32` limbs; see [`crate::layout`]), so nothing is converted on the host. The sources are
-//! assembled at run time: `arith.wgsl`, then `field.wgsl` instantiated for Fr (and Fq for the
-//! MSM) after constants derived from halo2curves, then `curve.wgsl` and the kernels.
+//! assembled at run time: `arith.wgsl` and a multiply-accumulate (`mac_u64.wgsl` where the
+//! device has 64-bit integers, else `mac_u32.wgsl`), then `field.wgsl` instantiated for Fr (and
+//! Fq for the MSM) after constants derived from halo2curves, then `curve.wgsl` and the kernels.
 //!
 //! - NTT (`ntt.wgsl`): iterative radix-2, a bit-reversal pass then `log n` butterfly passes;
 //! - MSM (`msm.wgsl`, [`WgpuBases`]): the bucket method of the CUDA backend, pass for pass.
@@ -26,6 +27,8 @@ use crate::pippenger::CHUNK;
 use crate::Error;
 
 const ARITH_WGSL: &str = include_str!("arith.wgsl");
+const MAC_U32_WGSL: &str = include_str!("mac_u32.wgsl");
+const MAC_U64_WGSL: &str = include_str!("mac_u64.wgsl");
 const FIELD_WGSL: &str = include_str!("field.wgsl");
 const CURVE_WGSL: &str = include_str!("curve.wgsl");
 const NTT_WGSL: &str = include_str!("ntt.wgsl");
@@ -51,15 +54,22 @@ fn field_wgsl<F: PrimeField + SerdeObject>(ty: &str, prefix: &str) -> String {
     format!("{head}{decl}{constants}{rest}").replace("FIELD", ty).replace("field_", prefix)
 }
 
+/// The helpers every module starts with: the thread index and the multiply-accumulate, with
+/// 64-bit integers where the device has them.
+fn arith_wgsl(int64: bool) -> String {
+    format!("{ARITH_WGSL}{}", if int64 { MAC_U64_WGSL } else { MAC_U32_WGSL })
+}
+
 /// The NTT module's source.
-fn ntt_source() -> String {
-    format!("{ARITH_WGSL}{}{NTT_WGSL}", field_wgsl::<Fr>("Fr", "fr_"))
+fn ntt_source(int64: bool) -> String {
+    format!("{}{}{NTT_WGSL}", arith_wgsl(int64), field_wgsl::<Fr>("Fr", "fr_"))
 }
 
 /// The MSM module's source.
-fn msm_source() -> String {
+fn msm_source(int64: bool) -> String {
     format!(
-        "{ARITH_WGSL}{}{}{CURVE_WGSL}const CHUNK: u32 = {CHUNK}u;\n{MSM_WGSL}",
+        "{}{}{}{CURVE_WGSL}const CHUNK: u32 = {CHUNK}u;\n{MSM_WGSL}",
+        arith_wgsl(int64),
         field_wgsl::<Fr>("Fr", "fr_"),
         field_wgsl::<Fq>("Fq", "fq_")
     )
@@ -116,6 +126,8 @@ struct Gpu {
     msm: OnceLock<Result<MsmKernels, String>>,
     /// The largest buffer a kernel may bind, in bytes.
     max_bytes: u64,
+    /// Whether the kernels use 64-bit integers (SHADER_INT64).
+    int64: bool,
 }
 
 /// NTT and MSM on a GPU (or lavapipe) through wgpu.
@@ -137,8 +149,20 @@ struct Dispatch<'a> {
 
 impl WgpuBackend {
     /// Opens the highest-performance adapter wgpu finds (`WGPU_BACKEND` and related
-    /// environment variables are honoured) and compiles the kernels.
+    /// environment variables are honoured) and compiles the NTT kernels (the MSM kernels are
+    /// compiled on first use). Field products use 64-bit integers where the device has them.
     pub fn new() -> Result<Self, Error> {
+        Self::open(true)
+    }
+
+    /// As [`Self::new`], but with the portable kernels (32-bit integers only) even where the
+    /// device has 64-bit integers: for devices whose 64-bit support is slow or broken, and to
+    /// test the portable kernels.
+    pub fn portable() -> Result<Self, Error> {
+        Self::open(false)
+    }
+
+    fn open(allow_int64: bool) -> Result<Self, Error> {
         let unavailable = |reason: String| Error::Unavailable { backend: "wgpu", reason };
         check_layout("wgpu")?;
         let instance = wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env());
@@ -150,17 +174,19 @@ impl WgpuBackend {
         }))
         .map_err(|e| unavailable(format!("no adapter ({e})")))?;
         let limits = adapter.limits();
+        let int64 = allow_int64 && adapter.features().contains(wgpu::Features::SHADER_INT64);
         let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
             label: Some("zkml"),
+            required_features: if int64 { wgpu::Features::SHADER_INT64 } else { wgpu::Features::empty() },
             required_limits: limits.clone(),
             ..Default::default()
         }))
         .map_err(|e| unavailable(format!("cannot open the device ({e})")))?;
-        let [bit_reverse, butterfly, scale, scale_by] = compile(&device, "ntt", ntt_source(), ["bit_reverse", "butterfly", "scale", "scale_by"])
+        let [bit_reverse, butterfly, scale, scale_by] = compile(&device, "ntt", ntt_source(int64), ["bit_reverse", "butterfly", "scale", "scale_by"])
             .map_err(|e| unavailable(format!("the NTT kernels do not compile on this device: {e}")))?;
         let ntt = NttKernels { bit_reverse, butterfly, scale, scale_by };
         let max_bytes = limits.max_storage_buffer_binding_size.min(limits.max_buffer_size);
-        let gpu = Gpu { device, queue, adapter: adapter.get_info(), ntt, msm: OnceLock::new(), max_bytes };
+        let gpu = Gpu { device, queue, adapter: adapter.get_info(), ntt, msm: OnceLock::new(), max_bytes, int64 };
         Ok(Self { gpu: Arc::new(gpu) })
     }
 
@@ -169,7 +195,7 @@ impl WgpuBackend {
         let compiled = self.gpu.msm.get_or_init(|| {
             let entries = ["msm_digits", "scan_blocks", "scan_totals", "scan_add", "msm_accumulate", "msm_join", "msm_reduce_segments", "msm_reduce_tree"];
             let [digits, scan_blocks, scan_totals, scan_add, accumulate, join, reduce_segments, reduce_tree] =
-                compile(&self.gpu.device, "msm", msm_source(), entries)?;
+                compile(&self.gpu.device, "msm", msm_source(self.gpu.int64), entries)?;
             Ok(MsmKernels { digits, scan_blocks, scan_totals, scan_add, accumulate, join, reduce_segments, reduce_tree })
         });
         compiled.as_ref().map_err(|e| Error::Unavailable { backend: "wgpu", reason: format!("the MSM kernels do not compile on this device: {e}") })
@@ -318,7 +344,8 @@ impl WgpuBackend {
 
 impl NttBackend for WgpuBackend {
     fn describe(&self) -> String {
-        format!("wgpu ({}, {:?})", self.gpu.adapter.name, self.gpu.adapter.backend)
+        let portable = if self.gpu.int64 { "" } else { ", 32-bit integers" };
+        format!("wgpu ({}, {:?}{portable})", self.gpu.adapter.name, self.gpu.adapter.backend)
     }
 
     fn ntt(&self, values: &mut [Fr]) -> Result<(), Error> {

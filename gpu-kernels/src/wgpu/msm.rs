@@ -23,7 +23,8 @@ pub struct WgpuBases {
     scratch: Mutex<Option<Scratch>>,
 }
 
-/// Work buffers of one MSM size and where each region of `points` starts (in points).
+/// Work buffers of one MSM size (`points`: the buckets, then the segment sums from
+/// `segments_at`; `first` and `last`: the chunks' partial sums).
 struct Scratch {
     n: usize,
     counts: wgpu::Buffer,
@@ -32,8 +33,8 @@ struct Scratch {
     totals: wgpu::Buffer,
     entries: wgpu::Buffer,
     points: wgpu::Buffer,
-    first_at: u32,
-    last_at: u32,
+    first: wgpu::Buffer,
+    last: wgpu::Buffer,
     segments_at: u32,
 }
 
@@ -60,9 +61,9 @@ impl WgpuBases {
         let buckets = w << (c - 1);
         let entries = n as u64 * w;
         let chunks = entries.div_ceil(CHUNK);
-        let points = buckets + 2 * chunks + w * segments_per_window(c) as u64;
+        let points = buckets + w * segments_per_window(c) as u64;
         // Kernels index words with 32 bits.
-        if points * XYZZ_WORDS as u64 > u32::MAX as u64 || 2 * entries > u32::MAX as u64 {
+        if points.max(chunks) * XYZZ_WORDS as u64 > u32::MAX as u64 || entries > u32::MAX as u64 {
             return Err(Error::InvalidInput(format!("an MSM of {n} points is too large for the wgpu kernels")));
         }
         Ok(Scratch {
@@ -71,11 +72,11 @@ impl WgpuBases {
             offsets: gpu.buffer("offsets", buckets)?,
             cursors: gpu.buffer("cursors", buckets)?,
             totals: gpu.buffer("totals", buckets.div_ceil(SCAN_BLOCK as u64) + 1)?,
-            entries: gpu.buffer("entries", 2 * entries)?,
+            entries: gpu.buffer("entries", entries)?,
             points: gpu.buffer("points", points * XYZZ_WORDS as u64)?,
-            first_at: buckets as u32,
-            last_at: (buckets + chunks) as u32,
-            segments_at: (buckets + 2 * chunks) as u32,
+            first: gpu.buffer("first", chunks * XYZZ_WORDS as u64)?,
+            last: gpu.buffer("last", chunks * XYZZ_WORDS as u64)?,
+            segments_at: buckets as u32,
         })
     }
 
@@ -89,7 +90,7 @@ impl WgpuBases {
         let k = self.backend.msm_kernels()?;
         // MsmParams in msm.wgsl.
         let params = |write_entries: u32, half: u32| {
-            vec![n, c, w, write_entries, n_buckets, half, segment_len(c), scan_blocks, s.first_at, s.last_at, s.segments_at, scan_blocks]
+            vec![n, c, w, write_entries, n_buckets, half, segment_len(c), scan_blocks, s.segments_at, 0, 0, 0]
         };
         let dispatch = |kernel, params, buffers, threads: u64| Dispatch { kernel, params, buffers, threads, workgroup: WORKGROUP };
         let count = [
@@ -106,10 +107,10 @@ impl WgpuBases {
             dispatch(
                 &k.accumulate,
                 params(0, 0),
-                vec![(2, &self.bases), (4, &s.entries), (5, &s.counts), (6, &s.offsets), (7, &s.totals), (8, &s.points)],
+                vec![(2, &self.bases), (4, &s.entries), (5, &s.counts), (6, &s.offsets), (7, &s.totals), (8, &s.points), (9, &s.first), (10, &s.last)],
                 chunks,
             ),
-            dispatch(&k.join, params(0, 0), vec![(5, &s.counts), (6, &s.offsets), (8, &s.points)], n_buckets as u64),
+            dispatch(&k.join, params(0, 0), vec![(5, &s.counts), (6, &s.offsets), (8, &s.points), (9, &s.first), (10, &s.last)], n_buckets as u64),
             dispatch(&k.reduce_segments, params(0, 0), vec![(5, &s.counts), (8, &s.points)], (w * per_window) as u64),
         ];
         let mut half = per_window / 2;

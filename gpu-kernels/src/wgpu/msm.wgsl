@@ -5,7 +5,7 @@
 // (-2^{c-1}, 2^{c-1}]; digit d != 0 puts ±P_i into bucket (w, |d|-1). Passes:
 //  1. msm_digits      histogram of bucket sizes (one atomic per nonzero digit);
 //  2. scan_*          exclusive prefix sum of the histogram: each bucket's range in `entries`;
-//  3. msm_digits      again, writing (bucket, sign << 31 | point) into the bucket's range;
+//  3. msm_digits      again, writing sign << 31 | point into the bucket's range;
 //  4. msm_accumulate  sums chunks of CHUNK entries: a bucket wholly inside a chunk is stored at
 //                     once, runs cut by a chunk border become per-chunk partial sums;
 //  5. msm_join        adds the partial sums of every bucket that crosses a chunk border;
@@ -13,25 +13,31 @@
 //                     and a tree over the segments.
 // The host finishes with Σ_w 2^{c·w}·window_w (W points).
 //
-// `points` holds every XYZZ point the passes write, in four regions (in points): the buckets
-// from 0, then the chunks' first and last partial sums and the segment sums from the offsets in
-// `params`. CHUNK is defined by the host.
+// Unlike the CUDA kernels, an entry does not carry its bucket (found by a binary search over the
+// offsets instead): at 2^24 points the 64-bit entries would take 2 GiB, more than the largest
+// storage binding Vulkan drivers offer.
+//
+// `points` holds the buckets, then from `segments_at` the segment sums; `first` and `last` the
+// chunks' partial sums (three bindings: at 2^24 points one would exceed 2 GiB). CHUNK is defined
+// by the host.
 
 struct MsmParams {
     n: u32, c: u32, windows: u32, write_entries: u32,
-    n_buckets: u32, half: u32, segment_len: u32, total_at: u32,
-    first_at: u32, last_at: u32, segments_at: u32, scan_blocks: u32,
+    n_buckets: u32, half: u32, segment_len: u32, scan_blocks: u32,
+    segments_at: u32, _pad0: u32, _pad1: u32, _pad2: u32,
 }
 
 @group(0) @binding(0) var<uniform> params: MsmParams;
 @group(0) @binding(1) var<storage, read> scalars: array<u32>;
 @group(0) @binding(2) var<storage, read> bases: array<u32>;
 @group(0) @binding(3) var<storage, read_write> slots: array<atomic<u32>>;
-@group(0) @binding(4) var<storage, read_write> entries: array<vec2<u32>>;
+@group(0) @binding(4) var<storage, read_write> entries: array<u32>;
 @group(0) @binding(5) var<storage, read> counts: array<u32>;
 @group(0) @binding(6) var<storage, read_write> offsets: array<u32>;
 @group(0) @binding(7) var<storage, read_write> totals: array<u32>;
 @group(0) @binding(8) var<storage, read_write> points: array<u32>;
+@group(0) @binding(9) var<storage, read_write> first: array<u32>;
+@group(0) @binding(10) var<storage, read_write> last: array<u32>;
 
 fn load_fq_base(word: u32) -> Fq {
     var r: Fq;
@@ -39,33 +45,58 @@ fn load_fq_base(word: u32) -> Fq {
     return r;
 }
 
-fn load_fq_point(word: u32) -> Fq {
-    var r: Fq;
-    for (var k = 0u; k < 8u; k++) { r.l[k] = points[word + k]; }
-    return r;
-}
-
-fn store_fq_point(word: u32, v: Fq) {
-    for (var k = 0u; k < 8u; k++) { points[word + k] = v.l[k]; }
-}
-
+// An XYZZ point is 32 words: x, y, zz, zzz.
 fn load_point(i: u32) -> Xyzz {
-    return Xyzz(load_fq_point(32u * i), load_fq_point(32u * i + 8u), load_fq_point(32u * i + 16u), load_fq_point(32u * i + 24u));
+    var w: array<u32, 32>;
+    for (var k = 0u; k < 32u; k++) { w[k] = points[32u * i + k]; }
+    return xyzz_from_words(w);
 }
 
 fn store_point(i: u32, p: Xyzz) {
-    store_fq_point(32u * i, p.x);
-    store_fq_point(32u * i + 8u, p.y);
-    store_fq_point(32u * i + 16u, p.zz);
-    store_fq_point(32u * i + 24u, p.zzz);
+    let w = xyzz_words(p);
+    for (var k = 0u; k < 32u; k++) { points[32u * i + k] = w[k]; }
+}
+
+fn load_first(i: u32) -> Xyzz {
+    var w: array<u32, 32>;
+    for (var k = 0u; k < 32u; k++) { w[k] = first[32u * i + k]; }
+    return xyzz_from_words(w);
+}
+
+fn store_first(i: u32, p: Xyzz) {
+    let w = xyzz_words(p);
+    for (var k = 0u; k < 32u; k++) { first[32u * i + k] = w[k]; }
+}
+
+fn load_last(i: u32) -> Xyzz {
+    var w: array<u32, 32>;
+    for (var k = 0u; k < 32u; k++) { w[k] = last[32u * i + k]; }
+    return xyzz_from_words(w);
+}
+
+fn store_last(i: u32, p: Xyzz) {
+    let w = xyzz_words(p);
+    for (var k = 0u; k < 32u; k++) { last[32u * i + k] = w[k]; }
 }
 
 // The base of an entry, negated when its digit was negative.
-fn entry_point(entry: vec2<u32>) -> Affine {
-    let i = entry.y & 0x7fffffffu;
+fn entry_point(entry: u32) -> Affine {
+    let i = entry & 0x7fffffffu;
     let p = Affine(load_fq_base(16u * i), load_fq_base(16u * i + 8u));
-    if ((entry.y & 0x80000000u) != 0u) { return affine_neg(p); }
+    if ((entry & 0x80000000u) != 0u) { return affine_neg(p); }
     return p;
+}
+
+// The bucket holding entry `pos` (< total): the last bucket whose range starts at or before
+// it. An empty bucket starts where the next one does, so that last bucket is never empty.
+fn bucket_of(pos: u32) -> u32 {
+    var lo = 0u;
+    var hi = params.n_buckets;
+    while (hi - lo > 1u) {
+        let mid = (lo + hi) / 2u;
+        if (offsets[mid] <= pos) { lo = mid; } else { hi = mid; }
+    }
+    return lo;
 }
 
 // Every nonzero digit takes a slot in its bucket. Pass 1 (write_entries = 0) only counts them in
@@ -104,7 +135,7 @@ fn msm_digits(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgr
         let key = w * buckets + magnitude - 1u;
         let pos = atomicAdd(&slots[key], 1u);
         if (params.write_entries != 0u) {
-            entries[pos] = vec2<u32>(key, select(0u, 0x80000000u, negative) | i);
+            entries[pos] = select(0u, 0x80000000u, negative) | i;
         }
     }
 }
@@ -171,22 +202,22 @@ fn scan_add(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgrou
 @compute @workgroup_size(64)
 fn msm_accumulate(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
     let t = thread_index(gid, groups);
-    let total = totals[params.total_at];
+    let total = totals[params.scan_blocks];
     if (t >= (total + CHUNK - 1u) / CHUNK) { return; }
     let start = t * CHUNK;
     let end = min(start + CHUNK, total);
     var pos = start;
     while (pos < end) {
-        let key = entries[pos].x;
+        let key = bucket_of(pos);
         let bucket_start = offsets[key];
         let bucket_end = bucket_start + counts[key];
         let run_end = min(bucket_end, end);
         var acc = xyzz_identity();
         for (var p = pos; p < run_end; p++) { acc = xyzz_add_affine(acc, entry_point(entries[p])); }
         if (bucket_start < start) {
-            store_point(params.first_at + t, acc);
+            store_first(t, acc);
         } else if (bucket_end > end) {
-            store_point(params.last_at + t, acc);
+            store_last(t, acc);
         } else {
             store_point(key, acc);
         }
@@ -204,8 +235,8 @@ fn msm_join(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgrou
     let c0 = offsets[key] / CHUNK;
     let c1 = (offsets[key] + count - 1u) / CHUNK;
     if (c0 == c1) { return; }
-    var acc = load_point(params.last_at + c0);
-    for (var c = c0 + 1u; c <= c1; c++) { acc = xyzz_add(acc, load_point(params.first_at + c)); }
+    var acc = load_last(c0);
+    for (var c = c0 + 1u; c <= c1; c++) { acc = xyzz_add(acc, load_first(c)); }
     store_point(key, acc);
 }
 
