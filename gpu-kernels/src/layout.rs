@@ -16,8 +16,6 @@ use crate::Error;
 
 /// `u32` words of one field element.
 pub const FIELD_WORDS: usize = 8;
-/// `u32` words of one affine point.
-pub const AFFINE_WORDS: usize = 2 * FIELD_WORDS;
 /// `u32` words of one XYZZ point.
 pub const XYZZ_WORDS: usize = 4 * FIELD_WORDS;
 

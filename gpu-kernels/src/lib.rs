@@ -5,8 +5,8 @@
 //! - [`cpu`]: the CPU backend (halo2curves), also the reference for the others;
 //! - [`cuda`] (feature `cuda`): CUDA kernels compiled at run time by NVRTC (NTT and MSM);
 //! - [`wgpu`] (feature `wgpu`): WGSL kernels for any Vulkan/Metal/DX12 device (NTT and MSM);
-//! - [`layout`]: field elements and points in GPU memory, shared by the GPU backends;
-//! - [`pippenger`]: the host side of the GPU MSMs (window widths, the final window sum);
+//! - `layout` (internal): field elements and points in GPU memory, shared by the GPU backends;
+//! - `pippenger` (internal): the host side of the GPU MSMs (window widths, the final window sum);
 //! - [`sample`]: many distinct curve points, cheaply, for tests and benchmarks.
 //!
 //! See `BENCHMARKS.md` for measured speeds.
@@ -16,8 +16,8 @@ pub mod cpu;
 #[cfg(feature = "cuda")]
 pub mod cuda;
 mod error;
-pub mod layout;
-pub mod pippenger;
+mod layout;
+mod pippenger;
 pub mod sample;
 #[cfg(feature = "wgpu")]
 pub mod wgpu;

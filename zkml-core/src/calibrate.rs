@@ -3,8 +3,8 @@
 //!
 //! Every activation shares one scale `2^scale_bits`, chosen so that the largest calibrated
 //! magnitude uses about [`ACTIVATION_BITS`] bits; weights use `2^shift`, chosen so the largest
-//! weight uses about [`WEIGHT_BITS`] bits ([`PRECISE_WEIGHT_BITS`] in networks with products or
-//! function tables). Wide scales are cheap here: range checks are split into limbs, so extra
+//! weight uses about [`WEIGHT_BITS`] bits ([`PRECISE_ACTIVATION_BITS`] and
+//! [`PRECISE_WEIGHT_BITS`] in networks with products or function tables). Wide scales are cheap here: range checks are split into limbs, so extra
 //! bits cost a few rows rather than a larger `k`.
 
 use zkml_circuits::quantized::{requantize, MAX_ACCUMULATOR_BITS};
@@ -23,10 +23,15 @@ use crate::quantize::{check_input, dequantize, quantize_input, quantize_value};
 pub const ACTIVATION_BITS: i32 = 16;
 /// Target bit width of the largest weight.
 pub const WEIGHT_BITS: i32 = 12;
-/// Target bit width of the largest weight in networks with product layers or function tables:
-/// normalizations and softmax divide by small values and amplify weight rounding (two more bits
-/// took a transformer block's output error from 1.7e-3 to 6.6e-4).
-pub const PRECISE_WEIGHT_BITS: i32 = 14;
+/// Target bit width of the largest activation in networks with product layers or function
+/// tables: products, normalizations and softmax amplify rounding. With
+/// [`PRECISE_WEIGHT_BITS`], this took the benchmark's transformer block from a max abs output
+/// error of 2.34e-3 (16 and 14 bits) to 3.85e-4 at the same k = 17 (17 bits: 1.46e-3, 18 bits:
+/// 7.3e-4; the wider range checks cost rows, not a larger k).
+pub const PRECISE_ACTIVATION_BITS: i32 = 19;
+/// Target bit width of the largest weight in networks with product layers or function tables
+/// (see [`PRECISE_ACTIVATION_BITS`]).
+pub const PRECISE_WEIGHT_BITS: i32 = 16;
 /// Largest prescale of a table layer's input (see [`LookupFn`]).
 const MAX_PRESCALE: i32 = 16;
 /// Bounds on either scale's fractional bits.
@@ -89,12 +94,13 @@ pub fn calibrate(model: &OnnxModel, samples: &[Vec<f32>]) -> Result<(QuantizedNe
         .flatten()
         .filter(|(v, _)| *v != ONE)
         .fold(0f64, |m, (_, w)| m.max(w.abs()));
-    let scale_bits = (ACTIVATION_BITS - bits_for(max_activation)).clamp(SCALE_RANGE.0, SCALE_RANGE.1) as u32;
     let nonlinear = float
         .layers
         .iter()
         .any(|l| matches!(l.op, FloatOp::Product(_)) || matches!(l.activation, Activation::Table(_)));
-    let weight_bits = if nonlinear { PRECISE_WEIGHT_BITS } else { WEIGHT_BITS };
+    let (activation_bits, weight_bits) =
+        if nonlinear { (PRECISE_ACTIVATION_BITS, PRECISE_WEIGHT_BITS) } else { (ACTIVATION_BITS, WEIGHT_BITS) };
+    let scale_bits = (activation_bits - bits_for(max_activation)).clamp(SCALE_RANGE.0, SCALE_RANGE.1) as u32;
     let shift = (weight_bits - bits_for(max_weight)).clamp(SCALE_RANGE.0, SCALE_RANGE.1) as u32;
     // Table layers whose inputs stay small next to the largest activation are computed larger,
     // so that their table inputs keep a fine step.

@@ -2,7 +2,7 @@
 //! lavapipe on machines without a GPU (that is how CI tests it). See `README.md` beside them.
 //!
 //! Field elements cross the bus as halo2curves stores them (Montgomery form, 8 little-endian
-//! `u32` limbs; see [`crate::layout`]), so nothing is converted on the host. The sources are
+//! `u32` limbs; see `layout.rs`), so nothing is converted on the host. The sources are
 //! assembled at run time: `arith.wgsl` and a multiply-accumulate (`mac_u64.wgsl` where the
 //! device has 64-bit integers, else `mac_u32.wgsl`), then `field.wgsl` instantiated for Fr (and
 //! Fq for the MSM) after constants derived from halo2curves, then `curve.wgsl` and the kernels.
@@ -117,6 +117,7 @@ struct MsmKernels {
     reduce_tree: wgpu::ComputePipeline,
 }
 
+/// An opened device with its compiled kernels.
 struct Gpu {
     device: wgpu::Device,
     queue: wgpu::Queue,
@@ -142,7 +143,7 @@ struct Dispatch<'a> {
     kernel: &'a wgpu::ComputePipeline,
     params: Vec<u32>,
     buffers: Vec<(u32, &'a wgpu::Buffer)>,
-    /// Workgroups to launch: `threads / workgroup`, rounded up.
+    /// Threads to launch, in workgroups of `workgroup` threads (the last one partly idle).
     threads: u64,
     workgroup: u32,
 }

@@ -1,5 +1,5 @@
 //! MSM through wgpu: the bases stay in a storage buffer, and each call runs the passes of
-//! `msm.wgsl` on freshly uploaded scalars (the plan is shared with CUDA: [`crate::pippenger`]).
+//! `msm.wgsl` on freshly uploaded scalars (the host plan is shared with CUDA: `pippenger.rs`).
 
 use std::sync::Mutex;
 
