@@ -202,11 +202,6 @@ impl WgpuBackend {
         compiled.as_ref().map_err(|e| Error::Unavailable { backend: "wgpu", reason: format!("the MSM kernels do not compile on this device: {e}") })
     }
 
-    /// Whether the adapter is a CPU implementation (such as lavapipe) rather than a GPU.
-    pub fn is_software(&self) -> bool {
-        self.gpu.adapter.device_type == wgpu::DeviceType::Cpu
-    }
-
     /// A zeroed storage buffer of `words` `u32`s, or an error when the device cannot bind one
     /// that large.
     fn buffer(&self, label: &str, words: u64) -> Result<wgpu::Buffer, Error> {
