@@ -2,6 +2,7 @@
 
 use halo2curves::bn256::{Fr, G1Affine, G1};
 use halo2curves::ff::{Field, PrimeField};
+use rayon::prelude::*;
 
 use crate::cpu::CpuBackend;
 use crate::Error;
@@ -62,14 +63,17 @@ pub fn root_of_unity(log_n: u32) -> Fr {
     omega
 }
 
-/// `[1, x, x^2, ..., x^(len-1)]`.
+/// `[1, x, x^2, ..., x^(len-1)]`, in parallel chunks (each starts from one exponentiation).
 pub fn powers(x: Fr, len: usize) -> Vec<Fr> {
-    let mut out = Vec::with_capacity(len);
-    let mut cur = Fr::ONE;
-    for _ in 0..len {
-        out.push(cur);
-        cur *= x;
-    }
+    const CHUNK: usize = 1 << 14;
+    let mut out = vec![Fr::ZERO; len];
+    out.par_chunks_mut(CHUNK).enumerate().for_each(|(c, chunk)| {
+        let mut cur = x.pow_vartime([(c * CHUNK) as u64]);
+        for v in chunk {
+            *v = cur;
+            cur *= x;
+        }
+    });
     out
 }
 

@@ -7,15 +7,17 @@
 //! device has 64-bit integers, else `mac_u32.wgsl`), then `field.wgsl` instantiated for Fr (and
 //! Fq for the MSM) after constants derived from halo2curves, then `curve.wgsl` and the kernels.
 //!
-//! - NTT (`ntt.wgsl`): iterative radix-2, a bit-reversal pass then `log n` butterfly passes;
+//! - NTT (`ntt.wgsl`): iterative radix-2, a bit-reversal pass then `log n` butterfly passes,
+//!   twiddles resident per size, sizes up to 2^26;
 //! - MSM (`msm.wgsl`, [`WgpuBases`]): the bucket method of the CUDA backend, pass for pass.
 
 mod msm;
 
-use std::sync::{Arc, OnceLock};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, OnceLock};
 
 use halo2curves::bn256::{Fq, Fr};
-use halo2curves::ff::PrimeField;
+use halo2curves::ff::{Field, PrimeField};
 use halo2curves::serde::SerdeObject;
 use wgpu::util::DeviceExt;
 
@@ -129,6 +131,8 @@ struct Gpu {
     max_bytes: u64,
     /// Whether the kernels use 64-bit integers (SHADER_INT64).
     int64: bool,
+    /// Twiddle tables by (log n, inverse), resident once made.
+    twiddles: Mutex<HashMap<(u32, bool), Arc<wgpu::Buffer>>>,
 }
 
 /// NTT and MSM on a GPU (or lavapipe) through wgpu.
@@ -187,7 +191,7 @@ impl WgpuBackend {
             .map_err(|e| unavailable(format!("the NTT kernels do not compile on this device: {e}")))?;
         let ntt = NttKernels { bit_reverse, butterfly, scale, scale_by };
         let max_bytes = limits.max_storage_buffer_binding_size.min(limits.max_buffer_size);
-        let gpu = Gpu { device, queue, adapter: adapter.get_info(), ntt, msm: OnceLock::new(), max_bytes, int64 };
+        let gpu = Gpu { device, queue, adapter: adapter.get_info(), ntt, msm: OnceLock::new(), max_bytes, int64, twiddles: Mutex::new(HashMap::new()) };
         Ok(Self { gpu: Arc::new(gpu) })
     }
 
@@ -261,31 +265,44 @@ impl WgpuBackend {
         }
     }
 
-    /// Submits `encoder` with a copy of `words` words of `buffer` from word `offset`, waits, and
-    /// returns them.
-    fn finish(&self, mut encoder: wgpu::CommandEncoder, buffer: &wgpu::Buffer, offset: u64, words: u64) -> Result<Vec<u32>, Error> {
+    /// Submits `encoder` with copies of the first `words` words of each buffer in `regions`,
+    /// waits, and returns them one after the other.
+    fn finish(&self, mut encoder: wgpu::CommandEncoder, regions: &[(&wgpu::Buffer, u64)]) -> Result<Vec<u32>, Error> {
         let device = &self.gpu.device;
-        let bytes = words * 4;
-        let staging = device.create_buffer(&wgpu::BufferDescriptor {
-            label: Some("readback"),
-            size: bytes.max(4),
-            usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
-            mapped_at_creation: false,
-        });
-        encoder.copy_buffer_to_buffer(buffer, offset * 4, &staging, 0, bytes);
+        let staging: Vec<wgpu::Buffer> = regions
+            .iter()
+            .map(|(buffer, words)| {
+                let staging = device.create_buffer(&wgpu::BufferDescriptor {
+                    label: Some("readback"),
+                    size: (words * 4).max(4),
+                    usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+                    mapped_at_creation: false,
+                });
+                encoder.copy_buffer_to_buffer(buffer, 0, &staging, 0, words * 4);
+                staging
+            })
+            .collect();
         self.gpu.queue.submit([encoder.finish()]);
-        let slice = staging.slice(..);
         let (sender, receiver) = std::sync::mpsc::channel();
-        slice.map_async(wgpu::MapMode::Read, move |r| {
-            let _ = sender.send(r);
-        });
+        for buffer in &staging {
+            let sender = sender.clone();
+            buffer.slice(..).map_async(wgpu::MapMode::Read, move |r| {
+                let _ = sender.send(r);
+            });
+        }
         device.poll(wgpu::PollType::wait_indefinitely()).map_err(|e| Error::Device(format!("waiting for the device: {e}")))?;
-        receiver
-            .recv()
-            .map_err(|_| Error::Device("the readback was dropped".into()))?
-            .map_err(|e| Error::Device(format!("reading back: {e}")))?;
-        let mapped = slice.get_mapped_range().map_err(|e| Error::Device(format!("mapping the readback: {e}")))?;
-        Ok(bytemuck::cast_slice(&mapped[..bytes as usize]).to_vec())
+        for _ in &staging {
+            receiver
+                .recv()
+                .map_err(|_| Error::Device("the readback was dropped".into()))?
+                .map_err(|e| Error::Device(format!("reading back: {e}")))?;
+        }
+        let mut out = Vec::with_capacity(regions.iter().map(|(_, w)| *w as usize).sum());
+        for (buffer, (_, words)) in staging.iter().zip(regions) {
+            let mapped = buffer.slice(..).get_mapped_range().map_err(|e| Error::Device(format!("mapping the readback: {e}")))?;
+            out.extend_from_slice(&bytemuck::cast_slice(&mapped)[..*words as usize]);
+        }
+        Ok(out)
     }
 
     /// Runs `work` (which records, submits and reads back) with wgpu's validation and
@@ -302,36 +319,64 @@ impl WgpuBackend {
         }
     }
 
-    /// Bit reversal and butterflies with root `omega`, preceded by an element-wise product with
-    /// `pre` (coset powers) and followed by a scaling by `post` (1/n).
-    fn transform(&self, values: &mut [Fr], omega: Fr, pre: Option<Vec<Fr>>, post: Option<Fr>) -> Result<(), Error> {
+    /// `ω^i` for `i < n/2` (`ω^{-i}` for the inverse), made on the host the first time and kept
+    /// on the device.
+    fn twiddles(&self, log_n: u32, inverse: bool) -> Result<Arc<wgpu::Buffer>, Error> {
+        let mut tables = self.gpu.twiddles.lock().map_err(|_| Error::Device("twiddle cache poisoned".into()))?;
+        if let Some(t) = tables.get(&(log_n, inverse)) {
+            return Ok(t.clone());
+        }
+        let omega = root_of_unity(log_n);
+        let omega = if inverse { omega.invert().unwrap() } else { omega };
+        let table = Arc::new(self.buffer_with("twiddles", words(&powers(omega, ((1usize << log_n) / 2).max(1))))?);
+        tables.insert((log_n, inverse), table.clone());
+        Ok(table)
+    }
+
+    /// The transform with root `ω^{±1}`, preceded by the coset powers of `shift` and followed by
+    /// a scaling by `1/n` for the inverse.
+    fn transform(&self, values: &mut [Fr], inverse: bool, shift: Option<Fr>) -> Result<(), Error> {
         let log_n = log_size(values.len())?;
         let n = values.len() as u32;
+        let split = (values.len() / 2).max(1);
+        // Coset powers g^i = g^(i mod 2^h)·(g^(2^h))^(i >> h): two tables of about √n entries.
+        let coset_bits = log_n.div_ceil(2);
+        let params = |half: u32| vec![n, log_n, half, split as u32, coset_bits, 0, 0, 0];
         self.checked("ntt", || {
-            let data = self.buffer_with("data", words(values))?;
-            let twiddles = self.buffer_with("twiddles", words(&powers(omega, (values.len() / 2).max(1))))?;
-            let pre = pre.map(|v| self.buffer_with("factors", words(&v))).transpose()?;
-            let post = post.map(|f| self.buffer_with("factor", words(&[f]))).transpose()?;
+            let low = self.buffer_with("low", words(&values[..split]))?;
+            let high = self.buffer_with("high", words(&values[split..]))?;
+            let twiddles = self.twiddles(log_n, inverse)?;
+            let coset = shift
+                .map(|g| {
+                    let mut table = powers(g, 1 << coset_bits);
+                    table.extend(powers(g.pow_vartime([1u64 << coset_bits]), 1 << (log_n - coset_bits)));
+                    self.buffer_with("coset powers", words(&table))
+                })
+                .transpose()?;
+            let n_inv = inverse.then(|| self.buffer_with("1/n", words(&[Fr::from(n as u64).invert().unwrap()]))).transpose()?;
             let k = &self.gpu.ntt;
-            // Binding 2 holds the twiddles or the factors, for the kernels that read it.
-            fn pass<'a>(kernel: &'a wgpu::ComputePipeline, data: &'a wgpu::Buffer, factors: Option<&'a wgpu::Buffer>, params: [u32; 4], threads: u32) -> Dispatch<'a> {
-                let buffers = [(1, data)].into_iter().chain(factors.map(|f| (2, f))).collect();
-                Dispatch { kernel, params: params.to_vec(), buffers, threads: threads as u64, workgroup: WORKGROUP }
-            }
+            let pass = |kernel, extra, half: u32, threads: u32| Dispatch {
+                kernel,
+                params: params(half),
+                buffers: [(1, &low), (2, &high)].into_iter().chain(extra).collect(),
+                threads: threads as u64,
+                workgroup: WORKGROUP,
+            };
             let mut passes = Vec::new();
-            if let Some(factors) = &pre {
-                passes.push(pass(&k.scale_by, &data, Some(factors), [n, log_n, 0, 0], n));
+            if let Some(table) = &coset {
+                passes.push(pass(&k.scale_by, Some((4, table)), 0, n));
             }
-            passes.push(pass(&k.bit_reverse, &data, None, [n, log_n, 0, 0], n));
+            passes.push(pass(&k.bit_reverse, None, 0, n));
             for s in 0..log_n {
-                passes.push(pass(&k.butterfly, &data, Some(&twiddles), [n, log_n, 1 << s, 0], n / 2));
+                passes.push(pass(&k.butterfly, Some((3, &twiddles)), 1 << s, n / 2));
             }
-            if let Some(factor) = &post {
-                passes.push(pass(&k.scale, &data, Some(factor), [n, log_n, 0, 0], n));
+            if let Some(factor) = &n_inv {
+                passes.push(pass(&k.scale, Some((4, factor)), 0, n));
             }
             let mut encoder = self.gpu.device.create_command_encoder(&Default::default());
             self.record(&mut encoder, &passes);
-            let out = self.finish(encoder, &data, 0, words(values).len() as u64)?;
+            let (low_words, high_words) = (split as u64 * 8, (values.len() - split) as u64 * 8);
+            let out = self.finish(encoder, &[(&low, low_words), (&high, high_words)])?;
             words_mut(values).copy_from_slice(&out);
             Ok(())
         })
@@ -345,19 +390,14 @@ impl NttBackend for WgpuBackend {
     }
 
     fn ntt(&self, values: &mut [Fr]) -> Result<(), Error> {
-        let log_n = log_size(values.len())?;
-        self.transform(values, root_of_unity(log_n), None, None)
+        self.transform(values, false, None)
     }
 
     fn intt(&self, values: &mut [Fr]) -> Result<(), Error> {
-        let log_n = log_size(values.len())?;
-        let n_inv = Fr::from(values.len() as u64).invert().unwrap();
-        self.transform(values, root_of_unity(log_n).invert().unwrap(), None, Some(n_inv))
+        self.transform(values, true, None)
     }
 
     fn coset_ntt(&self, values: &mut [Fr], shift: Fr) -> Result<(), Error> {
-        let log_n = log_size(values.len())?;
-        let factors = powers(shift, values.len());
-        self.transform(values, root_of_unity(log_n), Some(factors), None)
+        self.transform(values, false, Some(shift))
     }
 }

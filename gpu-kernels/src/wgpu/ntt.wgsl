@@ -1,30 +1,54 @@
 // Radix-2 NTT over Fr (the `Fr` instance of field.wgsl), one dispatch per pass.
 //
-// All values are in Montgomery form, as halo2curves stores them. A forward transform of n = 2^k values:
-// `bit_reverse`, then k `butterfly` passes with half = 1, 2, ..., n/2. The inverse uses inverse
-// twiddles and a final `scale` by 1/n; the coset transform first multiplies by the powers of the
-// shift with `scale_by`. Twiddles: tw[i] = w^i for i < n/2, w a primitive n-th root of unity.
+// All values are in Montgomery form, as halo2curves stores them. A forward transform of n = 2^k
+// values: `bit_reverse`, then k `butterfly` passes with half = 1, 2, ..., n/2. The inverse uses
+// inverse twiddles and a final `scale` by 1/n; the coset transform first multiplies element i by
+// g^i with `scale_by`. Twiddles: tw[i] = w^i for i < n/2, w a primitive n-th root of unity; they
+// stay on the device between transforms.
+//
+// The values are split over two bindings, elements [0, split) in `low` and [split, n) in `high`
+// (split = n/2, or 1 when n = 1): at n = 2^26 one binding would need 2 GiB, more than Vulkan
+// drivers offer. The coset powers come from two short tables, g^i = g^(i mod 2^h)·(g^(2^h))^(i >> h)
+// with h = coset_bits: `factors` holds g^j for j < 2^h, then (g^(2^h))^m.
 
-struct Params { n: u32, log_n: u32, half: u32, _pad: u32 }
+struct Params { n: u32, log_n: u32, half: u32, split: u32, coset_bits: u32, _pad0: u32, _pad1: u32, _pad2: u32 }
 
 @group(0) @binding(0) var<uniform> params: Params;
-@group(0) @binding(1) var<storage, read_write> data: array<u32>;
-@group(0) @binding(2) var<storage, read> twiddles: array<u32>;
+@group(0) @binding(1) var<storage, read_write> low: array<u32>;
+@group(0) @binding(2) var<storage, read_write> high: array<u32>;
+@group(0) @binding(3) var<storage, read> twiddles: array<u32>;
+@group(0) @binding(4) var<storage, read> factors: array<u32>;
 
 // WGSL cannot pass storage pointers to functions, hence one accessor per buffer.
 fn load_data(i: u32) -> Fr {
     var r: Fr;
-    for (var k = 0u; k < 8u; k++) { r.l[k] = data[i * 8u + k]; }
+    if (i < params.split) {
+        for (var k = 0u; k < 8u; k++) { r.l[k] = low[i * 8u + k]; }
+    } else {
+        let j = i - params.split;
+        for (var k = 0u; k < 8u; k++) { r.l[k] = high[j * 8u + k]; }
+    }
     return r;
 }
 
 fn store_data(i: u32, v: Fr) {
-    for (var k = 0u; k < 8u; k++) { data[i * 8u + k] = v.l[k]; }
+    if (i < params.split) {
+        for (var k = 0u; k < 8u; k++) { low[i * 8u + k] = v.l[k]; }
+    } else {
+        let j = i - params.split;
+        for (var k = 0u; k < 8u; k++) { high[j * 8u + k] = v.l[k]; }
+    }
 }
 
 fn load_twiddle(i: u32) -> Fr {
     var r: Fr;
     for (var k = 0u; k < 8u; k++) { r.l[k] = twiddles[i * 8u + k]; }
+    return r;
+}
+
+fn load_factor(i: u32) -> Fr {
+    var r: Fr;
+    for (var k = 0u; k < 8u; k++) { r.l[k] = factors[i * 8u + k]; }
     return r;
 }
 
@@ -55,18 +79,20 @@ fn butterfly(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgro
     store_data(i1, fr_sub(u, v));
 }
 
-// data[i] *= twiddles[0] (a single factor, e.g. 1/n).
+// data[i] *= factors[0] (a single factor, e.g. 1/n).
 @compute @workgroup_size(64)
 fn scale(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
     let i = thread_index(gid, groups);
     if (i >= params.n) { return; }
-    store_data(i, fr_mul(load_data(i), load_twiddle(0u)));
+    store_data(i, fr_mul(load_data(i), load_factor(0u)));
 }
 
-// data[i] *= twiddles[i] (element-wise, e.g. powers of a coset shift).
+// data[i] *= g^i from the two coset tables.
 @compute @workgroup_size(64)
 fn scale_by(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
     let i = thread_index(gid, groups);
     if (i >= params.n) { return; }
-    store_data(i, fr_mul(load_data(i), load_twiddle(i)));
+    let h = params.coset_bits;
+    let g = fr_mul(load_factor(i & ((1u << h) - 1u)), load_factor((1u << h) + (i >> h)));
+    store_data(i, fr_mul(load_data(i), g));
 }
