@@ -9,7 +9,8 @@
 #   cargo build --release -p zkml-cli                                         # target/release/zkml
 #   scripts/gpu-check.sh KERNEL_TESTS PROVER_TESTS ZKML [OUT_DIR] [LOG_SIZES] [MODEL]
 #
-# Writes OUT_DIR/{gpu.txt,kernel-tests.txt,prover-tests.txt,kernels.json,kernels.svg,prove.json}.
+# Writes OUT_DIR/{gpu.txt,kernel-tests.txt,prover-tests.txt,kernels.json,kernels.svg,ntt-2-26.json,
+# prove.json}.
 # Record the figures with the card's name (gpu.txt): times from different cards are not
 # comparable. Every step runs even if an earlier one failed; the exit status says if any did.
 set -uo pipefail
@@ -48,6 +49,8 @@ step bash -c "'$prover_tests' commitment --nocapture 2>&1 | tee '$out/prover-tes
 # Then speed: every backend, each result checked against the CPU before it is timed.
 step "$zkml" bench-kernels --log-sizes "$sizes" --runs 5 -o "$out/kernels.json"
 step "$zkml" bench-chart "$out/kernels.json" -o "$out/kernels.svg"
+# The largest NTT the backends promise (2^26), checked against the CPU.
+step "$zkml" bench-kernels --ops ntt --log-sizes 26 --runs 1 -o "$out/ntt-2-26.json"
 # End to end: set up and prove one model with the MSMs on each backend (proofs verified).
 step "$zkml" bench --only "$model" --backends cpu,cuda,wgpu --runs 2 --work "$work" -o "$out/prove.json"
 rm -rf "$work"
