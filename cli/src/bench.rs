@@ -126,18 +126,24 @@ fn ezkl(script: &Path, model_path: &Path, data_path: &Path, dir: &Path) -> Value
     }
 }
 
-/// The machine a benchmark ran on: CPU model, threads, commit.
+/// The machine a benchmark ran on: CPU model, threads, and the commit the binary was built from
+/// (else the checkout it runs in).
 pub fn machine() -> Value {
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
         .and_then(|s| s.lines().find(|l| l.starts_with("model name")).map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string()))
         .unwrap_or_else(|| "unknown".into());
-    let commit = Command::new("git")
-        .args(["rev-parse", "--short", "HEAD"])
-        .output()
-        .ok()
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
-        .unwrap_or_default();
+    let built_from = env!("ZKML_BUILD_COMMIT");
+    let commit = if built_from.is_empty() {
+        Command::new("git")
+            .args(["rev-parse", "--short", "HEAD"])
+            .output()
+            .ok()
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+            .unwrap_or_default()
+    } else {
+        built_from.to_string()
+    };
     json!({ "cpu": cpu, "threads": std::thread::available_parallelism().map_or(1, |n| n.get()), "commit": commit })
 }
 
