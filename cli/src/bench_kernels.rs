@@ -168,7 +168,7 @@ pub fn run(args: BenchKernelsArgs) -> Result<()> {
                         if out != reference {
                             bail!("wgpu NTT disagrees with the CPU at n = 2^{log_n}");
                         }
-                        // Host memory to host memory: uploads, conversion and readback included.
+                        // Host memory to host memory: upload and readback included.
                         let seconds = timed(args.runs, || {
                             out.copy_from_slice(&input);
                             Ok(gpu.ntt(&mut out)?)

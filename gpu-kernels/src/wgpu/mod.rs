@@ -265,20 +265,20 @@ impl WgpuBackend {
         }
     }
 
-    /// Submits `encoder` with copies of the first `words` words of each buffer in `regions`,
-    /// waits, and returns them one after the other.
-    fn finish(&self, mut encoder: wgpu::CommandEncoder, regions: &[(&wgpu::Buffer, u64)]) -> Result<Vec<u32>, Error> {
+    /// Submits `encoder` with a copy of each `(buffer, first word, words)` region, waits, and
+    /// returns the regions' words one after the other.
+    fn finish(&self, mut encoder: wgpu::CommandEncoder, regions: &[(&wgpu::Buffer, u64, u64)]) -> Result<Vec<u32>, Error> {
         let device = &self.gpu.device;
         let staging: Vec<wgpu::Buffer> = regions
             .iter()
-            .map(|(buffer, words)| {
+            .map(|(buffer, offset, words)| {
                 let staging = device.create_buffer(&wgpu::BufferDescriptor {
                     label: Some("readback"),
                     size: (words * 4).max(4),
                     usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
                     mapped_at_creation: false,
                 });
-                encoder.copy_buffer_to_buffer(buffer, 0, &staging, 0, words * 4);
+                encoder.copy_buffer_to_buffer(buffer, offset * 4, &staging, 0, words * 4);
                 staging
             })
             .collect();
@@ -297,8 +297,8 @@ impl WgpuBackend {
                 .map_err(|_| Error::Device("the readback was dropped".into()))?
                 .map_err(|e| Error::Device(format!("reading back: {e}")))?;
         }
-        let mut out = Vec::with_capacity(regions.iter().map(|(_, w)| *w as usize).sum());
-        for (buffer, (_, words)) in staging.iter().zip(regions) {
+        let mut out = Vec::with_capacity(regions.iter().map(|(_, _, w)| *w as usize).sum());
+        for (buffer, (_, _, words)) in staging.iter().zip(regions) {
             let mapped = buffer.slice(..).get_mapped_range().map_err(|e| Error::Device(format!("mapping the readback: {e}")))?;
             out.extend_from_slice(&bytemuck::cast_slice(&mapped)[..*words as usize]);
         }
@@ -376,7 +376,7 @@ impl WgpuBackend {
             let mut encoder = self.gpu.device.create_command_encoder(&Default::default());
             self.record(&mut encoder, &passes);
             let (low_words, high_words) = (split as u64 * 8, (values.len() - split) as u64 * 8);
-            let out = self.finish(encoder, &[(&low, low_words), (&high, high_words)])?;
+            let out = self.finish(encoder, &[(&low, 0, low_words), (&high, 0, high_words)])?;
             words_mut(values).copy_from_slice(&out);
             Ok(())
         })

@@ -124,11 +124,8 @@ impl WgpuBases {
         // The write pass fills each bucket from its start: cursors begin as the offsets.
         encoder.copy_buffer_to_buffer(&s.offsets, 0, &s.cursors, 0, n_buckets as u64 * 4);
         self.backend.record(&mut encoder, &sum);
-        // The window sums are the first `w` segment points: copy them to a buffer of their own.
-        let sums = self.backend.buffer("window sums", w as u64 * XYZZ_WORDS as u64)?;
-        let bytes = w as u64 * XYZZ_WORDS as u64 * 4;
-        encoder.copy_buffer_to_buffer(&s.points, s.segments_at as u64 * XYZZ_WORDS as u64 * 4, &sums, 0, bytes);
-        self.backend.finish(encoder, &[(&sums, w as u64 * XYZZ_WORDS as u64)])
+        // The window sums are the first `w` segment points.
+        self.backend.finish(encoder, &[(&s.points, s.segments_at as u64 * XYZZ_WORDS as u64, w as u64 * XYZZ_WORDS as u64)])
     }
 }
 

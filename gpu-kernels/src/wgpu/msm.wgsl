@@ -39,6 +39,8 @@ struct MsmParams {
 @group(0) @binding(9) var<storage, read_write> first: array<u32>;
 @group(0) @binding(10) var<storage, read_write> last: array<u32>;
 
+// WGSL cannot pass storage pointers to functions, hence one accessor per buffer (the word
+// conversions they share are xyzz_words / xyzz_from_words in curve.wgsl).
 fn load_fq_base(word: u32) -> Fq {
     var r: Fq;
     for (var k = 0u; k < 8u; k++) { r.l[k] = bases[word + k]; }
