@@ -6,33 +6,34 @@
 
 struct FIELD { l: array<u32, 8> }
 
-// a >= b as 256-bit integers.
-fn field_geq(a: FIELD, b: FIELD) -> bool {
-    for (var i = 7; i >= 0; i--) {
-        if (a.l[i] != b.l[i]) { return a.l[i] > b.l[i]; }
-    }
-    return true;
-}
+// a - b modulo 2^256, and whether it borrowed (a < b).
+struct FIELDDiff { v: FIELD, borrow: bool }
 
-// a - b modulo 2^256.
-fn field_sub_raw(a: FIELD, b: FIELD) -> FIELD {
+fn field_sub_raw(a: FIELD, b: FIELD) -> FIELDDiff {
     var r: FIELD;
     var borrow = 0u;
-    for (var i = 0; i < 8; i++) {
+    for (var i = 0u; i < 8u; i++) {
         let d = a.l[i] - b.l[i];
         let b1 = select(0u, 1u, a.l[i] < b.l[i]);
         r.l[i] = d - borrow;
         let b2 = select(0u, 1u, d < borrow);
         borrow = b1 | b2;
     }
-    return r;
+    return FIELDDiff(r, borrow != 0u);
+}
+
+// a, unless a >= p, then a - p.
+fn field_reduce_once(a: FIELD) -> FIELD {
+    let d = field_sub_raw(a, field_modulus);
+    if (d.borrow) { return a; }
+    return d.v;
 }
 
 // a + b as 256-bit integers (callers keep the sum below 2^256).
 fn field_add_raw(a: FIELD, b: FIELD) -> FIELD {
     var r: FIELD;
     var carry = 0u;
-    for (var i = 0; i < 8; i++) {
+    for (var i = 0u; i < 8u; i++) {
         let s = a.l[i] + b.l[i];
         let c1 = select(0u, 1u, s < a.l[i]);
         r.l[i] = s + carry;
@@ -44,21 +45,19 @@ fn field_add_raw(a: FIELD, b: FIELD) -> FIELD {
 
 fn field_is_zero(a: FIELD) -> bool {
     var any = 0u;
-    for (var i = 0; i < 8; i++) { any |= a.l[i]; }
+    for (var i = 0u; i < 8u; i++) { any |= a.l[i]; }
     return any == 0u;
 }
 
 fn field_zero() -> FIELD {
     var r: FIELD;
-    for (var i = 0; i < 8; i++) { r.l[i] = 0u; }
+    for (var i = 0u; i < 8u; i++) { r.l[i] = 0u; }
     return r;
 }
 
 // a, b < p < 2^254, so the sum never carries out of 256 bits.
 fn field_add(a: FIELD, b: FIELD) -> FIELD {
-    let r = field_add_raw(a, b);
-    if (field_geq(r, field_modulus)) { return field_sub_raw(r, field_modulus); }
-    return r;
+    return field_reduce_once(field_add_raw(a, b));
 }
 
 fn field_dbl(a: FIELD) -> FIELD {
@@ -66,22 +65,23 @@ fn field_dbl(a: FIELD) -> FIELD {
 }
 
 fn field_sub(a: FIELD, b: FIELD) -> FIELD {
-    let r = field_sub_raw(a, b);
-    if (field_geq(a, b)) { return r; }
-    return field_add_raw(r, field_modulus);
+    let d = field_sub_raw(a, b);
+    if (d.borrow) { return field_add_raw(d.v, field_modulus); }
+    return d.v;
 }
 
 fn field_neg(a: FIELD) -> FIELD {
     if (field_is_zero(a)) { return a; }
-    return field_sub_raw(field_modulus, a);
+    return field_sub_raw(field_modulus, a).v;
 }
 
-// Montgomery product a * b / R mod p (CIOS).
+// Montgomery product a * b / R mod p (CIOS). Every loop here has literal bounds, so the host
+// unrolls them (wgpu/unroll.rs) and every limb index is a constant.
 fn field_mul(a: FIELD, b: FIELD) -> FIELD {
     var t: array<u32, 10>;
-    for (var i = 0; i < 8; i++) {
+    for (var i = 0u; i < 8u; i++) {
         var c = 0u;
-        for (var j = 0; j < 8; j++) {
+        for (var j = 0u; j < 8u; j++) {
             let r = mac(t[j], a.l[j], b.l[i], c);
             t[j] = r.x; c = r.y;
         }
@@ -91,18 +91,17 @@ fn field_mul(a: FIELD, b: FIELD) -> FIELD {
         let m = t[0] * field_inv;
         var r = mac(t[0], m, field_modulus.l[0], 0u);
         c = r.y;
-        for (var j = 1; j < 8; j++) {
+        for (var j = 1u; j < 8u; j++) {
             r = mac(t[j], m, field_modulus.l[j], c);
-            t[j - 1] = r.x; c = r.y;
+            t[j - 1u] = r.x; c = r.y;
         }
         let s2 = t[8] + c;
         t[7] = s2;
         t[8] = t[9] + select(0u, 1u, s2 < c);
     }
     var out: FIELD;
-    for (var i = 0; i < 8; i++) { out.l[i] = t[i]; }
-    if (field_geq(out, field_modulus)) { out = field_sub_raw(out, field_modulus); }
-    return out;
+    for (var i = 0u; i < 8u; i++) { out.l[i] = t[i]; }
+    return field_reduce_once(out);
 }
 
 fn field_sqr(a: FIELD) -> FIELD {

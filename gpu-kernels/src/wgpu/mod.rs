@@ -12,6 +12,7 @@
 //! - MSM (`msm.wgsl`, [`WgpuBases`]): the bucket method of the CUDA backend, pass for pass.
 
 mod msm;
+mod unroll;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
@@ -62,19 +63,19 @@ fn arith_wgsl(int64: bool) -> String {
     format!("{ARITH_WGSL}{}", if int64 { MAC_U64_WGSL } else { MAC_U32_WGSL })
 }
 
-/// The NTT module's source.
+/// The NTT module's source, loops unrolled.
 fn ntt_source(int64: bool) -> String {
-    format!("{}{}{NTT_WGSL}", arith_wgsl(int64), field_wgsl::<Fr>("Fr", "fr_"))
+    unroll::unroll(&format!("{}{}{NTT_WGSL}", arith_wgsl(int64), field_wgsl::<Fr>("Fr", "fr_")))
 }
 
-/// The MSM module's source.
+/// The MSM module's source, loops unrolled.
 fn msm_source(int64: bool) -> String {
-    format!(
+    unroll::unroll(&format!(
         "{}{}{}{CURVE_WGSL}const CHUNK: u32 = {CHUNK}u;\n{MSM_WGSL}",
         arith_wgsl(int64),
         field_wgsl::<Fr>("Fr", "fr_"),
         field_wgsl::<Fq>("Fq", "fq_")
-    )
+    ))
 }
 
 /// Compiles `source` and one pipeline per entry point; shader and pipeline errors are returned
