@@ -7,8 +7,8 @@
 //! device has 64-bit integers, else `mac_u32.wgsl`), then `field.wgsl` instantiated for Fr (and
 //! Fq for the MSM) after constants derived from halo2curves, then `curve.wgsl` and the kernels.
 //!
-//! - NTT (`ntt.wgsl`): iterative radix-2, a bit-reversal pass then `log n` butterfly passes,
-//!   twiddles resident per size, sizes up to 2^26;
+//! - NTT (`ntt.wgsl`): iterative radix-2, a bit-reversal pass then the butterfly stages, up to
+//!   nine per pass in workgroup memory; twiddles resident per size, sizes up to 2^26;
 //! - MSM (`msm.wgsl`, [`WgpuBases`]): the bucket method of the CUDA backend, pass for pass.
 
 mod msm;
@@ -38,6 +38,18 @@ const NTT_WGSL: &str = include_str!("ntt.wgsl");
 const MSM_WGSL: &str = include_str!("msm.wgsl");
 /// Threads per workgroup of the element-wise kernels (`WG` in arith.wgsl).
 const WORKGROUP: u32 = 64;
+/// log2 of the elements one `butterfly_block` workgroup holds (`BLOCK_LOG` in ntt.wgsl): the
+/// most butterfly stages one pass does.
+const NTT_BLOCK_LOG: u32 = 9;
+/// Threads of a `butterfly_block` workgroup: one per butterfly of a stage.
+const NTT_BLOCK_THREADS: u32 = 1 << (NTT_BLOCK_LOG - 1);
+
+/// Stages per `butterfly_block` pass for a transform of 2^log_n elements: as few passes as
+/// possible, with the stages spread evenly over them (20 → 7, 7, 6).
+fn block_passes(log_n: u32) -> Vec<u32> {
+    let passes = log_n.div_ceil(NTT_BLOCK_LOG);
+    (0..passes).map(|i| log_n / passes + u32::from(i < log_n % passes)).collect()
+}
 
 /// field.wgsl for one field: its constants, then the template with `FIELD` → `ty` and
 /// `field_` → `prefix`.
@@ -103,7 +115,7 @@ fn compile<const N: usize>(device: &wgpu::Device, label: &str, source: String, e
 /// The kernels of ntt.wgsl.
 struct NttKernels {
     bit_reverse: wgpu::ComputePipeline,
-    butterfly: wgpu::ComputePipeline,
+    butterfly_block: wgpu::ComputePipeline,
     scale: wgpu::ComputePipeline,
     scale_by: wgpu::ComputePipeline,
 }
@@ -188,9 +200,9 @@ impl WgpuBackend {
             ..Default::default()
         }))
         .map_err(|e| unavailable(format!("cannot open the device ({e})")))?;
-        let [bit_reverse, butterfly, scale, scale_by] = compile(&device, "ntt", ntt_source(int64), ["bit_reverse", "butterfly", "scale", "scale_by"])
+        let [bit_reverse, butterfly_block, scale, scale_by] = compile(&device, "ntt", ntt_source(int64), ["bit_reverse", "butterfly_block", "scale", "scale_by"])
             .map_err(|e| unavailable(format!("the NTT kernels do not compile on this device: {e}")))?;
-        let ntt = NttKernels { bit_reverse, butterfly, scale, scale_by };
+        let ntt = NttKernels { bit_reverse, butterfly_block, scale, scale_by };
         let max_bytes = limits.max_storage_buffer_binding_size.min(limits.max_buffer_size);
         let gpu = Gpu { device, queue, adapter: adapter.get_info(), ntt, msm: OnceLock::new(), max_bytes, int64, twiddles: Mutex::new(HashMap::new()) };
         Ok(Self { gpu: Arc::new(gpu) })
@@ -342,7 +354,7 @@ impl WgpuBackend {
         let split = (values.len() / 2).max(1);
         // Coset powers g^i = g^(i mod 2^h)·(g^(2^h))^(i >> h): two tables of about √n entries.
         let coset_bits = log_n.div_ceil(2);
-        let params = |half: u32| vec![n, log_n, half, split as u32, coset_bits, 0, 0, 0];
+        let params = |half: u32, stages: u32| vec![n, log_n, half, split as u32, coset_bits, stages, 0, 0];
         self.checked("ntt", || {
             let low = self.buffer_with("low", words(&values[..split]))?;
             let high = self.buffer_with("high", words(&values[split..]))?;
@@ -356,23 +368,26 @@ impl WgpuBackend {
                 .transpose()?;
             let n_inv = inverse.then(|| self.buffer_with("1/n", words(&[Fr::from(n as u64).invert().unwrap()]))).transpose()?;
             let k = &self.gpu.ntt;
-            let pass = |kernel, extra, half: u32, threads: u32| Dispatch {
+            let pass = |kernel, extra, params: Vec<u32>, threads: u32, workgroup: u32| Dispatch {
                 kernel,
-                params: params(half),
+                params,
                 buffers: [(1, &low), (2, &high)].into_iter().chain(extra).collect(),
                 threads: threads as u64,
-                workgroup: WORKGROUP,
+                workgroup,
             };
             let mut passes = Vec::new();
             if let Some(table) = &coset {
-                passes.push(pass(&k.scale_by, Some((4, table)), 0, n));
+                passes.push(pass(&k.scale_by, Some((4, table)), params(0, 0), n, WORKGROUP));
             }
-            passes.push(pass(&k.bit_reverse, None, 0, n));
-            for s in 0..log_n {
-                passes.push(pass(&k.butterfly, Some((3, &twiddles)), 1 << s, n / 2));
+            passes.push(pass(&k.bit_reverse, None, params(0, 0), n, WORKGROUP));
+            let mut stage = 0;
+            for stages in block_passes(log_n) {
+                let threads = (n >> NTT_BLOCK_LOG).max(1) * NTT_BLOCK_THREADS;
+                passes.push(pass(&k.butterfly_block, Some((3, &twiddles)), params(1 << stage, stages), threads, NTT_BLOCK_THREADS));
+                stage += stages;
             }
             if let Some(factor) = &n_inv {
-                passes.push(pass(&k.scale, Some((4, factor)), 0, n));
+                passes.push(pass(&k.scale, Some((4, factor)), params(0, 0), n, WORKGROUP));
             }
             let mut encoder = self.gpu.device.create_command_encoder(&Default::default());
             self.record(&mut encoder, &passes);
