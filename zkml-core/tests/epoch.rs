@@ -34,7 +34,7 @@ fn network() -> &'static Network {
         let keys = setup(&compiled, zkml_circuits::srs::dev_srs(compiled.settings.k).unwrap(), |_| {}).unwrap();
         let vk = VerifierKeys { srs: keys.srs().clone(), vk: keys.vk().clone() };
         let models = vec![RegisteredModel::new(compiled.settings.clone(), vk).unwrap()];
-        let dir = std::env::temp_dir().join(format!("zkml-epoch-test-{}", std::process::id()));
+        let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("zkml-epoch-test");
         let _ = std::fs::remove_dir_all(&dir);
         let mut registry = UnitRegistry::new();
         let plots = NODES

@@ -240,8 +240,10 @@ fn deleting_labels_fails_epochs_at_the_promised_rate() {
     );
 }
 
+/// An empty directory for one test under cargo's `target/tmp`: emptied when the test starts,
+/// so repeated runs reuse it instead of piling up in the system's temporary directory.
 fn tempdir(name: &str) -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(format!("zkml-space-{}-{name}", std::process::id()));
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("zkml-space-{name}"));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     dir
