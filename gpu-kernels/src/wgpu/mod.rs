@@ -8,7 +8,8 @@
 //! Fq for the MSM) after constants derived from halo2curves, then `curve.wgsl` and the kernels.
 //!
 //! - NTT (`ntt.wgsl`): iterative radix-2, a bit-reversal pass then the butterfly stages, up to
-//!   nine per pass in workgroup memory; twiddles resident per size, sizes up to 2^26;
+//!   three per pass in registers (as the CUDA kernels); twiddles resident per size, sizes up to
+//!   2^26;
 //! - MSM (`msm.wgsl`, [`WgpuBases`]): the bucket method of the CUDA backend, pass for pass.
 
 mod msm;
@@ -38,18 +39,8 @@ const NTT_WGSL: &str = include_str!("ntt.wgsl");
 const MSM_WGSL: &str = include_str!("msm.wgsl");
 /// Threads per workgroup of the element-wise kernels (`WG` in arith.wgsl).
 const WORKGROUP: u32 = 64;
-/// log2 of the elements one `butterfly_block` workgroup holds (`BLOCK_LOG` in ntt.wgsl): the
-/// most butterfly stages one pass does.
-const NTT_BLOCK_LOG: u32 = 9;
-/// Threads of a `butterfly_block` workgroup: one per butterfly of a stage.
-const NTT_BLOCK_THREADS: u32 = 1 << (NTT_BLOCK_LOG - 1);
-
-/// Stages per `butterfly_block` pass for a transform of 2^log_n elements: as few passes as
-/// possible, with the stages spread evenly over them (20 → 7, 7, 6).
-fn block_passes(log_n: u32) -> Vec<u32> {
-    let passes = log_n.div_ceil(NTT_BLOCK_LOG);
-    (0..passes).map(|i| log_n / passes + u32::from(i < log_n % passes)).collect()
-}
+/// The most butterfly stages one `butterfly_pass` does (radix 2^3, as the CUDA kernels).
+const NTT_RADIX_LOG: u32 = 3;
 
 /// field.wgsl for one field: its constants, then the template with `FIELD` → `ty` and
 /// `field_` → `prefix`.
@@ -115,7 +106,7 @@ fn compile<const N: usize>(device: &wgpu::Device, label: &str, source: String, e
 /// The kernels of ntt.wgsl.
 struct NttKernels {
     bit_reverse: wgpu::ComputePipeline,
-    butterfly_block: wgpu::ComputePipeline,
+    butterfly_pass: wgpu::ComputePipeline,
     scale: wgpu::ComputePipeline,
     scale_by: wgpu::ComputePipeline,
 }
@@ -200,9 +191,9 @@ impl WgpuBackend {
             ..Default::default()
         }))
         .map_err(|e| unavailable(format!("cannot open the device ({e})")))?;
-        let [bit_reverse, butterfly_block, scale, scale_by] = compile(&device, "ntt", ntt_source(int64), ["bit_reverse", "butterfly_block", "scale", "scale_by"])
+        let [bit_reverse, butterfly_pass, scale, scale_by] = compile(&device, "ntt", ntt_source(int64), ["bit_reverse", "butterfly_pass", "scale", "scale_by"])
             .map_err(|e| unavailable(format!("the NTT kernels do not compile on this device: {e}")))?;
-        let ntt = NttKernels { bit_reverse, butterfly_block, scale, scale_by };
+        let ntt = NttKernels { bit_reverse, butterfly_pass, scale, scale_by };
         let max_bytes = limits.max_storage_buffer_binding_size.min(limits.max_buffer_size);
         let gpu = Gpu { device, queue, adapter: adapter.get_info(), ntt, msm: OnceLock::new(), max_bytes, int64, twiddles: Mutex::new(HashMap::new()) };
         Ok(Self { gpu: Arc::new(gpu) })
@@ -381,9 +372,9 @@ impl WgpuBackend {
             }
             passes.push(pass(&k.bit_reverse, None, params(0, 0), n, WORKGROUP));
             let mut stage = 0;
-            for stages in block_passes(log_n) {
-                let threads = (n >> NTT_BLOCK_LOG).max(1) * NTT_BLOCK_THREADS;
-                passes.push(pass(&k.butterfly_block, Some((3, &twiddles)), params(1 << stage, stages), threads, NTT_BLOCK_THREADS));
+            while stage < log_n {
+                let stages = (log_n - stage).min(NTT_RADIX_LOG);
+                passes.push(pass(&k.butterfly_pass, Some((3, &twiddles)), params(1 << stage, stages), n >> stages, WORKGROUP));
                 stage += stages;
             }
             if let Some(factor) = &n_inv {

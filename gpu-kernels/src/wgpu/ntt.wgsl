@@ -1,8 +1,8 @@
 // Radix-2 NTT over Fr (the `Fr` instance of field.wgsl).
 //
 // All values are in Montgomery form, as halo2curves stores them. A forward transform of n = 2^k
-// values: `bit_reverse`, then the k butterfly stages (half = 1, 2, ..., n/2) in a few
-// `butterfly_block` passes of up to BLOCK_LOG stages each, done in workgroup memory. The inverse
+// values: `bit_reverse`, then the k butterfly stages (half = 1, 2, ..., n/2) in ⌈k/3⌉
+// `butterfly_pass` passes of up to three stages each, done in registers. The inverse
 // uses inverse twiddles and a final `scale` by 1/n; the coset transform first multiplies
 // element i by g^i with `scale_by`. Twiddles: tw[i] = w^i for i < n/2, w a primitive n-th root
 // of unity; they stay on the device between transforms.
@@ -65,59 +65,40 @@ fn bit_reverse(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workg
     }
 }
 
-// Stages [s, s + r) of the transform in one pass, r = params.stages <= BLOCK_LOG, with
-// params.half = 2^s. Those stages mix exactly the 2^r elements hi·2^(s+r) + m·2^s + lo
-// (m < 2^r) of each "block" (hi, lo), so a block is loaded once into workgroup memory, goes
-// through r butterfly stages there, and is stored back. A workgroup holds BLOCK elements:
-// 2^(BLOCK_LOG - r) blocks with consecutive lo, so that neighbouring threads touch neighbouring
-// elements in global memory. The butterfly of stage s + q on block elements (m0, m0 + 2^q) is
-// the global butterfly of half H = 2^(s+q) whose twiddle is w^(j·n/(2H)) with
-// j = (m0 mod 2^q)·2^s + lo.
-const BLOCK_LOG: u32 = 9u;
-const BLOCK: u32 = 512u;
-
-var<workgroup> block: array<Fr, BLOCK>;
-
-@compute @workgroup_size(256)
-fn butterfly_block(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>,
-                   @builtin(local_invocation_index) t: u32) {
-    let s = countTrailingZeros(params.half);
+// Stages [s, s + r) of the transform in one pass, r = params.stages <= 3, params.half = 2^s
+// (the pass of cuda/ntt.cu). Those stages mix exactly the 2^r elements g_hi·2^(s+r) + j·2^s + lo
+// (j < 2^r) of group g; one thread keeps its group in registers through the r stages. The
+// butterfly of stage s + u on (j, j + 2^u) is the global butterfly of half 2^(s+u), twiddle
+// w^(i·n/2^(s+u+1)) with i = (j mod 2^u)·2^s + lo. The loops have literal bounds, so the host
+// unrolls them and every index into `x` is a constant.
+@compute @workgroup_size(64)
+fn butterfly_pass(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
+    let g = thread_index(gid, groups);
     let r = params.stages;
+    if (g >= (params.n >> r)) { return; }
+    let s = countTrailingZeros(params.half);
+    let lo = g & (params.half - 1u);
+    let base = ((g >> s) << (s + r)) | lo;
     let size = 1u << r;
-    let per_group = BLOCK >> r;
-    let blocks = params.n >> r;
-    let first = (wid.x + wid.y * groups.x) * per_group;
-    // Element e of the workgroup is element e / per_group of block first + e % per_group.
-    for (var e = t; e < BLOCK; e += 256u) {
-        let b = first + e % per_group;
-        if (b < blocks) {
-            let lo = b & (params.half - 1u);
-            block[(e % per_group) * size + e / per_group] = load_data(((b >> s) << (s + r)) + lo + (e / per_group) * params.half);
+    var x: array<Fr, 8>;
+    for (var j = 0u; j < 8u; j++) {
+        if (j < size) { x[j] = load_data(base + j * params.half); }
+    }
+    for (var u = 0u; u < 3u; u++) {
+        // Butterfly p of stage u pairs j (bit u clear) with j + 2^u: constants once unrolled.
+        for (var p = 0u; p < 4u; p++) {
+            const half = 1u << u;
+            const j = ((p >> u) << (u + 1u)) | (p & (half - 1u));
+            if (u < r && j + half < size) {
+                let w = load_twiddle(((j & (half - 1u)) * params.half + lo) * (params.n >> (s + u + 1u)));
+                let b = fr_mul(x[j + half], w);
+                x[j + half] = fr_sub(x[j], b);
+                x[j] = fr_add(x[j], b);
+            }
         }
     }
-    workgroupBarrier();
-    for (var q = 0u; q < r; q++) {
-        let h = 1u << q;
-        let b = first + t / (size / 2u);
-        if (b < blocks) {
-            let tt = t % (size / 2u);
-            let j = tt % h;
-            let m0 = (t / (size / 2u)) * size + (tt / h) * 2u * h + j;
-            let lo = b & (params.half - 1u);
-            let w = load_twiddle((j * params.half + lo) * (params.n >> (s + q + 1u)));
-            let u = block[m0];
-            let v = fr_mul(block[m0 + h], w);
-            block[m0] = fr_add(u, v);
-            block[m0 + h] = fr_sub(u, v);
-        }
-        workgroupBarrier();
-    }
-    for (var e = t; e < BLOCK; e += 256u) {
-        let b = first + e % per_group;
-        if (b < blocks) {
-            let lo = b & (params.half - 1u);
-            store_data(((b >> s) << (s + r)) + lo + (e / per_group) * params.half, block[(e % per_group) * size + e / per_group]);
-        }
+    for (var j = 0u; j < 8u; j++) {
+        if (j < size) { store_data(base + j * params.half, x[j]); }
     }
 }
 
