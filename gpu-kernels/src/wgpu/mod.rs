@@ -408,3 +408,18 @@ impl NttBackend for WgpuBackend {
         self.transform(values, false, Some(shift))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    /// No loop with literal bounds is left rolled in the assembled modules (one written so that
+    /// `unroll` does not recognise it would quietly put its limbs back into indexed memory).
+    #[test]
+    fn every_literal_loop_is_unrolled() {
+        for source in [super::ntt_source(true), super::ntt_source(false), super::msm_source(true)] {
+            for header in source.split("for (").skip(1).map(|rest| &rest[..rest.find(')').unwrap()]) {
+                let bound = header.split(';').nth(1).and_then(|cond| cond.split('<').nth(1)).unwrap_or("").trim();
+                assert!(!bound.starts_with(|c: char| c.is_ascii_digit()), "loop left rolled: for ({header})");
+            }
+        }
+    }
+}
