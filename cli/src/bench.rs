@@ -42,13 +42,16 @@ pub struct BenchArgs {
 const DEV_SRS_BENCH_K: u32 = 17;
 
 /// The built-in benchmark models, all seeded: an MNIST-shaped MLP, a small MLP, a
-/// LeNet-5-style CNN, a CIFAR-style CNN and a transformer block (sequence 16, width 32). Each is `(name, ONNX bytes, input length)`.
+/// LeNet-5-style CNN, two CIFAR-style CNNs (the second downsampling early, small enough for
+/// EZKL on a 24 GiB machine) and a transformer block (sequence 16, width 32). Each is
+/// `(name, ONNX bytes, input length)`.
 fn builtin() -> Vec<(&'static str, Vec<u8>, usize)> {
     vec![
         ("mlp_784_56_10", fixtures::mlp_onnx(&[784, 56, 10], 1), 784),
         ("mlp_64_32_16_10", fixtures::mlp_onnx(&[64, 32, 16, 10], 1), 64),
         ("lenet5_1x28x28", fixtures::lenet_onnx(1), 784),
         ("cifar_cnn_3x32x32", fixtures::cifar_cnn_onnx(1), 3 * 32 * 32),
+        ("cifar_strided_cnn_3x32x32", fixtures::cifar_strided_cnn_onnx(1), 3 * 32 * 32),
         ("transformer_16x32", fixtures::transformer_onnx(16, 32, 1), 16 * 32),
     ]
 }

@@ -283,13 +283,14 @@ fn cnn_operators_match_onnx_execution_and_prove() {
 }
 
 #[test]
-fn lenet_compiles_with_convolution_blocks() {
-    let onnx = zkml_core::fixtures::lenet_onnx(1);
-    let samples = random_samples(784, 3, 9);
-    let model = compile(&onnx, &samples, &CompileOptions::default()).unwrap();
-    assert_eq!(model.settings.output_len, 10);
-    assert_eq!(model.settings.fidelity.top1_agreement, 3, "{}", model.settings.fidelity);
-    assert!(model.settings.k <= 20, "k = {}", model.settings.k);
+fn benchmark_cnns_compile_with_convolution_blocks() {
+    for (onnx, input_len) in [(zkml_core::fixtures::lenet_onnx(1), 784), (zkml_core::fixtures::cifar_strided_cnn_onnx(1), 3 * 32 * 32)] {
+        let samples = random_samples(input_len, 3, 9);
+        let model = compile(&onnx, &samples, &CompileOptions::default()).unwrap();
+        assert_eq!(model.settings.output_len, 10);
+        assert_eq!(model.settings.fidelity.top1_agreement, 3, "{}", model.settings.fidelity);
+        assert!(model.settings.k <= 20, "k = {}", model.settings.k);
+    }
 }
 
 #[test]
