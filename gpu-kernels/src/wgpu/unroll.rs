@@ -39,10 +39,11 @@ pub(super) fn unroll(source: &str) -> String {
 fn find_for(s: &str) -> Option<usize> {
     let bytes = s.as_bytes();
     let mut i = 0;
+    // Bytes, not chars: comments hold non-ASCII text, and `i` may sit inside a character.
     while i < bytes.len() {
-        if s[i..].starts_with("//") {
-            i += s[i..].find('\n').unwrap_or(s.len() - i);
-        } else if s[i..].starts_with("for") && !is_word(bytes.get(i + 3)) && (i == 0 || !is_word(bytes.get(i - 1))) {
+        if bytes[i..].starts_with(b"//") {
+            i += bytes[i..].iter().position(|&b| b == b'\n').unwrap_or(bytes.len() - i);
+        } else if bytes[i..].starts_with(b"for") && !is_word(bytes.get(i + 3)) && (i == 0 || !is_word(bytes.get(i - 1))) {
             return Some(i);
         } else {
             i += 1;
@@ -208,6 +209,7 @@ mod tests {
             "for (var k = 0u; k < 4u; k++) { k += 1u; }",
             "for (var i = 7; i >= 0; i--) { x += i; }",
             "// for (var k = 0u; k < 2u; k++) { x += k; }",
+            "let σ = 1u; for (var k = 0u; k < n; k++) { x += σ; }",
         ] {
             assert_eq!(unroll(src), src);
         }
