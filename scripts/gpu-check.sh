@@ -10,7 +10,7 @@
 #   scripts/gpu-check.sh KERNEL_TESTS PROVER_TESTS ZKML [OUT_DIR] [LOG_SIZES] [MODEL]
 #
 # Writes OUT_DIR/{gpu.txt,kernel-tests.txt,prover-tests.txt,kernels.json,kernels.svg,ntt-2-26.json,
-# prove.json}.
+# wgpu-profile.json,prove.json}.
 # Record the figures with the card's name (gpu.txt): times from different cards are not
 # comparable. Every step runs even if an earlier one failed; the exit status says if any did.
 set -uo pipefail
@@ -51,6 +51,9 @@ step "$zkml" bench-kernels --log-sizes "$sizes" --runs 5 -o "$out/kernels.json"
 step "$zkml" bench-chart "$out/kernels.json" -o "$out/kernels.svg"
 # The largest NTT the backends promise (2^26), checked against the CPU.
 step "$zkml" bench-kernels --ops ntt --log-sizes 26 --runs 1 -o "$out/ntt-2-26.json"
+# Where the wgpu time goes: each kernel dispatch waited for and timed on its own (Vulkan has no
+# tool like Nsight Compute on a bare machine).
+step "$zkml" bench-kernels --backends wgpu --log-sizes 20 --runs 1 --profile -o "$out/wgpu-profile.json"
 # End to end: set up and prove one model with the MSMs on each backend (proofs verified).
 step "$zkml" bench --only "$model" --backends cpu,cuda,wgpu --runs 2 --work "$work" -o "$out/prove.json"
 rm -rf "$work"

@@ -11,6 +11,7 @@ use anyhow::{bail, Context, Result};
 use clap::{Args, ValueEnum};
 use serde_json::{json, Value};
 use zkml_core::kernels::cpu::CpuBackend;
+use zkml_core::kernels::wgpu::KernelTime;
 use zkml_core::kernels::{sample, Field, Fr, MsmBackend, NttBackend};
 
 use crate::bench::median;
@@ -42,6 +43,10 @@ pub struct BenchKernelsArgs {
     /// Where to write the JSON results.
     #[arg(short, long, default_value = "target/bench/kernels.json")]
     output: PathBuf,
+    /// After the timed runs, run each wgpu kernel once more with every dispatch waited for on
+    /// its own, and report the time per kernel (printed, and under "profile" in the JSON).
+    #[arg(long)]
+    profile: bool,
 }
 
 impl BenchKernelsArgs {
@@ -83,6 +88,13 @@ fn row(op: Op, backend: &str, log_n: u32, seconds: f64, copies: Option<(f64, f64
         copies.map_or("—".into(), |(a, b)| format!("{:.2} / {:.2}", a * 1e3, b * 1e3))
     );
     row
+}
+
+/// Prints a profile under its row's line and adds it to the row.
+fn add_profile(row: &mut Value, times: &[KernelTime]) {
+    let listed: Vec<String> = times.iter().map(|t| format!("{} {:.3} ms ×{}", t.kernel, t.seconds * 1e3, t.dispatches)).collect();
+    println!("|  | profile: {} |  |  |  |  |", listed.join(", "));
+    row["profile"] = times.iter().map(|t| json!({ "kernel": t.kernel, "dispatches": t.dispatches, "seconds": t.seconds })).collect();
 }
 
 /// Opens a backend unless `--backends` leaves it out. One that `--backends` names must open; by
@@ -174,6 +186,10 @@ pub fn run(args: BenchKernelsArgs) -> Result<()> {
                             Ok(gpu.ntt(&mut out)?)
                         })?;
                         rows.push(row(Op::Ntt, &format!("{} (host to host)", NttBackend::describe(gpu)), log_n, seconds, None));
+                        if args.profile {
+                            let (_, times) = gpu.profile(|| gpu.ntt(&mut out))?;
+                            add_profile(rows.last_mut().expect("just pushed"), &times);
+                        }
                     }
                 }
             }
@@ -229,6 +245,10 @@ pub fn run(args: BenchKernelsArgs) -> Result<()> {
                             Ok(())
                         })?;
                         rows.push(row(Op::Msm, &format!("{} (scalars from host)", MsmBackend::describe(gpu)), log_n, seconds, None));
+                        if args.profile {
+                            let (_, times) = gpu.profile(|| resident.msm(&scalars))?;
+                            add_profile(rows.last_mut().expect("just pushed"), &times);
+                        }
                     }
                 }
             }

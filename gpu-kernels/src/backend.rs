@@ -240,6 +240,16 @@ mod tests {
         check_ntt(&gpu, &[1, 2, 4, 64, 1 << 11, 1 << 12, 1 << 19]);
         // Small sizes: lavapipe runs the kernels on the CPU, slowly.
         check_msm(&gpu, &[1, 2, 7, 100, 777], 300);
+        // A profiled transform gives the same values and times every dispatch: 2^7 is a
+        // bit reversal and three passes (3 + 3 + 1 stages).
+        let a = inputs(1 << 7);
+        let (mut want, mut got) = (a.clone(), a.clone());
+        CpuBackend.ntt(&mut want).unwrap();
+        let ((), times) = gpu.profile(|| gpu.ntt(&mut got)).unwrap();
+        assert_eq!(got, want);
+        let dispatches: Vec<_> = times.iter().map(|t| (t.kernel, t.dispatches)).collect();
+        assert_eq!(dispatches, [("bit_reverse", 1), ("butterfly_pass", 3)]);
+        assert!(times.iter().all(|t| t.seconds > 0.0));
         // The portable kernels (no 64-bit integers) share everything but the multiply-accumulate
         // of the field product, which every NTT exercises.
         let portable = crate::wgpu::WgpuBackend::portable().unwrap();

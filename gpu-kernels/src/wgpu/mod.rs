@@ -17,6 +17,7 @@ mod unroll;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Instant;
 
 use halo2curves::bn256::{Fq, Fr};
 use halo2curves::ff::{Field, PrimeField};
@@ -81,46 +82,64 @@ fn msm_source(int64: bool) -> String {
     ))
 }
 
+/// A compiled entry point and its name (profiles report time per kernel).
+struct Kernel {
+    name: &'static str,
+    pipeline: wgpu::ComputePipeline,
+}
+
+/// Time spent in one kernel while [`WgpuBackend::profile`] ran.
+#[derive(Clone, Debug, PartialEq)]
+pub struct KernelTime {
+    /// The kernel's entry point in its `.wgsl` file.
+    pub kernel: &'static str,
+    /// How many times it was dispatched.
+    pub dispatches: u32,
+    /// Their total wall time, each dispatch run and waited for on its own.
+    pub seconds: f64,
+}
+
 /// Compiles `source` and one pipeline per entry point; shader and pipeline errors are returned
 /// instead of wgpu's default panic. Each pipeline derives its bind group layout from the
 /// bindings its kernel uses.
-fn compile<const N: usize>(device: &wgpu::Device, label: &str, source: String, entries: [&str; N]) -> Result<[wgpu::ComputePipeline; N], String> {
+fn compile<const N: usize>(device: &wgpu::Device, label: &str, source: String, entries: [&'static str; N]) -> Result<[Kernel; N], String> {
     let scope = device.push_error_scope(wgpu::ErrorFilter::Validation);
     let module = device.create_shader_module(wgpu::ShaderModuleDescriptor { label: Some(label), source: wgpu::ShaderSource::Wgsl(source.into()) });
-    let pipelines = entries.map(|entry| {
-        device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+    let kernels = entries.map(|entry| Kernel {
+        name: entry,
+        pipeline: device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
             label: Some(entry),
             layout: None,
             module: &module,
             entry_point: Some(entry),
             compilation_options: Default::default(),
             cache: None,
-        })
+        }),
     });
     match pollster::block_on(scope.pop()) {
         Some(e) => Err(e.to_string()),
-        None => Ok(pipelines),
+        None => Ok(kernels),
     }
 }
 
 /// The kernels of ntt.wgsl.
 struct NttKernels {
-    bit_reverse: wgpu::ComputePipeline,
-    butterfly_pass: wgpu::ComputePipeline,
-    scale: wgpu::ComputePipeline,
-    scale_by: wgpu::ComputePipeline,
+    bit_reverse: Kernel,
+    butterfly_pass: Kernel,
+    scale: Kernel,
+    scale_by: Kernel,
 }
 
 /// The kernels of msm.wgsl.
 struct MsmKernels {
-    digits: wgpu::ComputePipeline,
-    scan_blocks: wgpu::ComputePipeline,
-    scan_totals: wgpu::ComputePipeline,
-    scan_add: wgpu::ComputePipeline,
-    accumulate: wgpu::ComputePipeline,
-    join: wgpu::ComputePipeline,
-    reduce_segments: wgpu::ComputePipeline,
-    reduce_tree: wgpu::ComputePipeline,
+    digits: Kernel,
+    scan_blocks: Kernel,
+    scan_totals: Kernel,
+    scan_add: Kernel,
+    accumulate: Kernel,
+    join: Kernel,
+    reduce_segments: Kernel,
+    reduce_tree: Kernel,
 }
 
 /// An opened device with its compiled kernels.
@@ -137,6 +156,8 @@ struct Gpu {
     int64: bool,
     /// Twiddle tables by (log n, inverse), resident once made.
     twiddles: Mutex<HashMap<(u32, bool), Arc<wgpu::Buffer>>>,
+    /// Time per kernel while a profile runs.
+    profile: Mutex<Option<Vec<KernelTime>>>,
 }
 
 /// NTT and MSM on a GPU (or lavapipe) through wgpu.
@@ -148,7 +169,7 @@ pub struct WgpuBackend {
 /// One kernel launch: its uniform parameters and its storage buffers by binding number
 /// (binding 0 is the parameters).
 struct Dispatch<'a> {
-    kernel: &'a wgpu::ComputePipeline,
+    kernel: &'a Kernel,
     params: Vec<u32>,
     buffers: Vec<(u32, &'a wgpu::Buffer)>,
     /// Threads to launch, in workgroups of `workgroup` threads (the last one partly idle).
@@ -195,7 +216,7 @@ impl WgpuBackend {
             .map_err(|e| unavailable(format!("the NTT kernels do not compile on this device: {e}")))?;
         let ntt = NttKernels { bit_reverse, butterfly_pass, scale, scale_by };
         let max_bytes = limits.max_storage_buffer_binding_size.min(limits.max_buffer_size);
-        let gpu = Gpu { device, queue, adapter: adapter.get_info(), ntt, msm: OnceLock::new(), max_bytes, int64, twiddles: Mutex::new(HashMap::new()) };
+        let gpu = Gpu { device, queue, adapter: adapter.get_info(), ntt, msm: OnceLock::new(), max_bytes, int64, twiddles: Mutex::new(HashMap::new()), profile: Mutex::new(None) };
         Ok(Self { gpu: Arc::new(gpu) })
     }
 
@@ -243,10 +264,12 @@ impl WgpuBackend {
         Ok(bytes)
     }
 
-    /// Records `dispatches` in order into one compute pass each.
+    /// Records `dispatches` in order into one compute pass each; while a profile runs, each is
+    /// also submitted, waited for and timed on its own.
     fn record(&self, encoder: &mut wgpu::CommandEncoder, dispatches: &[Dispatch<'_>]) {
         let device = &self.gpu.device;
         let max_groups = device.limits().max_compute_workgroups_per_dimension;
+        let profiling = self.gpu.profile.lock().unwrap_or_else(|e| e.into_inner()).is_some();
         for d in dispatches {
             let params = device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
                 label: Some("params"),
@@ -257,16 +280,57 @@ impl WgpuBackend {
             entries.extend(d.buffers.iter().map(|(binding, buffer)| wgpu::BindGroupEntry { binding: *binding, resource: buffer.as_entire_binding() }));
             let bind = device.create_bind_group(&wgpu::BindGroupDescriptor {
                 label: None,
-                layout: &d.kernel.get_bind_group_layout(0),
+                layout: &d.kernel.pipeline.get_bind_group_layout(0),
                 entries: &entries,
             });
             let groups = d.threads.div_ceil(d.workgroup as u64).max(1) as u32;
             let x = groups.min(max_groups);
-            let mut pass = encoder.begin_compute_pass(&Default::default());
-            pass.set_pipeline(d.kernel);
-            pass.set_bind_group(0, &bind, &[]);
-            pass.dispatch_workgroups(x, groups.div_ceil(x), 1);
+            if profiling {
+                // Run what is recorded so far, then this dispatch alone, timed from the host.
+                self.run_recorded(encoder);
+            }
+            let start = Instant::now();
+            {
+                let mut pass = encoder.begin_compute_pass(&Default::default());
+                pass.set_pipeline(&d.kernel.pipeline);
+                pass.set_bind_group(0, &bind, &[]);
+                pass.dispatch_workgroups(x, groups.div_ceil(x), 1);
+            }
+            if profiling {
+                self.run_recorded(encoder);
+                self.note_time(d.kernel.name, start.elapsed().as_secs_f64());
+            }
         }
+    }
+
+    /// Submits what `encoder` holds, waits for the device, and leaves a fresh encoder in its
+    /// place. Only profiles use it: a device error here shows again in [`Self::finish`].
+    fn run_recorded(&self, encoder: &mut wgpu::CommandEncoder) {
+        let recorded = std::mem::replace(encoder, self.gpu.device.create_command_encoder(&Default::default()));
+        self.gpu.queue.submit([recorded.finish()]);
+        let _ = self.gpu.device.poll(wgpu::PollType::wait_indefinitely());
+    }
+
+    fn note_time(&self, kernel: &'static str, seconds: f64) {
+        if let Some(times) = self.gpu.profile.lock().unwrap_or_else(|e| e.into_inner()).as_mut() {
+            match times.iter_mut().find(|t| t.kernel == kernel) {
+                Some(t) => {
+                    t.dispatches += 1;
+                    t.seconds += seconds;
+                }
+                None => times.push(KernelTime { kernel, dispatches: 1, seconds }),
+            }
+        }
+    }
+
+    /// Runs `work` with every kernel dispatch submitted and waited for on its own, and returns
+    /// its result with the time spent in each kernel, in order of first use. The waits make the
+    /// whole slower than an unprofiled run: this shows where the time goes, not how long it is.
+    pub fn profile<T>(&self, work: impl FnOnce() -> Result<T, Error>) -> Result<(T, Vec<KernelTime>), Error> {
+        *self.gpu.profile.lock().unwrap_or_else(|e| e.into_inner()) = Some(Vec::new());
+        let result = work();
+        let times = self.gpu.profile.lock().unwrap_or_else(|e| e.into_inner()).take().unwrap_or_default();
+        result.map(|t| (t, times))
     }
 
     /// Submits `encoder` with a copy of each `(buffer, first word, words)` region, waits, and
