@@ -63,6 +63,10 @@ pub fn root_of_unity(log_n: u32) -> Fr {
     omega
 }
 
+/// Twiddle tables of a GPU backend by (log n, inverse), each made once and kept on the device.
+#[cfg(any(feature = "cuda", feature = "wgpu"))]
+pub(crate) type TwiddleTables<B> = std::sync::Mutex<std::collections::HashMap<(u32, bool), std::sync::Arc<B>>>;
+
 /// `[1, x, x^2, ..., x^(len-1)]`, in parallel chunks (each starts from one exponentiation).
 pub fn powers(x: Fr, len: usize) -> Vec<Fr> {
     const CHUNK: usize = 1 << 14;

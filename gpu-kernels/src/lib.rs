@@ -16,7 +16,9 @@ pub mod cpu;
 #[cfg(feature = "cuda")]
 pub mod cuda;
 mod error;
+#[cfg(any(feature = "cuda", feature = "wgpu"))]
 mod layout;
+#[cfg(any(feature = "cuda", feature = "wgpu"))]
 mod pippenger;
 pub mod sample;
 #[cfg(feature = "wgpu")]

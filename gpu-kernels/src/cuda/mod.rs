@@ -21,7 +21,7 @@ use halo2curves::group::Group;
 
 pub use compile::{source, CACHE_DIR_ENV, NVRTC_OPTIONS_ENV};
 
-use crate::backend::{log_size, root_of_unity, MsmBackend, NttBackend, ResidentBases};
+use crate::backend::{log_size, root_of_unity, MsmBackend, NttBackend, ResidentBases, TwiddleTables};
 use crate::layout::{base_words, check_layout, words, words_mut, FIELD_WORDS, XYZZ_WORDS};
 use crate::pippenger::{combine_windows, segment_len, segments_per_window, window_bits, windows, CHUNK};
 use crate::Error;
@@ -61,7 +61,7 @@ struct Device {
     name: String,
     kernels: Kernels,
     /// Twiddle tables `ω^i` (`i < n/2`) by (log n, inverse), resident once made.
-    twiddles: Mutex<HashMap<(u32, bool), Arc<CudaSlice<u32>>>>,
+    twiddles: TwiddleTables<CudaSlice<u32>>,
     /// Whether the module came from the disk cache.
     cached: bool,
 }
@@ -341,7 +341,7 @@ impl CudaBases {
         let w = windows(c);
         let n_buckets = w << (c - 1);
         let mut guard = self.scratch.lock().map_err(|_| Error::Device("MSM scratch poisoned".into()))?;
-        if guard.as_ref().map_or(true, |s| s.n != n) {
+        if !matches!(guard.as_ref(), Some(s) if s.n == n) {
             *guard = None; // free the old buffers before allocating new ones
             *guard = Some(self.scratch(n, c)?);
         }
@@ -388,7 +388,6 @@ impl CudaBases {
             .arg(&mut s.first)
             .arg(&mut s.last);
         unsafe { launch.launch(grid(chunks)) }.map_err(&err)?;
-        drop(total);
         let mut launch = stream.launch_builder(&k.msm_join);
         launch.arg(&s.offsets).arg(&s.counts).arg(&n_buckets).arg(&s.first).arg(&s.last).arg(&mut s.buckets);
         unsafe { launch.launch(grid(n_buckets as u64)) }.map_err(&err)?;

@@ -26,7 +26,7 @@ use wgpu::util::DeviceExt;
 
 pub use msm::WgpuBases;
 
-use crate::backend::{log_size, powers, root_of_unity, NttBackend};
+use crate::backend::{log_size, powers, root_of_unity, NttBackend, TwiddleTables};
 use crate::layout::{check_layout, montgomery_constants, words, words_mut};
 use crate::pippenger::CHUNK;
 use crate::Error;
@@ -155,7 +155,7 @@ struct Gpu {
     /// Whether the kernels use 64-bit integers (SHADER_INT64).
     int64: bool,
     /// Twiddle tables by (log n, inverse), resident once made.
-    twiddles: Mutex<HashMap<(u32, bool), Arc<wgpu::Buffer>>>,
+    twiddles: TwiddleTables<wgpu::Buffer>,
     /// Time per kernel while a profile runs.
     profile: Mutex<Option<Vec<KernelTime>>>,
 }

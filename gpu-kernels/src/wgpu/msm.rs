@@ -145,7 +145,7 @@ impl ResidentBases for WgpuBases {
         let c = window_bits(n);
         let mut guard = self.scratch.lock().map_err(|_| Error::Device("MSM scratch poisoned".into()))?;
         let sums = self.backend.checked("msm", || {
-            if guard.as_ref().map_or(true, |s| s.n != n) {
+            if !matches!(guard.as_ref(), Some(s) if s.n == n) {
                 *guard = None; // free the old buffers before allocating new ones
                 *guard = Some(self.scratch(n, c)?);
             }
