@@ -125,6 +125,25 @@ fn weights(rng: &mut ChaCha20Rng, fan_in: usize, count: usize) -> Vec<f32> {
     (0..count).map(|_| rng.gen_range(-bound..bound)).collect()
 }
 
+/// A model's initializers and the seeded generator their values come from.
+struct Initializers {
+    rng: ChaCha20Rng,
+    tensors: Vec<pb::TensorProto>,
+}
+
+impl Initializers {
+    fn new(seed: u64) -> Self {
+        Self { rng: ChaCha20Rng::seed_from_u64(seed), tensors: Vec::new() }
+    }
+
+    /// Adds a tensor of weights uniform in `±1/√fan_in` and returns its name.
+    fn weights(&mut self, name: &str, dims: &[usize], fan_in: usize) -> String {
+        let data = weights(&mut self.rng, fan_in, dims.iter().product());
+        self.tensors.push(tensor(name, dims, data));
+        name.to_string()
+    }
+}
+
 /// Every attribute of a square `Conv`, written out as exporters do (some readers do not apply
 /// ONNX's defaults).
 fn conv_attrs(kernel: i64, stride: i64, pad: i64) -> [(&'static str, Attr); 5] {
@@ -145,17 +164,12 @@ fn pool_attrs() -> [(&'static str, Attr); 3] {
 /// A LeNet-5-style CNN on `1×28×28`: conv 6@5×5 → ReLU → max-pool 2 → conv 16@5×5 → ReLU →
 /// max-pool 2 → dense 120 → ReLU → dense 84 → ReLU → dense 10 (44 426 parameters), seeded.
 pub fn lenet_onnx(seed: u64) -> Vec<u8> {
-    let mut rng = ChaCha20Rng::seed_from_u64(seed);
-    let mut inits = Vec::new();
-    let mut param = |name: &str, dims: &[usize], fan_in: usize, rng: &mut ChaCha20Rng| {
-        inits.push(tensor(name, dims, weights(rng, fan_in, dims.iter().product())));
-        name.to_string()
-    };
-    let (c1w, c1b) = (param("conv1.weight", &[6, 1, 5, 5], 25, &mut rng), param("conv1.bias", &[6], 25, &mut rng));
-    let (c2w, c2b) = (param("conv2.weight", &[16, 6, 5, 5], 150, &mut rng), param("conv2.bias", &[16], 150, &mut rng));
-    let (f1w, f1b) = (param("fc1.weight", &[120, 256], 256, &mut rng), param("fc1.bias", &[120], 256, &mut rng));
-    let (f2w, f2b) = (param("fc2.weight", &[84, 120], 120, &mut rng), param("fc2.bias", &[84], 120, &mut rng));
-    let (f3w, f3b) = (param("fc3.weight", &[10, 84], 84, &mut rng), param("fc3.bias", &[10], 84, &mut rng));
+    let mut p = Initializers::new(seed);
+    let (c1w, c1b) = (p.weights("conv1.weight", &[6, 1, 5, 5], 25), p.weights("conv1.bias", &[6], 25));
+    let (c2w, c2b) = (p.weights("conv2.weight", &[16, 6, 5, 5], 150), p.weights("conv2.bias", &[16], 150));
+    let (f1w, f1b) = (p.weights("fc1.weight", &[120, 256], 256), p.weights("fc1.bias", &[120], 256));
+    let (f2w, f2b) = (p.weights("fc2.weight", &[84, 120], 120), p.weights("fc2.bias", &[84], 120));
+    let (f3w, f3b) = (p.weights("fc3.weight", &[10, 84], 84), p.weights("fc3.bias", &[10], 84));
     let pool = pool_attrs();
     let conv = conv_attrs(5, 1, 0);
     let nodes = vec![
@@ -172,23 +186,22 @@ pub fn lenet_onnx(seed: u64) -> Vec<u8> {
         node("Relu", "relu4", &["h2"], &["a2"], &[]),
         node("Gemm", "fc3", &["a2", &f3w, &f3b], &["output"], &[("transB", 1)]),
     ];
-    graph_bytes(nodes, inits, &[1, 1, 28, 28], &[1, 10])
+    graph_bytes(nodes, p.tensors, &[1, 1, 28, 28], &[1, 10])
 }
 
 /// A small CIFAR-style CNN on `3×32×32`: three blocks of conv 3×3 (padding 1) → ReLU →
 /// max-pool 2 with 16, 32 and 64 channels, then dense 100 → ReLU → dense 10 (127 094
 /// parameters), seeded.
 pub fn cifar_cnn_onnx(seed: u64) -> Vec<u8> {
-    let mut rng = ChaCha20Rng::seed_from_u64(seed);
-    let mut inits = Vec::new();
+    let mut inits = Initializers::new(seed);
     let mut nodes = Vec::new();
     let pool = pool_attrs();
     let conv = conv_attrs(3, 1, 1);
     let mut current = "input".to_string();
     for (i, (cin, cout)) in [(3usize, 16usize), (16, 32), (32, 64)].into_iter().enumerate() {
         let (w, b) = (format!("conv{i}.weight"), format!("conv{i}.bias"));
-        inits.push(tensor(&w, &[cout, cin, 3, 3], weights(&mut rng, cin * 9, cout * cin * 9)));
-        inits.push(tensor(&b, &[cout], weights(&mut rng, cin * 9, cout)));
+        inits.weights(&w, &[cout, cin, 3, 3], cin * 9);
+        inits.weights(&b, &[cout], cin * 9);
         let (c, r, p) = (format!("c{i}"), format!("r{i}"), format!("p{i}"));
         nodes.push(node_with("Conv", &format!("conv{i}"), &[&current, &w, &b], &[&c], &conv));
         nodes.push(node("Relu", &format!("relu{i}"), &[&c], &[&r], &[]));
@@ -198,8 +211,8 @@ pub fn cifar_cnn_onnx(seed: u64) -> Vec<u8> {
     nodes.push(node("Flatten", "flatten", &[&current], &["f"], &[]));
     for (i, (fan_in, fan_out)) in [(1024usize, 100usize), (100, 10)].into_iter().enumerate() {
         let (w, b) = (format!("fc{i}.weight"), format!("fc{i}.bias"));
-        inits.push(tensor(&w, &[fan_out, fan_in], weights(&mut rng, fan_in, fan_in * fan_out)));
-        inits.push(tensor(&b, &[fan_out], weights(&mut rng, fan_in, fan_out)));
+        inits.weights(&w, &[fan_out, fan_in], fan_in);
+        inits.weights(&b, &[fan_out], fan_in);
         let input = if i == 0 { "f" } else { "a0" };
         let out = if i == 0 { "h0" } else { "output" };
         nodes.push(node("Gemm", &format!("fc{i}"), &[input, &w, &b], &[out], &[("transB", 1)]));
@@ -207,7 +220,7 @@ pub fn cifar_cnn_onnx(seed: u64) -> Vec<u8> {
             nodes.push(node("Relu", "relu_fc0", &["h0"], &["a0"], &[]));
         }
     }
-    graph_bytes(nodes, inits, &[1, 3, 32, 32], &[1, 10])
+    graph_bytes(nodes, inits.tensors, &[1, 3, 32, 32], &[1, 10])
 }
 
 /// A smaller CIFAR-style CNN on `3×32×32` that downsamples early: conv 8@3×3 stride 2 → ReLU →
@@ -215,17 +228,12 @@ pub fn cifar_cnn_onnx(seed: u64) -> Vec<u8> {
 /// (padding 1 throughout; 106 458 parameters, most of them in the first dense layer, and about
 /// 0.3 M multiply-accumulates against the 2.9 M of [`cifar_cnn_onnx`]), seeded.
 pub fn cifar_strided_cnn_onnx(seed: u64) -> Vec<u8> {
-    let mut rng = ChaCha20Rng::seed_from_u64(seed);
-    let mut inits = Vec::new();
-    let mut param = |name: &str, dims: &[usize], fan_in: usize, rng: &mut ChaCha20Rng| {
-        inits.push(tensor(name, dims, weights(rng, fan_in, dims.iter().product())));
-        name.to_string()
-    };
-    let (c0w, c0b) = (param("conv0.weight", &[8, 3, 3, 3], 27, &mut rng), param("conv0.bias", &[8], 27, &mut rng));
-    let (c1w, c1b) = (param("conv1.weight", &[16, 8, 3, 3], 72, &mut rng), param("conv1.bias", &[16], 72, &mut rng));
-    let (c2w, c2b) = (param("conv2.weight", &[32, 16, 3, 3], 144, &mut rng), param("conv2.bias", &[32], 144, &mut rng));
-    let (f0w, f0b) = (param("fc0.weight", &[192, 512], 512, &mut rng), param("fc0.bias", &[192], 512, &mut rng));
-    let (f1w, f1b) = (param("fc1.weight", &[10, 192], 192, &mut rng), param("fc1.bias", &[10], 192, &mut rng));
+    let mut p = Initializers::new(seed);
+    let (c0w, c0b) = (p.weights("conv0.weight", &[8, 3, 3, 3], 27), p.weights("conv0.bias", &[8], 27));
+    let (c1w, c1b) = (p.weights("conv1.weight", &[16, 8, 3, 3], 72), p.weights("conv1.bias", &[16], 72));
+    let (c2w, c2b) = (p.weights("conv2.weight", &[32, 16, 3, 3], 144), p.weights("conv2.bias", &[32], 144));
+    let (f0w, f0b) = (p.weights("fc0.weight", &[192, 512], 512), p.weights("fc0.bias", &[192], 512));
+    let (f1w, f1b) = (p.weights("fc1.weight", &[10, 192], 192), p.weights("fc1.bias", &[10], 192));
     let (strided, same) = (conv_attrs(3, 2, 1), conv_attrs(3, 1, 1));
     let nodes = vec![
         node_with("Conv", "conv0", &["input", &c0w, &c0b], &["c0"], &strided),
@@ -240,27 +248,23 @@ pub fn cifar_strided_cnn_onnx(seed: u64) -> Vec<u8> {
         node("Relu", "relu_fc0", &["h0"], &["a0"], &[]),
         node("Gemm", "fc1", &["a0", &f1w, &f1b], &["output"], &[("transB", 1)]),
     ];
-    graph_bytes(nodes, inits, &[1, 3, 32, 32], &[1, 10])
+    graph_bytes(nodes, p.tensors, &[1, 3, 32, 32], &[1, 10])
 }
 
 /// One transformer encoder block on a `1×seq×width` input, seeded: single-head self-attention
 /// (`softmax(q·kᵀ/√width)·v`, output projection), residual, layer norm, a ReLU MLP of hidden
 /// width `2·width`, residual, layer norm.
 pub fn transformer_onnx(seq: usize, width: usize, seed: u64) -> Vec<u8> {
-    let mut rng = ChaCha20Rng::seed_from_u64(seed);
-    let mut inits = Vec::new();
-    let mut param = |name: &str, dims: &[usize], fan_in: usize, rng: &mut ChaCha20Rng| {
-        inits.push(tensor(name, dims, weights(rng, fan_in, dims.iter().product())));
-        name.to_string()
-    };
+    let mut p = Initializers::new(seed);
     let d = width;
-    let [wq, wk, wv, wo] = ["wq", "wk", "wv", "wo"].map(|n| param(n, &[d, d], d, &mut rng));
-    let bo = param("bo", &[d], d, &mut rng);
-    let (w1, b1) = (param("w1", &[d, 2 * d], d, &mut rng), param("b1", &[2 * d], d, &mut rng));
-    let (w2, b2) = (param("w2", &[2 * d, d], 2 * d, &mut rng), param("b2", &[d], 2 * d, &mut rng));
-    inits.push(tensor("scale", &[], vec![1.0 / (d as f32).sqrt()]));
+    let [wq, wk, wv, wo] = ["wq", "wk", "wv", "wo"].map(|n| p.weights(n, &[d, d], d));
+    let bo = p.weights("bo", &[d], d);
+    let (w1, b1) = (p.weights("w1", &[d, 2 * d], d), p.weights("b1", &[2 * d], d));
+    let (w2, b2) = (p.weights("w2", &[2 * d, d], 2 * d), p.weights("b2", &[d], 2 * d));
+    p.tensors.push(tensor("scale", &[], vec![1.0 / (d as f32).sqrt()]));
     for (name, value) in [("g1", 1.0), ("g2", 1.0), ("be1", 0.0), ("be2", 0.0)] {
-        inits.push(tensor(name, &[d], (0..d).map(|_| value + rng.gen_range(-0.1..0.1)).collect()));
+        let values = (0..d).map(|_| value + p.rng.gen_range(-0.1..0.1)).collect();
+        p.tensors.push(tensor(name, &[d], values));
     }
     let ln = [("axis", Attr::Int(-1)), ("epsilon", Attr::Float(1e-5))];
     let nodes = vec![
@@ -284,7 +288,7 @@ pub fn transformer_onnx(seq: usize, width: usize, seed: u64) -> Vec<u8> {
         node("Add", "residual2", &["n1", "f"], &["r2"], &[]),
         node_with("LayerNormalization", "norm2", &["r2", "g2", "be2"], &["output"], &ln),
     ];
-    graph_bytes(nodes, inits, &[1, seq, d], &[1, seq, d])
+    graph_bytes(nodes, p.tensors, &[1, seq, d], &[1, seq, d])
 }
 
 /// An MLP with layer widths `dims` (`Gemm` + `Relu` between layers, none after the last),
