@@ -85,15 +85,21 @@ fn butterfly_pass(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_wo
         if (j < size) { x[j] = load_data(base + j * params.half); }
     }
     for (var u = 0u; u < 3u; u++) {
-        // Butterfly p of stage u pairs j (bit u clear) with j + 2^u: constants once unrolled.
-        for (var p = 0u; p < 4u; p++) {
-            const half = 1u << u;
-            const j = ((p >> u) << (u + 1u)) | (p & (half - 1u));
-            if (u < r && j + half < size) {
-                let w = load_twiddle(((j & (half - 1u)) * params.half + lo) * (params.n >> (s + u + 1u)));
-                let b = fr_mul(x[j + half], w);
-                x[j + half] = fr_sub(x[j], b);
-                x[j] = fr_add(x[j], b);
+        const half = 1u << u;
+        if (u < r) {
+            // Stage u has 2^u distinct twiddles: butterfly p takes w[p mod 2^u]. Each is loaded once.
+            var w: array<Fr, 4>;
+            for (var m = 0u; m < 4u; m++) {
+                if (m < half) { w[m] = load_twiddle((m * params.half + lo) * (params.n >> (s + u + 1u))); }
+            }
+            // Butterfly p pairs j (bit u clear) with j + 2^u: constants once unrolled.
+            for (var p = 0u; p < 4u; p++) {
+                const j = ((p >> u) << (u + 1u)) | (p & (half - 1u));
+                if (j + half < size) {
+                    let b = fr_mul(x[j + half], w[p & (half - 1u)]);
+                    x[j + half] = fr_sub(x[j], b);
+                    x[j] = fr_add(x[j], b);
+                }
             }
         }
     }
