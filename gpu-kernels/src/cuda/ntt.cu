@@ -7,7 +7,8 @@
 // own consecutive low indices, so every load and store of a warp is one contiguous run.
 //
 // Stage t pairs index i (bit t clear) with i + 2^t, twiddle ω_n^{(i mod 2^t)·n/2^{t+1}}, read
-// from a resident table of ω^j for j < n/2 (ω^{-1} for the inverse).
+// from a resident table of ω^j for j < n/2 (ω^{-1} for the inverse); a thread loads each of a
+// stage's distinct twiddles once (1 + 2 + 4 loads per radix-8 pass, not 3·4).
 
 extern "C" __global__ void fr_bit_reverse(u32 *data, u32 log_n) {
     u64 n = 1ull << log_n;
@@ -34,12 +35,14 @@ __device__ __forceinline__ void ntt_pass(u32 *data, const u32 *twiddles, u32 log
     for (int u = 0; u < K; u++) {
         u32 t = s + u;
         int half = 1 << u;
+        // Stage t has 2^u distinct twiddles (butterfly j takes w[j mod 2^u]): each loaded once.
+        Field w[1 << (K - 1)];
+#pragma unroll
+        for (int m = 0; m < half; m++) w[m] = load_field(twiddles, ((((u64)m) << s) | low) << (log_n - t - 1));
 #pragma unroll
         for (int j = 0; j < (1 << K); j++) {
             if (j & half) continue;
-            u64 i_mod = ((u64)(j & (half - 1)) << s) | low;
-            Field w = load_field(twiddles, i_mod << (log_n - t - 1));
-            Field b = f_mul<FrParams>(x[j + half], w);
+            Field b = f_mul<FrParams>(x[j + half], w[j & (half - 1)]);
             x[j + half] = f_sub<FrParams>(x[j], b);
             x[j] = f_add<FrParams>(x[j], b);
         }
