@@ -10,7 +10,7 @@
 #   scripts/gpu-check.sh KERNEL_TESTS PROVER_TESTS ZKML [OUT_DIR] [LOG_SIZES] [MODEL]
 #
 # Writes OUT_DIR/{gpu.txt,kernel-tests.txt,prover-tests.txt,kernels.json,kernels.svg,ntt-2-26.json,
-# wgpu-profile.json,prove.json}.
+# ntt-min-blocks-2.json,wgpu-profile.json,prove.json}.
 # Record the figures with the card's name (gpu.txt): times from different cards are not
 # comparable. Every step runs even if an earlier one failed; the exit status says if any did.
 set -uo pipefail
@@ -51,6 +51,9 @@ step "$zkml" bench-kernels --log-sizes "$sizes" --runs 5 -o "$out/kernels.json"
 step "$zkml" bench-chart "$out/kernels.json" -o "$out/kernels.svg"
 # The largest NTT the backends promise (2^26), checked against the CPU.
 step "$zkml" bench-kernels --ops ntt --log-sizes 26 --runs 1 -o "$out/ntt-2-26.json"
+# The CUDA NTT compiled for two blocks per SM (registers capped at 128), against the default run
+# above: one line of evidence for the tuning knob.
+step env ZKML_NVRTC_OPTIONS=-DNTT_PASS_MIN_BLOCKS=2 "$zkml" bench-kernels --backends cuda --ops ntt --log-sizes 20,24 --runs 5 -o "$out/ntt-min-blocks-2.json"
 # Where the wgpu time goes: each kernel dispatch waited for and timed on its own (Vulkan has no
 # tool like Nsight Compute on a bare machine).
 step "$zkml" bench-kernels --backends wgpu --log-sizes 20 --runs 1 --profile -o "$out/wgpu-profile.json"

@@ -91,7 +91,7 @@ pub fn cubin(arch: (i32, i32), driver_version: i32) -> Result<Compiled, Error> {
     if let Some(cubin) = path.as_ref().and_then(|p| std::fs::read(p).ok()) {
         return Ok(Compiled { cubin, cached: true });
     }
-    let cubin = compile(&src, arch, &extra)?;
+    let (cubin, _log) = compile(&src, arch, &extra)?;
     if let Some(path) = path {
         // Temp file then rename: a concurrent reader never sees half a module.
         let tmp = path.with_extension(format!("tmp{}", std::process::id()));
@@ -105,17 +105,20 @@ pub fn cubin(arch: (i32, i32), driver_version: i32) -> Result<Compiled, Error> {
     Ok(Compiled { cubin, cached: false })
 }
 
-fn compile(src: &str, arch: (i32, i32), extra: &[String]) -> Result<Vec<u8>, Error> {
+/// The CUBIN of `src` for `sm_<major><minor>`, and NVRTC's log (warnings; with
+/// `--ptxas-options=-v`, each kernel's registers, spills and shared memory).
+fn compile(src: &str, arch: (i32, i32), extra: &[String]) -> Result<(Vec<u8>, String), Error> {
     let source = CString::new(src).map_err(|_| Error::Device("kernel source holds a NUL byte".into()))?;
     let name = CString::new("bn254.cu").unwrap();
     let program = nvrtc::create_program(&source, Some(&name)).map_err(|e| Error::Device(format!("nvrtc: {e:?}")))?;
     let mut options = vec![format!("--gpu-architecture=sm_{}{}", arch.0, arch.1), "--std=c++17".into(), "-default-device".into()];
     options.extend_from_slice(extra);
     let outcome = (|| {
-        if let Err(e) = unsafe { nvrtc::compile_program(program, &options) } {
-            let log = unsafe { nvrtc::get_program_log(program) }
-                .map(|log| log.iter().map(|&c| c as u8 as char).collect::<String>())
-                .unwrap_or_default();
+        let compiled = unsafe { nvrtc::compile_program(program, &options) };
+        let log = unsafe { nvrtc::get_program_log(program) }
+            .map(|log| log.iter().take_while(|&&c| c != 0).map(|&c| c as u8 as char).collect::<String>())
+            .unwrap_or_default();
+        if let Err(e) = compiled {
             return Err(Error::Device(format!("NVRTC could not compile the kernels ({e:?}): {log}")));
         }
         let mut size = 0usize;
@@ -126,7 +129,7 @@ fn compile(src: &str, arch: (i32, i32), extra: &[String]) -> Result<Vec<u8>, Err
         unsafe { nvrtc_sys::nvrtcGetCUBIN(program, cubin.as_mut_ptr().cast()) }
             .result()
             .map_err(|e| Error::Device(format!("nvrtcGetCUBIN: {e:?}")))?;
-        Ok(cubin)
+        Ok((cubin, log))
     })();
     let _ = unsafe { nvrtc::destroy_program(program) };
     outcome
@@ -136,8 +139,10 @@ fn compile(src: &str, arch: (i32, i32), extra: &[String]) -> Result<Vec<u8>, Err
 mod tests {
     /// The kernels compile to a Hopper CUBIN on any machine with NVRTC (pip's
     /// `nvidia-cuda-nvrtc-cu12` is enough; no GPU or driver needed), so a change to the CUDA
-    /// sources is checked where no GPU is (about 35 s, most of it in the assembler). Without
-    /// NVRTC the test says why it skipped, unless `ZKML_REQUIRE_NVRTC` is set (CI sets it).
+    /// sources is checked where no GPU is (about 35 s, most of it in the assembler). It prints
+    /// each kernel's registers and spills (`-- --nocapture`), which set its occupancy; extra
+    /// options come from `ZKML_NVRTC_OPTIONS` as on a device. Without NVRTC the test says why it
+    /// skipped, unless `ZKML_REQUIRE_NVRTC` is set (CI sets it).
     #[test]
     fn kernels_compile_with_nvrtc() {
         if !unsafe { cudarc::nvrtc::sys::is_culib_present() } {
@@ -145,7 +150,10 @@ mod tests {
             eprintln!("skipping: no NVRTC library (libnvrtc) on this machine");
             return;
         }
-        let cubin = super::compile(&super::source(), (9, 0), &[]).unwrap_or_else(|e| panic!("{e}"));
+        let mut options: Vec<String> = std::env::var(super::NVRTC_OPTIONS_ENV).unwrap_or_default().split_whitespace().map(String::from).collect();
+        options.push("--ptxas-options=-v".into());
+        let (cubin, log) = super::compile(&super::source(), (9, 0), &options).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(&cubin[..4], b"\x7fELF", "a CUBIN is an ELF image");
+        eprintln!("{log}");
     }
 }

@@ -51,13 +51,20 @@ __device__ __forceinline__ void ntt_pass(u32 *data, const u32 *twiddles, u32 log
     for (int j = 0; j < (1 << K); j++) store_field(data, base + ((u64)j << s), x[j]);
 }
 
+// Resident blocks per SM the radix-8 pass is compiled for; a tuning knob like
+// MSM_ACCUMULATE_MIN_BLOCKS: ZKML_NVRTC_OPTIONS=-DNTT_PASS_MIN_BLOCKS=2. At 1 ptxas gives it 138
+// registers (sm_90), so one 256-thread block fits an SM; at 2, 128 registers and a 4-byte spill.
+#ifndef NTT_PASS_MIN_BLOCKS
+#define NTT_PASS_MIN_BLOCKS 1
+#endif
+
 extern "C" __global__ void fr_ntt_pass1(u32 *data, const u32 *twiddles, u32 log_n, u32 s) {
     ntt_pass<1>(data, twiddles, log_n, s);
 }
 extern "C" __global__ void fr_ntt_pass2(u32 *data, const u32 *twiddles, u32 log_n, u32 s) {
     ntt_pass<2>(data, twiddles, log_n, s);
 }
-extern "C" __global__ void fr_ntt_pass3(u32 *data, const u32 *twiddles, u32 log_n, u32 s) {
+extern "C" __global__ void __launch_bounds__(256, NTT_PASS_MIN_BLOCKS) fr_ntt_pass3(u32 *data, const u32 *twiddles, u32 log_n, u32 s) {
     ntt_pass<3>(data, twiddles, log_n, s);
 }
 
