@@ -285,18 +285,18 @@ impl WgpuBackend {
             });
             let groups = d.threads.div_ceil(d.workgroup as u64).max(1) as u32;
             let x = groups.min(max_groups);
-            if profiling {
-                // Run what is recorded so far, then this dispatch alone, timed from the host.
+            // Profiling: run what is recorded so far, then this dispatch alone, timed from the host.
+            let start = profiling.then(|| {
                 self.run_recorded(encoder);
-            }
-            let start = Instant::now();
+                Instant::now()
+            });
             {
                 let mut pass = encoder.begin_compute_pass(&Default::default());
                 pass.set_pipeline(&d.kernel.pipeline);
                 pass.set_bind_group(0, &bind, &[]);
                 pass.dispatch_workgroups(x, groups.div_ceil(x), 1);
             }
-            if profiling {
+            if let Some(start) = start {
                 self.run_recorded(encoder);
                 self.note_time(d.kernel.name, start.elapsed().as_secs_f64());
             }
