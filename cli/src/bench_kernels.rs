@@ -12,7 +12,7 @@ use clap::{Args, ValueEnum};
 use serde_json::{json, Value};
 use zkml_core::kernels::cpu::CpuBackend;
 use zkml_core::kernels::wgpu::KernelTime;
-use zkml_core::kernels::{sample, Field, Fr, MsmBackend, NttBackend};
+use zkml_core::kernels::{sample, Field, Fr, MsmBackend, NttBackend, Transform};
 
 use crate::bench::median;
 
@@ -162,32 +162,36 @@ pub fn run(args: BenchKernelsArgs) -> Result<()> {
                         let mut on_device = gpu.upload(&input)?;
                         let mut out = vec![Fr::ZERO; n];
                         // The first transform (twiddles made, checked) is not timed.
-                        gpu.transform(&mut on_device, zkml_core::kernels::cuda::Transform::Forward)?;
+                        gpu.transform(&mut on_device, Transform::Forward)?;
                         gpu.download(&on_device, &mut out)?;
                         if out != reference {
                             bail!("cuda NTT disagrees with the CPU at n = 2^{log_n}");
                         }
                         let seconds = timed(args.runs, || {
-                            gpu.transform(&mut on_device, zkml_core::kernels::cuda::Transform::Forward)?;
+                            gpu.transform(&mut on_device, Transform::Forward)?;
                             Ok(gpu.synchronize()?)
                         })?;
                         let to_host = timed(args.runs, || Ok(gpu.download(&on_device, &mut out)?))?;
                         rows.push(row(Op::Ntt, &NttBackend::describe(gpu), log_n, seconds, Some((to_device, to_host))));
                     }
                     if let Some(gpu) = &wgpu {
-                        let mut out = input.clone();
-                        gpu.ntt(&mut out)?;
+                        let to_device = timed(args.runs, || {
+                            gpu.upload(&input)?;
+                            Ok(gpu.synchronize()?)
+                        })?;
+                        let mut on_device = gpu.upload(&input)?;
+                        let mut out = vec![Fr::ZERO; n];
+                        // The first transform (twiddles made, checked) is not timed.
+                        gpu.transform(&mut on_device, Transform::Forward)?;
+                        gpu.download(&on_device, &mut out)?;
                         if out != reference {
                             bail!("wgpu NTT disagrees with the CPU at n = 2^{log_n}");
                         }
-                        // Host memory to host memory: upload and readback included.
-                        let seconds = timed(args.runs, || {
-                            out.copy_from_slice(&input);
-                            Ok(gpu.ntt(&mut out)?)
-                        })?;
-                        rows.push(row(Op::Ntt, &format!("{} (host to host)", NttBackend::describe(gpu)), log_n, seconds, None));
+                        let seconds = timed(args.runs, || Ok(gpu.transform(&mut on_device, Transform::Forward)?))?;
+                        let to_host = timed(args.runs, || Ok(gpu.download(&on_device, &mut out)?))?;
+                        rows.push(row(Op::Ntt, &NttBackend::describe(gpu), log_n, seconds, Some((to_device, to_host))));
                         if args.profile {
-                            let (_, times) = gpu.profile(|| gpu.ntt(&mut out))?;
+                            let (_, times) = gpu.profile(|| gpu.transform(&mut on_device, Transform::Forward))?;
                             add_profile(rows.last_mut().expect("just pushed"), &times);
                         }
                     }
@@ -202,7 +206,7 @@ pub fn run(args: BenchKernelsArgs) -> Result<()> {
                     notes.push(format!("cuda: 2^{max_log} bases uploaded once in {:.1} ms", t.elapsed().as_secs_f64() * 1e3));
                 }
                 let t = Instant::now();
-                let wgpu_bases = wgpu.as_ref().map(|gpu| gpu.load_bases(&bases)).transpose()?;
+                let wgpu_bases = wgpu.as_ref().map(|gpu| gpu.load_resident(&bases)).transpose()?;
                 if wgpu_bases.is_some() {
                     notes.push(format!(
                         "wgpu: 2^{max_log} bases uploaded once in {:.1} ms (the first upload includes compiling the MSM kernels)",
@@ -236,17 +240,19 @@ pub fn run(args: BenchKernelsArgs) -> Result<()> {
                         rows.push(row(Op::Msm, &MsmBackend::describe(gpu), log_n, seconds, Some((to_device, 0.0))));
                     }
                     if let (Some(gpu), Some(resident)) = (&wgpu, &wgpu_bases) {
-                        if Some(resident.msm(&scalars)?) != reference {
+                        let to_device = timed(args.runs, || {
+                            gpu.upload(&scalars)?;
+                            Ok(gpu.synchronize()?)
+                        })?;
+                        let on_device = gpu.upload(&scalars)?;
+                        if Some(resident.msm_resident(&on_device)?) != reference {
                             bail!("wgpu MSM disagrees with the CPU at n = 2^{log_n}");
                         }
-                        // Resident bases; the scalars' upload and the result's readback included.
-                        let seconds = timed(args.runs, || {
-                            resident.msm(&scalars)?;
-                            Ok(())
-                        })?;
-                        rows.push(row(Op::Msm, &format!("{} (scalars from host)", MsmBackend::describe(gpu)), log_n, seconds, None));
+                        // Resident bases and scalars; the window sums' readback included.
+                        let seconds = timed(args.runs, || Ok(resident.msm_resident(&on_device).map(drop)?))?;
+                        rows.push(row(Op::Msm, &MsmBackend::describe(gpu), log_n, seconds, Some((to_device, 0.0))));
                         if args.profile {
-                            let (_, times) = gpu.profile(|| resident.msm(&scalars))?;
+                            let (_, times) = gpu.profile(|| resident.msm_resident(&on_device))?;
                             add_profile(rows.last_mut().expect("just pushed"), &times);
                         }
                     }

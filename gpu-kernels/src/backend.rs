@@ -63,6 +63,17 @@ pub fn root_of_unity(log_n: u32) -> Fr {
     omega
 }
 
+/// Which transform a GPU backend runs on device-resident values.
+#[derive(Clone, Copy, Debug)]
+pub enum Transform {
+    /// Coefficients to evaluations.
+    Forward,
+    /// Evaluations to coefficients (including `1/n`).
+    Inverse,
+    /// Coefficients to evaluations on the coset `shift·⟨ω⟩`.
+    Coset(Fr),
+}
+
 /// Twiddle tables of a GPU backend by (log n, inverse), each made once and kept on the device.
 #[cfg(any(feature = "cuda", feature = "wgpu"))]
 pub(crate) type TwiddleTables<B> = std::sync::Mutex<std::collections::HashMap<(u32, bool), std::sync::Arc<B>>>;
@@ -254,6 +265,15 @@ mod tests {
         let dispatches: Vec<_> = times.iter().map(|t| (t.kernel, t.dispatches)).collect();
         assert_eq!(dispatches, [("bit_reverse", 1), ("butterfly_pass", 3)]);
         assert!(times.iter().all(|t| t.seconds > 0.0));
+        // Device-resident values: a forward then an inverse transform there, read back once.
+        let mut on_device = gpu.upload(&a).unwrap();
+        gpu.synchronize().unwrap();
+        gpu.transform(&mut on_device, Transform::Forward).unwrap();
+        gpu.transform(&mut on_device, Transform::Inverse).unwrap();
+        let mut back = vec![Fr::ZERO; a.len()];
+        gpu.download(&on_device, &mut back).unwrap();
+        assert_eq!(back, a);
+        assert!(gpu.download(&on_device, &mut back[1..]).is_err());
         // The portable kernels (no 64-bit integers) share everything but the multiply-accumulate
         // of the field product, which every NTT exercises.
         let portable = crate::wgpu::WgpuBackend::portable().unwrap();

@@ -21,7 +21,7 @@ use halo2curves::group::Group;
 
 pub use compile::{source, CACHE_DIR_ENV, NVRTC_OPTIONS_ENV};
 
-use crate::backend::{log_size, root_of_unity, MsmBackend, NttBackend, ResidentBases, TwiddleTables};
+use crate::backend::{log_size, root_of_unity, MsmBackend, NttBackend, ResidentBases, Transform, TwiddleTables};
 use crate::layout::{base_words, check_layout, words, words_mut, FIELD_WORDS, XYZZ_WORDS};
 use crate::pippenger::{combine_windows, segment_len, segments_per_window, window_bits, windows, CHUNK};
 use crate::Error;
@@ -70,17 +70,6 @@ struct Device {
 #[derive(Clone)]
 pub struct CudaBackend {
     device: Arc<Device>,
-}
-
-/// Which transform [`CudaBackend::transform`] runs.
-#[derive(Clone, Copy, Debug)]
-pub enum Transform {
-    /// Coefficients to evaluations.
-    Forward,
-    /// Evaluations to coefficients (including `1/n`).
-    Inverse,
-    /// Coefficients to evaluations on the coset `shift·⟨ω⟩`.
-    Coset(Fr),
 }
 
 /// Field elements resident on the device.

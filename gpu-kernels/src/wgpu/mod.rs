@@ -26,7 +26,7 @@ use wgpu::util::DeviceExt;
 
 pub use msm::WgpuBases;
 
-use crate::backend::{log_size, powers, root_of_unity, NttBackend, TwiddleTables};
+use crate::backend::{log_size, powers, root_of_unity, NttBackend, Transform, TwiddleTables};
 use crate::layout::{check_layout, montgomery_constants, words, words_mut};
 use crate::pippenger::CHUNK;
 use crate::Error;
@@ -164,6 +164,33 @@ struct Gpu {
 #[derive(Clone)]
 pub struct WgpuBackend {
     gpu: Arc<Gpu>,
+}
+
+/// Field elements resident on a wgpu device: elements `[0, split)` in `low`, the rest in `high`
+/// (see [`WgpuBackend::upload`]).
+pub struct WgpuValues {
+    low: wgpu::Buffer,
+    high: wgpu::Buffer,
+    len: usize,
+    split: usize,
+}
+
+impl WgpuValues {
+    /// Number of elements.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// True when empty.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// `u32` words in `low` and in `high`.
+    fn words(&self) -> (u64, u64) {
+        let low = self.split.min(self.len);
+        (low as u64 * 8, (self.len - low) as u64 * 8)
+    }
 }
 
 /// One kernel launch: its uniform parameters and its storage buffers by binding number
@@ -401,32 +428,59 @@ impl WgpuBackend {
         Ok(table)
     }
 
-    /// The transform with root `ω^{±1}`, preceded by the coset powers of `shift` and followed by
-    /// a scaling by `1/n` for the inverse.
-    fn transform(&self, values: &mut [Fr], inverse: bool, shift: Option<Fr>) -> Result<(), Error> {
-        let log_n = log_size(values.len())?;
-        let n = values.len() as u32;
-        let split = (values.len() / 2).max(1);
+    /// Copies field elements to the device, as the NTT kernels and the MSM take them: the first
+    /// `⌈len/2⌉` in one buffer, the rest in another (one binding of 2^26 elements would exceed
+    /// the 2 GiB Vulkan drivers allow).
+    pub fn upload(&self, values: &[Fr]) -> Result<WgpuValues, Error> {
+        let split = values.len().div_ceil(2).max(1);
+        self.checked("upload", || {
+            let (first, second) = values.split_at(split.min(values.len()));
+            Ok(WgpuValues { low: self.buffer_with("low", words(first))?, high: self.buffer_with("high", words(second))?, len: values.len(), split })
+        })
+    }
+
+    /// Waits until the device has done all submitted work, uploads included.
+    pub fn synchronize(&self) -> Result<(), Error> {
+        self.gpu.queue.submit([]);
+        self.gpu.device.poll(wgpu::PollType::wait_indefinitely()).map(drop).map_err(|e| Error::Device(format!("waiting for the device: {e}")))
+    }
+
+    /// Copies device-resident values back into `out` (of the same length).
+    pub fn download(&self, values: &WgpuValues, out: &mut [Fr]) -> Result<(), Error> {
+        if out.len() != values.len {
+            return Err(Error::InvalidInput(format!("{} elements on the device, {} on the host", values.len, out.len())));
+        }
+        let (low_words, high_words) = values.words();
+        let encoder = self.gpu.device.create_command_encoder(&Default::default());
+        let read = self.checked("download", || self.finish(encoder, &[(&values.low, 0, low_words), (&values.high, 0, high_words)]))?;
+        words_mut(out).copy_from_slice(&read);
+        Ok(())
+    }
+
+    /// Runs a transform on device-resident values and waits for it.
+    pub fn transform(&self, values: &mut WgpuValues, transform: Transform) -> Result<(), Error> {
+        let log_n = log_size(values.len)?;
+        let n = values.len as u32;
+        let inverse = matches!(transform, Transform::Inverse);
         // Coset powers g^i = g^(i mod 2^h)·(g^(2^h))^(i >> h): two tables of about √n entries.
         let coset_bits = log_n.div_ceil(2);
-        let params = |half: u32, stages: u32| vec![n, log_n, half, split as u32, coset_bits, stages, 0, 0];
+        let params = |half: u32, stages: u32| vec![n, log_n, half, values.split as u32, coset_bits, stages, 0, 0];
         self.checked("ntt", || {
-            let low = self.buffer_with("low", words(&values[..split]))?;
-            let high = self.buffer_with("high", words(&values[split..]))?;
             let twiddles = self.twiddles(log_n, inverse)?;
-            let coset = shift
-                .map(|g| {
+            let coset = match transform {
+                Transform::Coset(g) => {
                     let mut table = powers(g, 1 << coset_bits);
                     table.extend(powers(g.pow_vartime([1u64 << coset_bits]), 1 << (log_n - coset_bits)));
-                    self.buffer_with("coset powers", words(&table))
-                })
-                .transpose()?;
+                    Some(self.buffer_with("coset powers", words(&table))?)
+                }
+                _ => None,
+            };
             let n_inv = inverse.then(|| self.buffer_with("1/n", words(&[Fr::from(n as u64).invert().unwrap()]))).transpose()?;
             let k = &self.gpu.ntt;
             let pass = |kernel, extra, params: Vec<u32>, threads: u32, workgroup: u32| Dispatch {
                 kernel,
                 params,
-                buffers: [(1, &low), (2, &high)].into_iter().chain(extra).collect(),
+                buffers: [(1, &values.low), (2, &values.high)].into_iter().chain(extra).collect(),
                 threads: threads as u64,
                 workgroup,
             };
@@ -446,11 +500,16 @@ impl WgpuBackend {
             }
             let mut encoder = self.gpu.device.create_command_encoder(&Default::default());
             self.record(&mut encoder, &passes);
-            let (low_words, high_words) = (split as u64 * 8, (values.len() - split) as u64 * 8);
-            let out = self.finish(encoder, &[(&low, 0, low_words), (&high, 0, high_words)])?;
-            words_mut(values).copy_from_slice(&out);
-            Ok(())
+            self.finish(encoder, &[]).map(|_| ())
         })
+    }
+
+    /// A transform of host values: upload, transform, download.
+    fn host_transform(&self, values: &mut [Fr], transform: Transform) -> Result<(), Error> {
+        log_size(values.len())?;
+        let mut on_device = self.upload(values)?;
+        self.transform(&mut on_device, transform)?;
+        self.download(&on_device, values)
     }
 }
 
@@ -461,15 +520,15 @@ impl NttBackend for WgpuBackend {
     }
 
     fn ntt(&self, values: &mut [Fr]) -> Result<(), Error> {
-        self.transform(values, false, None)
+        self.host_transform(values, Transform::Forward)
     }
 
     fn intt(&self, values: &mut [Fr]) -> Result<(), Error> {
-        self.transform(values, true, None)
+        self.host_transform(values, Transform::Inverse)
     }
 
     fn coset_ntt(&self, values: &mut [Fr], shift: Fr) -> Result<(), Error> {
-        self.transform(values, false, Some(shift))
+        self.host_transform(values, Transform::Coset(shift))
     }
 }
 

@@ -1,14 +1,15 @@
 //! MSM through wgpu: the bases stay in a storage buffer, and each call runs the passes of
-//! `msm.wgsl` on freshly uploaded scalars (the host plan is shared with CUDA: `pippenger.rs`).
+//! `msm.wgsl` on scalars on the device (uploaded by the call, or already there:
+//! [`WgpuBases::msm_resident`]); the host plan is shared with CUDA (`pippenger.rs`).
 
 use std::sync::Mutex;
 
 use halo2curves::bn256::{Fr, G1Affine, G1};
 use halo2curves::group::Group;
 
-use super::{Dispatch, WgpuBackend, WORKGROUP};
+use super::{Dispatch, WgpuBackend, WgpuValues, WORKGROUP};
 use crate::backend::{MsmBackend, NttBackend, ResidentBases};
-use crate::layout::{base_words, words, XYZZ_WORDS};
+use crate::layout::{base_words, XYZZ_WORDS};
 use crate::pippenger::{combine_windows, segment_len, segments_per_window, window_bits, windows, CHUNK};
 use crate::Error;
 
@@ -44,13 +45,21 @@ impl MsmBackend for WgpuBackend {
     }
 
     fn load_bases(&self, bases: &[G1Affine]) -> Result<Box<dyn ResidentBases>, Error> {
+        Ok(Box::new(self.load_resident(bases)?))
+    }
+}
+
+impl WgpuBackend {
+    /// Uploads `bases` once (compiling the MSM kernels on first use); MSMs over them then take
+    /// only scalars.
+    pub fn load_resident(&self, bases: &[G1Affine]) -> Result<WgpuBases, Error> {
         // Entries keep the point index in 31 bits.
         if bases.len() >= 1 << 31 {
             return Err(Error::InvalidInput(format!("{} bases exceed the 2^31 the MSM kernels index", bases.len())));
         }
         self.msm_kernels()?;
         let buffer = self.checked("uploading bases", || self.buffer_with("bases", &base_words(bases)))?;
-        Ok(Box::new(WgpuBases { backend: self.clone(), bases: buffer, len: bases.len(), scratch: Mutex::new(None) }))
+        Ok(WgpuBases { backend: self.clone(), bases: buffer, len: bases.len(), scratch: Mutex::new(None) })
     }
 }
 
@@ -81,7 +90,8 @@ impl WgpuBases {
     }
 
     /// Records and runs every pass, returning the window sums (XYZZ words).
-    fn window_sums(&self, s: &Scratch, scalars: &wgpu::Buffer, n: u32, c: u32) -> Result<Vec<u32>, Error> {
+    fn window_sums(&self, s: &Scratch, scalars: &WgpuValues, c: u32) -> Result<Vec<u32>, Error> {
+        let n = scalars.len() as u32;
         let w = windows(c);
         let n_buckets = w << (c - 1);
         let scan_blocks = n_buckets.div_ceil(SCAN_BLOCK);
@@ -90,11 +100,11 @@ impl WgpuBases {
         let k = self.backend.msm_kernels()?;
         // MsmParams in msm.wgsl.
         let params = |write_entries: u32, half: u32| {
-            vec![n, c, w, write_entries, n_buckets, half, segment_len(c), scan_blocks, s.segments_at, 0, 0, 0]
+            vec![n, c, w, write_entries, n_buckets, half, segment_len(c), scan_blocks, s.segments_at, scalars.split as u32, 0, 0]
         };
         let dispatch = |kernel, params, buffers, threads: u64| Dispatch { kernel, params, buffers, threads, workgroup: WORKGROUP };
         let count = [
-            dispatch(&k.digits, params(0, 0), vec![(1, scalars), (3, &s.counts), (4, &s.entries)], n as u64),
+            dispatch(&k.digits, params(0, 0), vec![(1, &scalars.low), (11, &scalars.high), (3, &s.counts), (4, &s.entries)], n as u64),
             Dispatch {
                 workgroup: 256,
                 ..dispatch(&k.scan_blocks, params(0, 0), vec![(5, &s.counts), (6, &s.offsets), (7, &s.totals)], scan_blocks as u64 * 256)
@@ -103,7 +113,7 @@ impl WgpuBases {
             dispatch(&k.scan_add, params(0, 0), vec![(6, &s.offsets), (7, &s.totals)], n_buckets as u64),
         ];
         let mut sum = vec![
-            dispatch(&k.digits, params(1, 0), vec![(1, scalars), (3, &s.cursors), (4, &s.entries)], n as u64),
+            dispatch(&k.digits, params(1, 0), vec![(1, &scalars.low), (11, &scalars.high), (3, &s.cursors), (4, &s.entries)], n as u64),
             dispatch(
                 &k.accumulate,
                 params(0, 0),
@@ -129,12 +139,10 @@ impl WgpuBases {
     }
 }
 
-impl ResidentBases for WgpuBases {
-    fn len(&self) -> usize {
-        self.len
-    }
-
-    fn msm(&self, scalars: &[Fr]) -> Result<G1, Error> {
+impl WgpuBases {
+    /// `Σ scalars_i · bases_i` for scalars already on the device (as [`WgpuBackend::upload`]
+    /// leaves them), over the first `scalars.len()` bases.
+    pub fn msm_resident(&self, scalars: &WgpuValues) -> Result<G1, Error> {
         let n = scalars.len();
         if n > self.len {
             return Err(Error::InvalidInput(format!("{n} scalars for {} resident bases", self.len)));
@@ -149,10 +157,25 @@ impl ResidentBases for WgpuBases {
                 *guard = None; // free the old buffers before allocating new ones
                 *guard = Some(self.scratch(n, c)?);
             }
-            let device_scalars = self.backend.buffer_with("scalars", words(scalars))?;
-            self.window_sums(guard.as_ref().unwrap(), &device_scalars, n as u32, c)
+            self.window_sums(guard.as_ref().unwrap(), scalars, c)
         })?;
         drop(guard);
         combine_windows(&sums, c)
+    }
+}
+
+impl ResidentBases for WgpuBases {
+    fn len(&self) -> usize {
+        self.len
+    }
+
+    fn msm(&self, scalars: &[Fr]) -> Result<G1, Error> {
+        if scalars.len() > self.len {
+            return Err(Error::InvalidInput(format!("{} scalars for {} resident bases", scalars.len(), self.len)));
+        }
+        if scalars.is_empty() {
+            return Ok(G1::identity());
+        }
+        self.msm_resident(&self.backend.upload(scalars)?)
     }
 }

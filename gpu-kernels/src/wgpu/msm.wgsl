@@ -24,11 +24,11 @@
 struct MsmParams {
     n: u32, c: u32, windows: u32, write_entries: u32,
     n_buckets: u32, half: u32, segment_len: u32, scan_blocks: u32,
-    segments_at: u32, _pad0: u32, _pad1: u32, _pad2: u32,
+    segments_at: u32, scalars_split: u32, _pad1: u32, _pad2: u32,
 }
 
 @group(0) @binding(0) var<uniform> params: MsmParams;
-@group(0) @binding(1) var<storage, read> scalars: array<u32>;
+@group(0) @binding(1) var<storage, read> scalars_low: array<u32>;
 @group(0) @binding(2) var<storage, read> bases: array<u32>;
 @group(0) @binding(3) var<storage, read_write> slots: array<atomic<u32>>;
 @group(0) @binding(4) var<storage, read_write> entries: array<u32>;
@@ -38,9 +38,23 @@ struct MsmParams {
 @group(0) @binding(8) var<storage, read_write> points: array<u32>;
 @group(0) @binding(9) var<storage, read_write> first: array<u32>;
 @group(0) @binding(10) var<storage, read_write> last: array<u32>;
+@group(0) @binding(11) var<storage, read> scalars_high: array<u32>;
 
 // WGSL cannot pass storage pointers to functions, hence one accessor per buffer (the word
 // conversions they share are xyzz_words / xyzz_from_words in curve.wgsl).
+
+// Scalar i: the scalars are device-resident values of the NTT's layout, their first
+// `scalars_split` in one binding and the rest in another (WgpuValues).
+fn load_scalar(i: u32) -> Fr {
+    var r: Fr;
+    if (i < params.scalars_split) {
+        for (var k = 0u; k < 8u; k++) { r.l[k] = scalars_low[8u * i + k]; }
+    } else {
+        let j = i - params.scalars_split;
+        for (var k = 0u; k < 8u; k++) { r.l[k] = scalars_high[8u * j + k]; }
+    }
+    return r;
+}
 fn load_fq_base(word: u32) -> Fq {
     var r: Fq;
     for (var k = 0u; k < 8u; k++) { r.l[k] = bases[word + k]; }
@@ -110,8 +124,7 @@ fn msm_digits(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgr
     // Scalars arrive in Montgomery form; digits need the integer: multiply by (integer) 1.
     var one: Fr;
     one.l[0] = 1u;
-    var s = fr_mul(Fr(array<u32, 8>(scalars[8u * i], scalars[8u * i + 1u], scalars[8u * i + 2u], scalars[8u * i + 3u],
-                                   scalars[8u * i + 4u], scalars[8u * i + 5u], scalars[8u * i + 6u], scalars[8u * i + 7u])), one);
+    var s = fr_mul(load_scalar(i), one);
     let c = params.c;
     let buckets = 1u << (c - 1u);
     var carry = 0u;
