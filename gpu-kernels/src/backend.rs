@@ -275,10 +275,11 @@ mod tests {
         assert_eq!(back, a);
         assert!(gpu.download(&on_device, &mut back[1..]).is_err());
         // The portable kernels (no 64-bit integers) share everything but the multiply-accumulate
-        // of the field product, which every NTT exercises.
+        // of the field product; both modules are compiled and run.
         let portable = crate::wgpu::WgpuBackend::portable().unwrap();
         eprintln!("testing {}", NttBackend::describe(&portable));
         check_ntt(&portable, &[1, 2, 64, 1 << 10]);
+        check_msm(&portable, &[1, 100], 40);
     }
 
     /// A GPU backend for a test, or `None` after saying why the test skips; with `require_env`
