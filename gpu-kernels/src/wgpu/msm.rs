@@ -64,6 +64,29 @@ impl WgpuBackend {
 }
 
 impl WgpuBases {
+    /// `Σ scalars_i · bases_i` for scalars already on the device (as [`WgpuBackend::upload`]
+    /// leaves them), over the first `scalars.len()` bases.
+    pub fn msm_resident(&self, scalars: &WgpuValues) -> Result<G1, Error> {
+        let n = scalars.len();
+        if n > self.len {
+            return Err(Error::InvalidInput(format!("{n} scalars for {} resident bases", self.len)));
+        }
+        if n == 0 {
+            return Ok(G1::identity());
+        }
+        let c = window_bits(n);
+        let mut guard = self.scratch.lock().map_err(|_| Error::Device("MSM scratch poisoned".into()))?;
+        let sums = self.backend.checked("msm", || {
+            if !matches!(guard.as_ref(), Some(s) if s.n == n) {
+                *guard = None; // free the old buffers before allocating new ones
+                *guard = Some(self.scratch(n, c)?);
+            }
+            self.window_sums(guard.as_ref().unwrap(), scalars, c)
+        })?;
+        drop(guard);
+        combine_windows(&sums, c)
+    }
+
     fn scratch(&self, n: usize, c: u32) -> Result<Scratch, Error> {
         let gpu = &self.backend;
         let w = windows(c) as u64;
@@ -136,31 +159,6 @@ impl WgpuBases {
         self.backend.record(&mut encoder, &sum);
         // The window sums are the first `w` segment points.
         self.backend.finish(encoder, &[(&s.points, s.segments_at as u64 * XYZZ_WORDS as u64, w as u64 * XYZZ_WORDS as u64)])
-    }
-}
-
-impl WgpuBases {
-    /// `Σ scalars_i · bases_i` for scalars already on the device (as [`WgpuBackend::upload`]
-    /// leaves them), over the first `scalars.len()` bases.
-    pub fn msm_resident(&self, scalars: &WgpuValues) -> Result<G1, Error> {
-        let n = scalars.len();
-        if n > self.len {
-            return Err(Error::InvalidInput(format!("{n} scalars for {} resident bases", self.len)));
-        }
-        if n == 0 {
-            return Ok(G1::identity());
-        }
-        let c = window_bits(n);
-        let mut guard = self.scratch.lock().map_err(|_| Error::Device("MSM scratch poisoned".into()))?;
-        let sums = self.backend.checked("msm", || {
-            if !matches!(guard.as_ref(), Some(s) if s.n == n) {
-                *guard = None; // free the old buffers before allocating new ones
-                *guard = Some(self.scratch(n, c)?);
-            }
-            self.window_sums(guard.as_ref().unwrap(), scalars, c)
-        })?;
-        drop(guard);
-        combine_windows(&sums, c)
     }
 }
 
