@@ -11,8 +11,10 @@ use anyhow::{bail, Context, Result};
 use clap::{Args, ValueEnum};
 use serde_json::{json, Value};
 use zkml_core::kernels::cpu::CpuBackend;
-use zkml_core::kernels::wgpu::KernelTime;
-use zkml_core::kernels::{sample, Field, Fr, MsmBackend, NttBackend, Transform};
+use zkml_core::kernels::cuda::{CudaBackend, CudaBases, DeviceScalars};
+use zkml_core::kernels::wgpu::{KernelTime, WgpuBackend, WgpuBases, WgpuValues};
+use zkml_core::kernels::Error as KernelError;
+use zkml_core::kernels::{sample, Field, Fr, MsmBackend, NttBackend, Transform, G1};
 
 use crate::bench::median;
 
@@ -97,6 +99,83 @@ fn add_profile(row: &mut Value, times: &[KernelTime]) {
     row["profile"] = times.iter().map(|t| json!({ "kernel": t.kernel, "dispatches": t.dispatches, "seconds": t.seconds })).collect();
 }
 
+/// The device-resident NTT and MSM both GPU backends offer (their inherent methods of the same
+/// names).
+trait Resident: NttBackend + MsmBackend {
+    type Values;
+    type Bases;
+    fn upload(&self, values: &[Fr]) -> Result<Self::Values, KernelError>;
+    fn transform(&self, values: &mut Self::Values, transform: Transform) -> Result<(), KernelError>;
+    fn download(&self, values: &Self::Values, out: &mut [Fr]) -> Result<(), KernelError>;
+    fn synchronize(&self) -> Result<(), KernelError>;
+    fn msm(bases: &Self::Bases, scalars: &Self::Values) -> Result<G1, KernelError>;
+}
+
+macro_rules! resident {
+    ($backend:ty, $values:ty, $bases:ty) => {
+        impl Resident for $backend {
+            type Values = $values;
+            type Bases = $bases;
+            fn upload(&self, values: &[Fr]) -> Result<Self::Values, KernelError> {
+                <$backend>::upload(self, values)
+            }
+            fn transform(&self, values: &mut Self::Values, transform: Transform) -> Result<(), KernelError> {
+                <$backend>::transform(self, values, transform)
+            }
+            fn download(&self, values: &Self::Values, out: &mut [Fr]) -> Result<(), KernelError> {
+                <$backend>::download(self, values, out)
+            }
+            fn synchronize(&self) -> Result<(), KernelError> {
+                <$backend>::synchronize(self)
+            }
+            fn msm(bases: &Self::Bases, scalars: &Self::Values) -> Result<G1, KernelError> {
+                bases.msm_resident(scalars)
+            }
+        }
+    };
+}
+resident!(CudaBackend, DeviceScalars, CudaBases);
+resident!(WgpuBackend, WgpuValues, WgpuBases);
+
+/// A forward NTT on device-resident values, checked against `reference` and then timed, with
+/// the copies to and from the device timed apart; returns the row and the values on the device.
+fn device_ntt<G: Resident>(gpu: &G, name: &str, input: &[Fr], reference: &[Fr], log_n: u32, runs: usize) -> Result<(Value, G::Values)> {
+    let to_device = timed(runs, || {
+        gpu.upload(input)?;
+        Ok(gpu.synchronize()?)
+    })?;
+    let mut on_device = gpu.upload(input)?;
+    let mut out = vec![Fr::ZERO; input.len()];
+    // The first transform (twiddles made, checked) is not timed.
+    gpu.transform(&mut on_device, Transform::Forward)?;
+    gpu.download(&on_device, &mut out)?;
+    if out != reference {
+        bail!("{name} NTT disagrees with the CPU at n = 2^{log_n}");
+    }
+    let seconds = timed(runs, || {
+        gpu.transform(&mut on_device, Transform::Forward)?;
+        Ok(gpu.synchronize()?)
+    })?;
+    let to_host = timed(runs, || Ok(gpu.download(&on_device, &mut out)?))?;
+    Ok((row(Op::Ntt, &NttBackend::describe(gpu), log_n, seconds, Some((to_device, to_host))), on_device))
+}
+
+/// An MSM over resident bases and scalars (the window sums' readback included), checked against
+/// `reference` and then timed, with the scalars' upload timed apart; returns the row and the
+/// scalars on the device.
+fn device_msm<G: Resident>(gpu: &G, bases: &G::Bases, name: &str, scalars: &[Fr], reference: Option<G1>, log_n: u32, runs: usize) -> Result<(Value, G::Values)> {
+    let to_device = timed(runs, || {
+        gpu.upload(scalars)?;
+        Ok(gpu.synchronize()?)
+    })?;
+    let on_device = gpu.upload(scalars)?;
+    if Some(G::msm(bases, &on_device)?) != reference {
+        bail!("{name} MSM disagrees with the CPU at n = 2^{log_n}");
+    }
+    let seconds = timed(runs, || Ok(G::msm(bases, &on_device).map(drop)?))?;
+    Ok((row(Op::Msm, &MsmBackend::describe(gpu), log_n, seconds, Some((to_device, 0.0))), on_device))
+}
+
 /// Opens a backend unless `--backends` leaves it out. One that `--backends` names must open; by
 /// default an unavailable one is only noted.
 fn open<T>(
@@ -129,8 +208,8 @@ pub fn run(args: BenchKernelsArgs) -> Result<()> {
         }
     }
     let mut notes = Vec::new();
-    let cuda = open("cuda", &args, &mut notes, zkml_core::kernels::cuda::CudaBackend::new)?;
-    let wgpu = open("wgpu", &args, &mut notes, zkml_core::kernels::wgpu::WgpuBackend::new)?;
+    let cuda = open("cuda", &args, &mut notes, CudaBackend::new)?;
+    let wgpu = open("wgpu", &args, &mut notes, WgpuBackend::new)?;
     if let Some(gpu) = &cuda {
         notes.push(format!("cuda kernels {}", if gpu.loaded_from_cache() { "loaded from the cache" } else { "compiled by NVRTC" }));
     }
@@ -155,41 +234,11 @@ pub fn run(args: BenchKernelsArgs) -> Result<()> {
                         rows.push(row(Op::Ntt, &NttBackend::describe(&CpuBackend), log_n, cpu_time, None));
                     }
                     if let Some(gpu) = &cuda {
-                        let to_device = timed(args.runs, || {
-                            gpu.upload(&input)?;
-                            Ok(gpu.synchronize()?)
-                        })?;
-                        let mut on_device = gpu.upload(&input)?;
-                        let mut out = vec![Fr::ZERO; n];
-                        // The first transform (twiddles made, checked) is not timed.
-                        gpu.transform(&mut on_device, Transform::Forward)?;
-                        gpu.download(&on_device, &mut out)?;
-                        if out != reference {
-                            bail!("cuda NTT disagrees with the CPU at n = 2^{log_n}");
-                        }
-                        let seconds = timed(args.runs, || {
-                            gpu.transform(&mut on_device, Transform::Forward)?;
-                            Ok(gpu.synchronize()?)
-                        })?;
-                        let to_host = timed(args.runs, || Ok(gpu.download(&on_device, &mut out)?))?;
-                        rows.push(row(Op::Ntt, &NttBackend::describe(gpu), log_n, seconds, Some((to_device, to_host))));
+                        rows.push(device_ntt(gpu, "cuda", &input, &reference, log_n, args.runs)?.0);
                     }
                     if let Some(gpu) = &wgpu {
-                        let to_device = timed(args.runs, || {
-                            gpu.upload(&input)?;
-                            Ok(gpu.synchronize()?)
-                        })?;
-                        let mut on_device = gpu.upload(&input)?;
-                        let mut out = vec![Fr::ZERO; n];
-                        // The first transform (twiddles made, checked) is not timed.
-                        gpu.transform(&mut on_device, Transform::Forward)?;
-                        gpu.download(&on_device, &mut out)?;
-                        if out != reference {
-                            bail!("wgpu NTT disagrees with the CPU at n = 2^{log_n}");
-                        }
-                        let seconds = timed(args.runs, || Ok(gpu.transform(&mut on_device, Transform::Forward)?))?;
-                        let to_host = timed(args.runs, || Ok(gpu.download(&on_device, &mut out)?))?;
-                        rows.push(row(Op::Ntt, &NttBackend::describe(gpu), log_n, seconds, Some((to_device, to_host))));
+                        let (row, mut on_device) = device_ntt(gpu, "wgpu", &input, &reference, log_n, args.runs)?;
+                        rows.push(row);
                         if args.profile {
                             let (_, times) = gpu.profile(|| gpu.transform(&mut on_device, Transform::Forward))?;
                             add_profile(rows.last_mut().expect("just pushed"), &times);
@@ -225,32 +274,11 @@ pub fn run(args: BenchKernelsArgs) -> Result<()> {
                         rows.push(row(Op::Msm, &MsmBackend::describe(&CpuBackend), log_n, cpu_time, None));
                     }
                     if let (Some(gpu), Some(resident)) = (&cuda, &gpu_bases) {
-                        let to_device = timed(args.runs, || {
-                            gpu.upload(&scalars)?;
-                            Ok(gpu.synchronize()?)
-                        })?;
-                        let on_device = gpu.upload(&scalars)?;
-                        if Some(resident.msm_resident(&on_device)?) != reference {
-                            bail!("cuda MSM disagrees with the CPU at n = 2^{log_n}");
-                        }
-                        let seconds = timed(args.runs, || {
-                            resident.msm_resident(&on_device)?;
-                            Ok(())
-                        })?;
-                        rows.push(row(Op::Msm, &MsmBackend::describe(gpu), log_n, seconds, Some((to_device, 0.0))));
+                        rows.push(device_msm(gpu, resident, "cuda", &scalars, reference, log_n, args.runs)?.0);
                     }
                     if let (Some(gpu), Some(resident)) = (&wgpu, &wgpu_bases) {
-                        let to_device = timed(args.runs, || {
-                            gpu.upload(&scalars)?;
-                            Ok(gpu.synchronize()?)
-                        })?;
-                        let on_device = gpu.upload(&scalars)?;
-                        if Some(resident.msm_resident(&on_device)?) != reference {
-                            bail!("wgpu MSM disagrees with the CPU at n = 2^{log_n}");
-                        }
-                        // Resident bases and scalars; the window sums' readback included.
-                        let seconds = timed(args.runs, || Ok(resident.msm_resident(&on_device).map(drop)?))?;
-                        rows.push(row(Op::Msm, &MsmBackend::describe(gpu), log_n, seconds, Some((to_device, 0.0))));
+                        let (row, on_device) = device_msm(gpu, resident, "wgpu", &scalars, reference, log_n, args.runs)?;
+                        rows.push(row);
                         if args.profile {
                             let (_, times) = gpu.profile(|| resident.msm_resident(&on_device))?;
                             add_profile(rows.last_mut().expect("just pushed"), &times);
