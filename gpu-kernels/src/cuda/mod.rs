@@ -28,6 +28,10 @@ use crate::Error;
 
 /// Threads per block of the element-wise kernels.
 const BLOCK: u32 = 256;
+/// Threads per block of `msm_accumulate` (`ACCUMULATE_BLOCK` in msm.cu): at its ~160 registers a
+/// thread, three blocks of 128 fit an SM's 64 K registers where only one of 256 does, 12 warps
+/// against 8 to hide the latency of its chains of dependent multiplications.
+const ACCUMULATE_BLOCK: u32 = 128;
 /// Values per scan block (`SCAN_THREADS · SCAN_ITEMS` in msm.cu).
 const SCAN_BLOCK: u32 = 256 * 8;
 
@@ -36,7 +40,11 @@ fn device_error(what: &str) -> impl Fn(cudarc::driver::DriverError) -> Error + '
 }
 
 fn grid(threads: u64) -> LaunchConfig {
-    LaunchConfig { grid_dim: (threads.div_ceil(BLOCK as u64).max(1) as u32, 1, 1), block_dim: (BLOCK, 1, 1), shared_mem_bytes: 0 }
+    grid_of_blocks(threads, BLOCK)
+}
+
+fn grid_of_blocks(threads: u64, block: u32) -> LaunchConfig {
+    LaunchConfig { grid_dim: (threads.div_ceil(block as u64).max(1) as u32, 1, 1), block_dim: (block, 1, 1), shared_mem_bytes: 0 }
 }
 
 /// The kernels of the module.
@@ -376,7 +384,7 @@ impl CudaBases {
             .arg(&mut s.buckets)
             .arg(&mut s.first)
             .arg(&mut s.last);
-        unsafe { launch.launch(grid(chunks)) }.map_err(&err)?;
+        unsafe { launch.launch(grid_of_blocks(chunks, ACCUMULATE_BLOCK)) }.map_err(&err)?;
         let mut launch = stream.launch_builder(&k.msm_join);
         launch.arg(&s.offsets).arg(&s.counts).arg(&n_buckets).arg(&s.first).arg(&s.last).arg(&mut s.buckets);
         unsafe { launch.launch(grid(n_buckets as u64)) }.map_err(&err)?;

@@ -115,8 +115,10 @@ __device__ __forceinline__ Affine entry_point(const u32 *bases, u64 entry) {
     return (entry & 0x80000000ull) ? affine_neg(p) : p;
 }
 
-// Resident blocks per SM the accumulation kernel is compiled for (it bounds its registers per
-// thread); a tuning knob: ZKML_NVRTC_OPTIONS=-DMSM_ACCUMULATE_MIN_BLOCKS=2.
+// Threads per block of the accumulation kernel (ACCUMULATE_BLOCK in cuda/mod.rs), and the
+// resident blocks per SM it is compiled for (which bounds its registers per thread; 1 leaves them
+// unbounded); a tuning knob: ZKML_NVRTC_OPTIONS=-DMSM_ACCUMULATE_MIN_BLOCKS=4.
+#define ACCUMULATE_BLOCK 128
 #ifndef MSM_ACCUMULATE_MIN_BLOCKS
 #define MSM_ACCUMULATE_MIN_BLOCKS 1
 #endif
@@ -125,7 +127,24 @@ __device__ __forceinline__ Affine entry_point(const u32 *bases, u64 entry) {
 // - a bucket wholly inside the chunk is written to `buckets`;
 // - the run at the chunk's start, of a bucket that began in an earlier chunk, goes to first[t];
 // - the run at the chunk's end, of a bucket that began in this chunk and goes on, to last[t].
-extern "C" __global__ void __launch_bounds__(256, MSM_ACCUMULATE_MIN_BLOCKS) msm_accumulate(const u64 *entries, const u32 *total_in, const u32 *offsets,
+__device__ __forceinline__ void store_run(u32 key, u64 start, u64 end, u64 t, const Xyzz &acc, const u32 *offsets,
+                                          const u32 *counts, u32 *buckets, u32 *first, u32 *last) {
+    u64 bucket_start = offsets[key], bucket_end = bucket_start + counts[key];
+    if (bucket_start < start) {
+        store_xyzz(first, t, acc);
+    } else if (bucket_end > end) {
+        store_xyzz(last, t, acc);
+    } else {
+        store_xyzz(buckets, key, acc);
+    }
+}
+
+// One loop over the chunk with one addition per iteration, the run's sum stored when the next
+// bucket begins: every thread of a warp adds in step however its chunk splits into buckets (with
+// a loop per run, a warp would wait at each run's end for its longest run, issuing up to about
+// twice the additions). The next entry's point is loaded before the current addition, so its
+// memory latency overlaps arithmetic.
+extern "C" __global__ void __launch_bounds__(ACCUMULATE_BLOCK, MSM_ACCUMULATE_MIN_BLOCKS) msm_accumulate(const u64 *entries, const u32 *total_in, const u32 *offsets,
                                           const u32 *counts, const u32 *bases, u32 *buckets, u32 *first,
                                           u32 *last) {
     u64 t = (u64)blockIdx.x * blockDim.x + threadIdx.x;
@@ -133,22 +152,37 @@ extern "C" __global__ void __launch_bounds__(256, MSM_ACCUMULATE_MIN_BLOCKS) msm
     u64 start = t * CHUNK;
     if (start >= total) return;
     u64 end = start + CHUNK < total ? start + CHUNK : total;
-    u64 pos = start;
-    while (pos < end) {
+#ifdef MSM_ACCUMULATE_PER_RUN
+    // The loop per run that this kernel replaces, kept for one same-run comparison.
+    for (u64 pos = start; pos < end;) {
         u32 key = (u32)(entries[pos] >> 32);
-        u64 bucket_start = offsets[key], bucket_end = bucket_start + counts[key];
+        u64 bucket_end = (u64)offsets[key] + counts[key];
         u64 run_end = bucket_end < end ? bucket_end : end;
         Xyzz acc = xyzz_identity();
         for (u64 p = pos; p < run_end; p++) acc = xyzz_add_affine(acc, entry_point(bases, entries[p]));
-        if (bucket_start < start) {
-            store_xyzz(first, t, acc);
-        } else if (bucket_end > end) {
-            store_xyzz(last, t, acc);
-        } else {
-            store_xyzz(buckets, key, acc);
-        }
+        store_run(key, start, end, t, acc, offsets, counts, buckets, first, last);
         pos = run_end;
     }
+    return;
+#endif
+    u64 entry = entries[start];
+    u32 key = (u32)(entry >> 32);
+    Affine point = entry_point(bases, entry);
+    Xyzz acc = xyzz_identity();
+    for (u64 p = start + 1; p < end; p++) {
+        u64 next_entry = entries[p];
+        Affine next_point = entry_point(bases, next_entry);
+        acc = xyzz_add_affine(acc, point);
+        u32 next_key = (u32)(next_entry >> 32);
+        if (next_key != key) {
+            store_run(key, start, end, t, acc, offsets, counts, buckets, first, last);
+            acc = xyzz_identity();
+            key = next_key;
+        }
+        point = next_point;
+    }
+    acc = xyzz_add_affine(acc, point);
+    store_run(key, start, end, t, acc, offsets, counts, buckets, first, last);
 }
 
 // Buckets that cross a chunk border: last[c0] + first[c0+1] + … + first[c1].

@@ -214,6 +214,20 @@ fn scan_add(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgrou
 // - a bucket wholly inside the chunk is written to its bucket;
 // - the run at the chunk's start, of a bucket that began in an earlier chunk, to first[t];
 // - the run at the chunk's end, of a bucket that began in this chunk and goes on, to last[t].
+fn store_run(t: u32, key: u32, start: u32, end: u32, acc: Xyzz) {
+    let bucket_start = offsets[key];
+    if (bucket_start < start) {
+        store_first(t, acc);
+    } else if (bucket_start + counts[key] > end) {
+        store_last(t, acc);
+    } else {
+        store_point(key, acc);
+    }
+}
+
+// One loop over the chunk with one addition per iteration, a run's sum stored where its bucket
+// ends: the invocations of a subgroup add in step however their chunks split into buckets (with
+// a loop per run, a subgroup would wait at each run's end for its longest run).
 @compute @workgroup_size(64)
 fn msm_accumulate(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
     let t = thread_index(gid, groups);
@@ -221,22 +235,21 @@ fn msm_accumulate(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_wo
     if (t >= (total + CHUNK - 1u) / CHUNK) { return; }
     let start = t * CHUNK;
     let end = min(start + CHUNK, total);
-    var pos = start;
-    while (pos < end) {
-        let key = bucket_of(pos);
-        let bucket_start = offsets[key];
-        let bucket_end = bucket_start + counts[key];
-        let run_end = min(bucket_end, end);
-        var acc = xyzz_identity();
-        for (var p = pos; p < run_end; p++) { acc = xyzz_add_affine(acc, entry_point(entries[p])); }
-        if (bucket_start < start) {
-            store_first(t, acc);
-        } else if (bucket_end > end) {
-            store_last(t, acc);
-        } else {
-            store_point(key, acc);
+    var key = bucket_of(start);
+    var run_end = min(offsets[key] + counts[key], end);
+    var acc = xyzz_identity();
+    for (var p = start; p < end; p++) {
+        acc = xyzz_add_affine(acc, entry_point(entries[p]));
+        if (p + 1u == run_end) {
+            store_run(t, key, start, end, acc);
+            acc = xyzz_identity();
+            if (run_end < end) {
+                // The next entry opens the next bucket that has any.
+                key++;
+                while (counts[key] == 0u) { key++; }
+                run_end = min(offsets[key] + counts[key], end);
+            }
         }
-        pos = run_end;
     }
 }
 
