@@ -59,8 +59,8 @@ enum Command {
 /// Where the prover's MSMs run.
 #[derive(Clone, Copy, ValueEnum)]
 enum Backend {
-    /// CUDA if a device and driver are present, else the CPU (`ZKML_BACKEND` overrides; wgpu
-    /// only on request: its MSM is still slower than the CPU's).
+    /// CUDA if a device and driver are present, else wgpu on a discrete GPU, else the CPU
+    /// (`ZKML_BACKEND` overrides).
     Auto,
     /// All CPU cores.
     Cpu,

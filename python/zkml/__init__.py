@@ -139,8 +139,9 @@ class Prover:
 
     def __init__(self, model_dir: PathLike, backend: str = "auto"):
         """Loads the model and keys from ``model_dir`` (after :meth:`Model.setup`). The prover's
-        MSMs run on ``backend``: ``"auto"`` (CUDA when present, else the CPU), ``"cpu"``,
-        ``"cuda"`` or ``"wgpu"``; an unavailable explicit choice raises :class:`BackendError`."""
+        MSMs run on ``backend``: ``"auto"`` (CUDA when present, else wgpu on a discrete GPU, else
+        the CPU), ``"cpu"``, ``"cuda"`` or ``"wgpu"``; an unavailable explicit choice raises
+        :class:`BackendError`."""
         self._settings = json.loads(_zkml.load_settings(os.fspath(model_dir)))
         self._native = _zkml.Prover(os.fspath(model_dir), backend)
 

@@ -152,19 +152,6 @@ extern "C" __global__ void __launch_bounds__(ACCUMULATE_BLOCK, MSM_ACCUMULATE_MI
     u64 start = t * CHUNK;
     if (start >= total) return;
     u64 end = start + CHUNK < total ? start + CHUNK : total;
-#ifdef MSM_ACCUMULATE_PER_RUN
-    // The loop per run that this kernel replaces, kept for one same-run comparison.
-    for (u64 pos = start; pos < end;) {
-        u32 key = (u32)(entries[pos] >> 32);
-        u64 bucket_end = (u64)offsets[key] + counts[key];
-        u64 run_end = bucket_end < end ? bucket_end : end;
-        Xyzz acc = xyzz_identity();
-        for (u64 p = pos; p < run_end; p++) acc = xyzz_add_affine(acc, entry_point(bases, entries[p]));
-        store_run(key, start, end, t, acc, offsets, counts, buckets, first, last);
-        pos = run_end;
-    }
-    return;
-#endif
     u64 entry = entries[start];
     u32 key = (u32)(entry >> 32);
     Affine point = entry_point(bases, entry);

@@ -193,6 +193,33 @@ impl WgpuValues {
     }
 }
 
+/// The highest-performance adapter wgpu finds (`WGPU_BACKEND` and related environment variables
+/// are honoured).
+fn high_performance_adapter() -> Result<wgpu::Adapter, Error> {
+    let instance = wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env());
+    pollster::block_on(instance.request_adapter(&wgpu::RequestAdapterOptions {
+        power_preference: wgpu::PowerPreference::HighPerformance,
+        force_fallback_adapter: false,
+        compatible_surface: None,
+        ..Default::default()
+    }))
+    .map_err(|e| Error::Unavailable { backend: "wgpu", reason: format!("no adapter ({e})") })
+}
+
+/// Whether this machine may have a GPU at all. On Linux a GPU shows up as a device node (a DRM
+/// render node, or NVIDIA's own `/dev/nvidiaN`); without one there is no need to start Vulkan,
+/// whose implicit layers (Mesa's device selection) print errors on a headless machine.
+fn may_have_gpu() -> bool {
+    if !cfg!(target_os = "linux") {
+        return true;
+    }
+    let has_entry = |dir: &str, matches: &dyn Fn(&str) -> bool| {
+        std::fs::read_dir(dir).map(|entries| entries.flatten().any(|e| matches(&e.file_name().to_string_lossy()))).unwrap_or(false)
+    };
+    has_entry("/dev/dri", &|name| name.starts_with("renderD"))
+        || has_entry("/dev", &|name| name.strip_prefix("nvidia").is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit())))
+}
+
 /// One kernel launch: its uniform parameters and its storage buffers by binding number
 /// (binding 0 is the parameters).
 struct Dispatch<'a> {
@@ -219,17 +246,22 @@ impl WgpuBackend {
         Self::open(false)
     }
 
+    /// The name of the adapter [`Self::new`] would open if it is a discrete GPU, `None` if it is
+    /// an integrated, virtual or software one (such as Mesa's lavapipe) or there is none. Asks
+    /// the driver only where the machine has a GPU device node, and compiles nothing: `auto` uses
+    /// it to decide whether wgpu is worth opening.
+    pub fn discrete_gpu() -> Option<String> {
+        if !may_have_gpu() {
+            return None;
+        }
+        let info = high_performance_adapter().ok()?.get_info();
+        (info.device_type == wgpu::DeviceType::DiscreteGpu).then_some(info.name)
+    }
+
     fn open(allow_int64: bool) -> Result<Self, Error> {
         let unavailable = |reason: String| Error::Unavailable { backend: "wgpu", reason };
         check_layout("wgpu")?;
-        let instance = wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env());
-        let adapter = pollster::block_on(instance.request_adapter(&wgpu::RequestAdapterOptions {
-            power_preference: wgpu::PowerPreference::HighPerformance,
-            force_fallback_adapter: false,
-            compatible_surface: None,
-            ..Default::default()
-        }))
-        .map_err(|e| unavailable(format!("no adapter ({e})")))?;
+        let adapter = high_performance_adapter()?;
         let limits = adapter.limits();
         let int64 = allow_int64 && adapter.features().contains(wgpu::Features::SHADER_INT64);
         let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
