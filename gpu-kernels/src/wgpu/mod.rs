@@ -323,42 +323,56 @@ impl WgpuBackend {
         Ok(bytes)
     }
 
-    /// Records `dispatches` in order into one compute pass each; while a profile runs, each is
-    /// also submitted, waited for and timed on its own.
+    /// Records `dispatches` in order: all in one compute pass (WebGPU makes each dispatch its
+    /// own usage scope, so wgpu orders their reads and writes), their parameters in one uniform
+    /// buffer. While a profile runs, each dispatch is instead submitted, waited for and timed on
+    /// its own.
     fn record(&self, encoder: &mut wgpu::CommandEncoder, dispatches: &[Dispatch<'_>]) {
         let device = &self.gpu.device;
-        let max_groups = device.limits().max_compute_workgroups_per_dimension;
-        let profiling = self.gpu.profile.lock().unwrap_or_else(|e| e.into_inner()).is_some();
-        for d in dispatches {
-            let params = device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
-                label: Some("params"),
-                contents: bytemuck::cast_slice(&d.params),
-                usage: wgpu::BufferUsages::UNIFORM,
-            });
-            let mut entries = vec![wgpu::BindGroupEntry { binding: 0, resource: params.as_entire_binding() }];
-            entries.extend(d.buffers.iter().map(|(binding, buffer)| wgpu::BindGroupEntry { binding: *binding, resource: buffer.as_entire_binding() }));
-            let bind = device.create_bind_group(&wgpu::BindGroupDescriptor {
-                label: None,
-                layout: &d.kernel.pipeline.get_bind_group_layout(0),
-                entries: &entries,
-            });
+        let limits = device.limits();
+        let max_groups = limits.max_compute_workgroups_per_dimension;
+        // Each dispatch's parameters at an offset the device can bind.
+        let stride = dispatches.iter().map(|d| d.params.len() * 4).max().unwrap_or(0).next_multiple_of(limits.min_uniform_buffer_offset_alignment as usize);
+        let mut contents = vec![0u8; stride * dispatches.len()];
+        for (chunk, d) in contents.chunks_mut(stride.max(1)).zip(dispatches) {
+            chunk[..d.params.len() * 4].copy_from_slice(bytemuck::cast_slice(&d.params));
+        }
+        let params = device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+            label: Some("params"),
+            contents: if contents.is_empty() { &[0; 4] } else { &contents },
+            usage: wgpu::BufferUsages::UNIFORM,
+        });
+        let binds: Vec<wgpu::BindGroup> = dispatches
+            .iter()
+            .enumerate()
+            .map(|(i, d)| {
+                let own_params = wgpu::BufferBinding { buffer: &params, offset: (i * stride) as u64, size: std::num::NonZeroU64::new(d.params.len() as u64 * 4) };
+                let mut entries = vec![wgpu::BindGroupEntry { binding: 0, resource: wgpu::BindingResource::Buffer(own_params) }];
+                entries.extend(d.buffers.iter().map(|(binding, buffer)| wgpu::BindGroupEntry { binding: *binding, resource: buffer.as_entire_binding() }));
+                device.create_bind_group(&wgpu::BindGroupDescriptor { label: None, layout: &d.kernel.pipeline.get_bind_group_layout(0), entries: &entries })
+            })
+            .collect();
+        let dispatch = |pass: &mut wgpu::ComputePass<'_>, d: &Dispatch<'_>, bind: &wgpu::BindGroup| {
             let groups = d.threads.div_ceil(d.workgroup as u64).max(1) as u32;
             let x = groups.min(max_groups);
-            // Profiling: run what is recorded so far, then this dispatch alone, timed from the host.
-            let start = profiling.then(|| {
-                self.run_recorded(encoder);
-                Instant::now()
-            });
-            {
-                let mut pass = encoder.begin_compute_pass(&Default::default());
-                pass.set_pipeline(&d.kernel.pipeline);
-                pass.set_bind_group(0, &bind, &[]);
-                pass.dispatch_workgroups(x, groups.div_ceil(x), 1);
+            pass.set_pipeline(&d.kernel.pipeline);
+            pass.set_bind_group(0, bind, &[]);
+            pass.dispatch_workgroups(x, groups.div_ceil(x), 1);
+        };
+        if self.gpu.profile.lock().unwrap_or_else(|e| e.into_inner()).is_none() {
+            let mut pass = encoder.begin_compute_pass(&Default::default());
+            for (d, bind) in dispatches.iter().zip(&binds) {
+                dispatch(&mut pass, d, bind);
             }
-            if let Some(start) = start {
-                self.run_recorded(encoder);
-                self.note_time(d.kernel.name, start.elapsed().as_secs_f64());
-            }
+            return;
+        }
+        // Profiling: run what is recorded so far, then each dispatch alone, timed from the host.
+        for (d, bind) in dispatches.iter().zip(&binds) {
+            self.run_recorded(encoder);
+            let start = Instant::now();
+            dispatch(&mut encoder.begin_compute_pass(&Default::default()), d, bind);
+            self.run_recorded(encoder);
+            self.note_time(d.kernel.name, start.elapsed().as_secs_f64());
         }
     }
 
