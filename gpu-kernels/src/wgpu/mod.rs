@@ -207,8 +207,9 @@ fn high_performance_adapter() -> Result<wgpu::Adapter, Error> {
 }
 
 /// Whether this machine may have a GPU at all. On Linux a GPU shows up as a device node (a DRM
-/// render node, or NVIDIA's own `/dev/nvidiaN`); without one there is no need to start Vulkan,
-/// whose implicit layers (Mesa's device selection) print errors on a headless machine.
+/// render node, NVIDIA's own `/dev/nvidiaN`, or WSL's `/dev/dxg`); without one there is no need
+/// to start Vulkan, whose implicit layers (Mesa's device selection) print errors on a headless
+/// machine.
 fn may_have_gpu() -> bool {
     if !cfg!(target_os = "linux") {
         return true;
@@ -216,7 +217,8 @@ fn may_have_gpu() -> bool {
     let has_entry = |dir: &str, matches: &dyn Fn(&str) -> bool| {
         std::fs::read_dir(dir).map(|entries| entries.flatten().any(|e| matches(&e.file_name().to_string_lossy()))).unwrap_or(false)
     };
-    has_entry("/dev/dri", &|name| name.starts_with("renderD"))
+    std::path::Path::new("/dev/dxg").exists()
+        || has_entry("/dev/dri", &|name| name.starts_with("renderD"))
         || has_entry("/dev", &|name| name.strip_prefix("nvidia").is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit())))
 }
 
