@@ -14,9 +14,13 @@
 # Record the figures with the card's name (gpu.txt): times from different cards are not
 # comparable. On a fresh H100 machine the kernel tests alone took 284 s one test at a time, most
 # of it compiling (NVRTC, and the Vulkan pipelines of both wgpu kernel sets); with the rest the
-# whole can pass ten minutes, so the essential steps come first. Every step runs even if an
-# earlier one failed; the exit status says if any did.
+# whole can pass ten minutes, so the essential steps come first, and GPU_CHECK_STEPS picks some
+# of them for one call (a comma list of tests, kernels, ntt26, prove, experiments, profile; all
+# by default; the kernel caches under ZKML_CACHE_DIR carry over between calls on one machine).
+# Every chosen step runs even if an earlier one failed; the exit status says if any did.
 set -uo pipefail
+steps=",${GPU_CHECK_STEPS:-tests,kernels,ntt26,prove,experiments,profile},"
+chosen() { [[ $steps == *",$1,"* ]]; }
 usage="usage: gpu-check.sh KERNEL_TESTS PROVER_TESTS ZKML [OUT_DIR] [LOG_SIZES] [MODEL]"
 kernel_tests=${1:?$usage}
 prover_tests=${2:?$usage}
@@ -46,23 +50,29 @@ fi
 
 # Correctness first: a missing CUDA or Vulkan device fails the check instead of skipping.
 export ZKML_REQUIRE_CUDA=1 ZKML_REQUIRE_WGPU=1
-step bash -c "'$kernel_tests' --nocapture 2>&1 | tee '$out/kernel-tests.txt'"
-step bash -c "'$prover_tests' commitment --nocapture 2>&1 | tee '$out/prover-tests.txt'"
+if chosen tests; then
+    step bash -c "'$kernel_tests' --nocapture 2>&1 | tee '$out/kernel-tests.txt'"
+    step bash -c "'$prover_tests' commitment --nocapture 2>&1 | tee '$out/prover-tests.txt'"
+fi
 
 # Then speed: every backend, each result checked against the CPU before it is timed.
-step "$zkml" bench-kernels --log-sizes "$sizes" --runs 5 -o "$out/kernels.json"
-step "$zkml" bench-chart "$out/kernels.json" -o "$out/kernels.svg"
+if chosen kernels; then
+    step "$zkml" bench-kernels --log-sizes "$sizes" --runs 5 -o "$out/kernels.json"
+    step "$zkml" bench-chart "$out/kernels.json" -o "$out/kernels.svg"
+fi
 # The largest NTT the backends promise (2^26), checked against the CPU.
-step "$zkml" bench-kernels --ops ntt --log-sizes 26 --runs 1 -o "$out/ntt-2-26.json"
+chosen ntt26 && step "$zkml" bench-kernels --ops ntt --log-sizes 26 --runs 1 -o "$out/ntt-2-26.json"
 # End to end: set up and prove one model with the MSMs on each backend (proofs verified).
-step "$zkml" bench --only "$model" --backends cpu,cuda,wgpu --runs 2 --work "$work" -o "$out/prove.json"
+chosen prove && step "$zkml" bench --only "$model" --backends cpu,cuda,wgpu --runs 2 --work "$work" -o "$out/prove.json"
 # Experiments, last so that a run cut short still has everything above.
 # The CUDA kernels compiled for other occupancies than their defaults (NTT pass: two blocks per
 # SM; accumulation: unbounded registers), against the default run above.
-step env ZKML_NVRTC_OPTIONS=-DNTT_PASS_MIN_BLOCKS=1 "$zkml" bench-kernels --backends cuda --ops ntt --log-sizes 20,24 --runs 5 -o "$out/ntt-min-blocks-1.json"
-step env ZKML_NVRTC_OPTIONS=-DMSM_ACCUMULATE_MIN_BLOCKS=4 "$zkml" bench-kernels --backends cuda --ops msm --log-sizes 20,24 --runs 5 -o "$out/msm-accumulate-min-blocks-4.json"
+if chosen experiments; then
+    step env ZKML_NVRTC_OPTIONS=-DNTT_PASS_MIN_BLOCKS=1 "$zkml" bench-kernels --backends cuda --ops ntt --log-sizes 20,24 --runs 5 -o "$out/ntt-min-blocks-1.json"
+    step env ZKML_NVRTC_OPTIONS=-DMSM_ACCUMULATE_MIN_BLOCKS=4 "$zkml" bench-kernels --backends cuda --ops msm --log-sizes 20,24 --runs 5 -o "$out/msm-accumulate-min-blocks-4.json"
+fi
 # Where the wgpu time goes: each kernel dispatch waited for and timed on its own (Vulkan has no
 # tool like Nsight Compute on a bare machine).
-step "$zkml" bench-kernels --backends wgpu --log-sizes 20 --runs 1 --profile -o "$out/wgpu-profile.json"
+chosen profile && step "$zkml" bench-kernels --backends wgpu --log-sizes 20 --runs 1 --profile -o "$out/wgpu-profile.json"
 rm -rf "$work"
 exit $failed
