@@ -86,7 +86,9 @@ impl BackendChoice {
             Backend::Cuda => BackendRequest::Cuda,
             Backend::Wgpu => BackendRequest::Wgpu,
         };
-        let selection = zkml_core::kernels::select(request)?;
+        // The first use of a GPU backend on a machine compiles its kernels (NVRTC: about half a
+        // minute); later runs load them from the cache.
+        let (selection, _) = timed("opening the backend (kernels compile on a GPU's first use)", |_| Ok(zkml_core::kernels::select(request)?))?;
         eprintln!("backend: {}", selection.reason);
         Ok(selection)
     }
