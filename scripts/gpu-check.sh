@@ -10,16 +10,17 @@
 #   scripts/gpu-check.sh KERNEL_TESTS PROVER_TESTS ZKML [OUT_DIR] [LOG_SIZES] [MODEL]
 #
 # Writes OUT_DIR/{gpu.txt,kernel-tests.txt,prover-tests.txt,kernels.json,kernels.svg,ntt-2-26.json,
-# prove.json,ntt-min-blocks-1.json,msm-accumulate-min-blocks-4.json,wgpu-profile.json}.
+# prove.json,ntt-min-blocks-1.json,msm-accumulate-min-blocks-4.json,ncu-msm-accumulate.txt,
+# ncu-ntt-pass.txt,wgpu-profile.json}.
 # Record the figures with the card's name (gpu.txt): times from different cards are not
 # comparable. On a fresh H100 machine the kernel tests alone took 284 s one test at a time, most
 # of it compiling (NVRTC, and the Vulkan pipelines of both wgpu kernel sets); with the rest the
 # whole can pass ten minutes, so the essential steps come first, and GPU_CHECK_STEPS picks some
-# of them for one call (a comma list of tests, kernels, ntt26, prove, experiments, profile; all
+# of them for one call (a comma list of tests, kernels, ntt26, prove, experiments, ncu, profile; all
 # by default; the kernel caches under ZKML_CACHE_DIR carry over between calls on one machine).
 # Every chosen step runs even if an earlier one failed; the exit status says if any did.
 set -uo pipefail
-steps=",${GPU_CHECK_STEPS:-tests,kernels,ntt26,prove,experiments,profile},"
+steps=",${GPU_CHECK_STEPS:-tests,kernels,ntt26,prove,experiments,ncu,profile},"
 chosen() { [[ $steps == *",$1,"* ]]; }
 usage="usage: gpu-check.sh KERNEL_TESTS PROVER_TESTS ZKML [OUT_DIR] [LOG_SIZES] [MODEL]"
 kernel_tests=${1:?$usage}
@@ -70,6 +71,13 @@ chosen prove && step "$zkml" bench --only "$model" --backends cpu,cuda,wgpu --ru
 if chosen experiments; then
     step env ZKML_NVRTC_OPTIONS=-DNTT_PASS_MIN_BLOCKS=1 "$zkml" bench-kernels --backends cuda --ops ntt --log-sizes 20,24 --runs 5 -o "$out/ntt-min-blocks-1.json"
     step env ZKML_NVRTC_OPTIONS=-DMSM_ACCUMULATE_MIN_BLOCKS=4 "$zkml" bench-kernels --backends cuda --ops msm --log-sizes 20,24 --runs 5 -o "$out/msm-accumulate-min-blocks-4.json"
+fi
+# What limits the two CUDA kernels that bound the targets (occupancy, issue slots, warp stall
+# reasons, memory traffic), where Nsight Compute is installed.
+if chosen ncu && command -v ncu > /dev/null; then
+    sections="--section SpeedOfLight --section Occupancy --section LaunchStats --section WarpStateStats --section ComputeWorkloadAnalysis --section MemoryWorkloadAnalysis"
+    step bash -c "ncu -k regex:msm_accumulate -c 1 $sections '$zkml' bench-kernels --backends cuda --ops msm --log-sizes 20 --runs 1 -o '$work/ncu.json' > '$out/ncu-msm-accumulate.txt' 2>&1"
+    step bash -c "ncu -k regex:fr_ntt_pass3 -c 1 $sections '$zkml' bench-kernels --backends cuda --ops ntt --log-sizes 24 --runs 1 -o '$work/ncu.json' > '$out/ncu-ntt-pass.txt' 2>&1"
 fi
 # Where the wgpu time goes: each kernel dispatch waited for and timed on its own (Vulkan has no
 # tool like Nsight Compute on a bare machine).
