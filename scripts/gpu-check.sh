@@ -9,6 +9,8 @@
 #   cargo build --release -p zkml-cli                                         # target/release/zkml
 #   scripts/gpu-check.sh KERNEL_TESTS PROVER_TESTS ZKML [OUT_DIR] [LOG_SIZES] [MODEL]
 #
+# (scripts/gpu-bundle.sh DIR builds the three, stripped, into DIR with this script.)
+#
 # Writes OUT_DIR/{gpu.txt,kernel-tests.txt,prover-tests.txt,kernels.json,kernels.svg,ntt-2-26.json,
 # prove.json,ntt-min-blocks-1.json,msm-accumulate-min-blocks-4.json,ncu-msm-accumulate.txt,
 # ncu-ntt-pass.txt,wgpu-profile.json}.
