@@ -88,7 +88,10 @@ impl BackendChoice {
         };
         // The first use of a GPU backend on a machine compiles its kernels (NVRTC: about half a
         // minute); later runs load them from the cache.
-        let (selection, _) = timed("opening the backend (kernels compile on a GPU's first use)", |_| Ok(zkml_core::kernels::select(request)?))?;
+        let bar = spinner("opening the backend (kernels compile on a GPU's first use)");
+        let selection = zkml_core::kernels::select(request);
+        bar.finish_and_clear();
+        let selection = selection?;
         eprintln!("backend: {}", selection.reason);
         Ok(selection)
     }

@@ -403,7 +403,7 @@ mod tests {
 
     /// MSMs on `gpu` against the CPU over one resident base set, on prefixes of each size of
     /// fresh random inputs with the edge cases; then `same_len` equal scalars (1: one bucket
-    /// holds them all and crosses many accumulation chunks; 0; p − 1); then too many scalars.
+    /// holds them all and crosses many accumulation chunks; 0; p − 1); then none, and too many.
     #[cfg(any(feature = "wgpu", feature = "cuda"))]
     fn check_msm(gpu: &dyn MsmBackend, sizes: &[usize], same_len: usize) {
         let max = sizes.iter().copied().chain([same_len]).max().unwrap();
@@ -417,6 +417,7 @@ mod tests {
             let same = vec![k; same_len];
             assert_eq!(resident.msm(&same).unwrap(), cpu.msm(&same).unwrap(), "msm of {what}");
         }
+        assert_eq!(resident.msm(&[]).unwrap(), G1::identity(), "msm of no scalars");
         assert!(resident.msm(&vec![Fr::ONE; max + 1]).is_err());
     }
 }

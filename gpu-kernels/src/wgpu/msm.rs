@@ -171,9 +171,6 @@ impl ResidentBases for WgpuBases {
         if scalars.len() > self.len {
             return Err(Error::InvalidInput(format!("{} scalars for {} resident bases", scalars.len(), self.len)));
         }
-        if scalars.is_empty() {
-            return Ok(G1::identity());
-        }
         self.msm_resident(&self.backend.upload(scalars)?)
     }
 }
