@@ -156,7 +156,9 @@ impl CudaBackend {
 
     /// Copies field elements to the device.
     pub fn upload(&self, values: &[Fr]) -> Result<DeviceScalars, Error> {
-        let words = self.device.stream.clone_htod(words(values)).map_err(device_error("upload"))?;
+        // CUDA allocates no zero-byte buffers: an empty vector keeps one unused word.
+        let host = if values.is_empty() { &[0u32][..] } else { words(values) };
+        let words = self.device.stream.clone_htod(host).map_err(device_error("upload"))?;
         Ok(DeviceScalars { words, len: values.len() })
     }
 
@@ -164,6 +166,9 @@ impl CudaBackend {
     pub fn download(&self, values: &DeviceScalars, out: &mut [Fr]) -> Result<(), Error> {
         if out.len() != values.len {
             return Err(Error::InvalidInput(format!("{} elements on the device, {} on the host", values.len, out.len())));
+        }
+        if out.is_empty() {
+            return Ok(());
         }
         self.device.stream.memcpy_dtoh(&values.words, words_mut(out)).map_err(device_error("download"))?;
         self.synchronize()
