@@ -212,6 +212,9 @@ pub fn run(args: BenchKernelsArgs) -> Result<()> {
     let wgpu = open("wgpu", &args, &mut notes, WgpuBackend::new)?;
     if let Some(gpu) = &cuda {
         notes.push(format!("cuda kernels {}", if gpu.loaded_from_cache() { "loaded from the cache" } else { "compiled by NVRTC" }));
+        if let Ok(options) = std::env::var(zkml_core::kernels::cuda::NVRTC_OPTIONS_ENV) {
+            notes.push(format!("cuda kernels compiled with {}={options}", zkml_core::kernels::cuda::NVRTC_OPTIONS_ENV));
+        }
     }
 
     let mut rows = Vec::new();

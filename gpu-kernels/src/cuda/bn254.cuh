@@ -103,7 +103,17 @@ template <class P> __device__ __forceinline__ Field f_neg(const Field &a) {
     return f_is_zero(a) ? a : f_sub<P>(f_zero<P>(), a);
 }
 
-template <class P> __device__ __forceinline__ Field f_mul(const Field &a, const Field &b) {
+// Multiplication: `FIELD_MUL_PTX` picks between two forms of the same CIOS product, a tuning
+// knob until both are timed on a GPU (`ZKML_NVRTC_OPTIONS=-DFIELD_MUL_PTX=1`):
+// - 0 (default): C with 64-bit accumulators; every 32 × 32-bit product costs one IMAD.WIDE and
+//   about three additions and moves (≈ 545 SASS instructions a product on sm_90);
+// - 1: PTX carry chains (`mad.lo.cc` / `madc.hi.cc`), two instructions a product, in two
+//   independent chains per row (≈ 40% fewer instructions; see `f_mul_chains`).
+#ifndef FIELD_MUL_PTX
+#define FIELD_MUL_PTX 0
+#endif
+
+template <class P> __device__ __forceinline__ Field f_mul_wide(const Field &a, const Field &b) {
     u32 t[9];
 #pragma unroll
     for (int i = 0; i < 9; i++) t[i] = 0;
@@ -135,6 +145,132 @@ template <class P> __device__ __forceinline__ Field f_mul(const Field &a, const 
 #pragma unroll
     for (int i = 0; i < 8; i++) r.v[i] = t[i];
     return f_reduce_once<P>(r);
+}
+
+// 32-bit operations on the carry flag (PTX `.cc`). NVRTC compiles them to carry-chained IMAD and
+// IADD3; a host build (the arithmetic tests) emulates them with an explicit flag.
+#ifdef __CUDA_ARCH__
+#define CARRY_OP(name, ptx)                                                                        \
+    __device__ __forceinline__ u32 name(u32 a, u32 b, u32 c) {                                    \
+        u32 r;                                                                                     \
+        asm volatile(ptx " %0, %1, %2, %3;" : "=r"(r) : "r"(a), "r"(b), "r"(c));                 \
+        return r;                                                                                  \
+    }
+CARRY_OP(mad_lo_cc, "mad.lo.cc.u32")
+CARRY_OP(madc_lo_cc, "madc.lo.cc.u32")
+CARRY_OP(madc_hi_cc, "madc.hi.cc.u32")
+CARRY_OP(madc_hi, "madc.hi.u32")
+#undef CARRY_OP
+__device__ __forceinline__ u32 add_cc(u32 a, u32 b) {
+    u32 r;
+    asm volatile("add.cc.u32 %0, %1, %2;" : "=r"(r) : "r"(a), "r"(b));
+    return r;
+}
+__device__ __forceinline__ u32 addc_cc(u32 a, u32 b) {
+    u32 r;
+    asm volatile("addc.cc.u32 %0, %1, %2;" : "=r"(r) : "r"(a), "r"(b));
+    return r;
+}
+__device__ __forceinline__ u32 addc(u32 a, u32 b) {
+    u32 r;
+    asm volatile("addc.u32 %0, %1, %2;" : "=r"(r) : "r"(a), "r"(b));
+    return r;
+}
+#else
+// The host build: one carry flag, set by the `.cc` forms and read by the `c` forms.
+static u32 carry_flag;
+static inline u32 set_carry(u64 sum) {
+    carry_flag = (u32)(sum >> 32);
+    return (u32)sum;
+}
+static inline u32 lo(u32 a, u32 b) { return (u32)((u64)a * b); }
+static inline u32 hi(u32 a, u32 b) { return (u32)(((u64)a * b) >> 32); }
+static inline u32 mad_lo_cc(u32 a, u32 b, u32 c) { return set_carry((u64)lo(a, b) + c); }
+static inline u32 madc_lo_cc(u32 a, u32 b, u32 c) { return set_carry((u64)lo(a, b) + c + carry_flag); }
+static inline u32 madc_hi_cc(u32 a, u32 b, u32 c) { return set_carry((u64)hi(a, b) + c + carry_flag); }
+static inline u32 madc_hi(u32 a, u32 b, u32 c) { return hi(a, b) + c + carry_flag; }
+static inline u32 add_cc(u32 a, u32 b) { return set_carry((u64)a + b); }
+static inline u32 addc_cc(u32 a, u32 b) { return set_carry((u64)a + b + carry_flag); }
+static inline u32 addc(u32 a, u32 b) { return a + b + carry_flag; }
+#endif
+
+// acc += Σ_k x[off + 2k]·y·2^{64k}: the products of every other limb of x tile the eight words of
+// acc in (lo, hi) pairs, so one carry chain adds them all; its carry out stays in the flag.
+__device__ __forceinline__ void mad_pairs(u32 acc[8], const Field &x, int off, u32 y) {
+#pragma unroll
+    for (int k = 0; k < 4; k++) {
+        u32 a = x.v[off + 2 * k];
+        acc[2 * k] = k == 0 ? mad_lo_cc(a, y, acc[0]) : madc_lo_cc(a, y, acc[2 * k]);
+        acc[2 * k + 1] = madc_hi_cc(a, y, acc[2 * k + 1]);
+    }
+}
+
+// As mad_pairs, adding to acc shifted down two words (acc[k] = acc[k + 2] + products, zeros
+// shifted in), with a carry in; the chain's last carry is dropped: its sum is bounded below
+// 2^256 by the caller.
+__device__ __forceinline__ void mad_pairs_shifted(u32 acc[8], const Field &x, int off, u32 y) {
+#pragma unroll
+    for (int k = 0; k < 4; k++) {
+        u32 a = x.v[off + 2 * k];
+        u32 lo = k < 3 ? acc[2 * k + 2] : 0, hi = k < 3 ? acc[2 * k + 3] : 0;
+        acc[2 * k] = madc_lo_cc(a, y, lo);
+        acc[2 * k + 1] = k < 3 ? madc_hi_cc(a, y, hi) : madc_hi(a, y, hi);
+    }
+}
+
+// One CIOS row, y·x + m·p, in split form (Emmart and Weems, "Optimizing Modular Multiplication
+// for NVIDIA's Maxwell GPUs", ARITH 2016): the running value is T = A + B·2^32, A's words at
+// positions 0..7 and B's at 1..8. The even limbs of x multiply into A and the odd ones into B,
+// two independent carry chains that the GPU overlaps; then m·p the same way, with m chosen so
+// that A's word 0 becomes zero. Dividing by 2^32 swaps the roles: the next row's A is this B
+// plus this A's word 1, and its B is this A from word 2 on (`mad_pairs_shifted`).
+template <class P, bool FIRST>
+__device__ __forceinline__ void mul_row(u32 a[8], u32 b[8], const Field &x, u32 y, const Field &p) {
+    if (FIRST) {
+#pragma unroll
+        for (int k = 0; k < 8; k++) a[k] = b[k] = 0;
+        mad_pairs(b, x, 1, y);
+        mad_pairs(a, x, 0, y);
+    } else {
+        // The previous A's word 1 (position 0 now) joins A's word 0; the carry, into position
+        // 1, starts B's shifted chain, whose word 0 is position 1.
+        a[0] = add_cc(a[0], b[1]);
+        mad_pairs_shifted(b, x, 1, y);
+        mad_pairs(a, x, 0, y);
+        b[7] = addc(b[7], 0);  // A's carry out is position 8, B's word 7
+    }
+    u32 m = a[0] * P::inv;
+    mad_pairs(b, p, 1, m);  // no carry out: B < 2^256, as T < 2^288
+    mad_pairs(a, p, 0, m);
+    b[7] = addc(b[7], 0);
+}
+
+template <class P> __device__ __forceinline__ Field f_mul_chains(const Field &x, const Field &y) {
+    Field p;
+#pragma unroll
+    for (int i = 0; i < 8; i++) p.v[i] = P::p(i);
+    u32 e[8], o[8];
+    mul_row<P, true>(e, o, x, y.v[0], p);
+#pragma unroll
+    for (int i = 1; i < 8; i += 2) {
+        mul_row<P, false>(o, e, x, y.v[i], p);
+        if (i + 1 < 8) mul_row<P, false>(e, o, x, y.v[i + 1], p);
+    }
+    // The last row's A is `o` (row 7, odd) and B is `e`: T/2^32 = e + (o >> 32).
+    Field r;
+    r.v[0] = add_cc(e[0], o[1]);
+#pragma unroll
+    for (int k = 1; k < 7; k++) r.v[k] = addc_cc(e[k], o[k + 1]);
+    r.v[7] = addc(e[7], 0);
+    return f_reduce_once<P>(r);
+}
+
+template <class P> __device__ __forceinline__ Field f_mul(const Field &a, const Field &b) {
+#if FIELD_MUL_PTX
+    return f_mul_chains<P>(a, b);
+#else
+    return f_mul_wide<P>(a, b);
+#endif
 }
 
 template <class P> __device__ __forceinline__ Field f_sqr(const Field &a) { return f_mul<P>(a, a); }
