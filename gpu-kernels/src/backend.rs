@@ -203,7 +203,7 @@ fn discrete_gpu() -> Option<String> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use halo2curves::ff::Field;
     use halo2curves::group::prime::PrimeCurveAffine;
     use halo2curves::group::Group;
@@ -356,13 +356,13 @@ mod tests {
     }
 
     /// Σ k_i·P_i one term at a time: the definition the backends are checked against.
-    fn naive_msm(scalars: &[Fr], bases: &[G1Affine]) -> G1 {
+    pub(crate) fn naive_msm(scalars: &[Fr], bases: &[G1Affine]) -> G1 {
         scalars.iter().zip(bases).fold(G1::identity(), |acc, (k, p)| acc + *p * k)
     }
 
     /// MSM inputs with the edge cases up front: scalars 0, 1, p − 1, 2, p − 2; a base repeated,
     /// a base next to its negation, the point at infinity; then fresh random scalars.
-    fn msm_inputs(n: usize) -> (Vec<Fr>, Vec<G1Affine>) {
+    pub(crate) fn msm_inputs(n: usize) -> (Vec<Fr>, Vec<G1Affine>) {
         let mut rng = ChaCha20Rng::from_entropy();
         let mut bases = crate::sample::bases(n, Fr::random(&mut rng));
         let edge_scalars = [Fr::ZERO, Fr::ONE, -Fr::ONE, Fr::from(2), -Fr::from(2), Fr::ONE, Fr::ONE];

@@ -9,6 +9,8 @@
 //! `u32` limbs. No conversion happens on the host.
 
 mod compile;
+#[cfg(test)]
+mod host;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};

@@ -1,0 +1,193 @@
+//! The CUDA kernels run on the host (tests only): `host/cuda_host.h` turns the kernel source into
+//! C++ that the system's compiler (`$CXX`, else `c++`) builds with `host/driver.cpp`, which
+//! launches the kernels as the backend does. The tests compare the field arithmetic, the NTT and
+//! the MSM with halo2curves and the CPU backend on fresh random inputs, in both forms of the
+//! field multiplication, on machines without a GPU; a GPU then runs the same kernels for real
+//! (`backend::tests`). Without a C++ compiler the tests say why they skipped, unless
+//! `ZKML_REQUIRE_CXX` is set (CI sets it).
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use halo2curves::bn256::{Fq, Fr, G1Affine};
+use halo2curves::ff::Field;
+use halo2curves::group::Curve;
+use halo2curves::serde::SerdeObject;
+use rand::SeedableRng;
+use rand_chacha::ChaCha20Rng;
+
+use crate::backend::tests::{msm_inputs, naive_msm};
+use crate::backend::{root_of_unity, NttBackend};
+use crate::cpu::CpuBackend;
+use crate::layout::base_words;
+use crate::pippenger::{combine_windows, segment_len, window_bits, windows};
+
+const HOST: &str = include_str!("host/cuda_host.h");
+const DRIVER: &str = include_str!("host/driver.cpp");
+
+/// The driver built for the host with `FIELD_MUL_PTX=form`, in a directory removed on drop.
+struct Driver {
+    dir: PathBuf,
+    exe: PathBuf,
+}
+
+impl Driver {
+    /// `None` (with a note) where there is no C++ compiler.
+    fn build(form: u32) -> Option<Self> {
+        let cxx = std::env::var("CXX").unwrap_or_else(|_| "c++".into());
+        if Command::new(&cxx).arg("--version").output().is_err() {
+            assert!(std::env::var_os("ZKML_REQUIRE_CXX").is_none(), "ZKML_REQUIRE_CXX is set but there is no C++ compiler ({cxx})");
+            eprintln!("skipping: no C++ compiler ({cxx})");
+            return None;
+        }
+        static BUILDS: AtomicUsize = AtomicUsize::new(0);
+        let build = BUILDS.fetch_add(1, Ordering::Relaxed);
+        let dir = std::env::temp_dir().join(format!("zkml-cuda-host-{}-{build}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let src = dir.join("kernels.cpp");
+        std::fs::write(&src, format!("{HOST}{}{DRIVER}", super::source())).unwrap();
+        let exe = dir.join("kernels");
+        let built = Command::new(&cxx)
+            .args(["-std=c++20", "-O1", "-pthread", &format!("-DFIELD_MUL_PTX={form}"), "-o"])
+            .arg(&exe)
+            .arg(&src)
+            .output()
+            .unwrap();
+        assert!(built.status.success(), "{cxx} failed: {}", String::from_utf8_lossy(&built.stderr));
+        Some(Self { dir, exe })
+    }
+
+    /// Runs the commands in `input`; the output's lines of words.
+    fn run(&self, input: &str) -> Vec<Vec<u32>> {
+        // From a file: through a pipe, the driver's output would fill its own pipe while the
+        // input is still being written.
+        let commands = self.dir.join("commands.txt");
+        std::fs::write(&commands, input).unwrap();
+        let out = Command::new(&self.exe).stdin(std::fs::File::open(&commands).unwrap()).output().unwrap();
+        assert!(out.status.success(), "the host driver failed: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout)
+            .unwrap()
+            .lines()
+            .map(|l| l.split_whitespace().map(|w| u32::from_str_radix(w, 16).unwrap()).collect())
+            .collect()
+    }
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn raw_words<F: SerdeObject>(x: &F) -> Vec<u32> {
+    x.to_raw_bytes().chunks(4).map(|w| u32::from_le_bytes(w.try_into().unwrap())).collect()
+}
+
+fn push_words(input: &mut String, words: &[u32]) {
+    for w in words {
+        input.push_str(&format!(" {w:x}"));
+    }
+}
+
+fn from_words<F: SerdeObject>(words: &[u32]) -> F {
+    let bytes: Vec<u8> = words.iter().flat_map(|w| w.to_le_bytes()).collect();
+    F::from_raw_bytes_unchecked(&bytes)
+}
+
+/// `arith` commands for `a·b, a + b, a − b, a²` over `F`, and what halo2curves gives.
+fn arith_cases<F: Field + SerdeObject>(tag: char, rng: &mut ChaCha20Rng, input: &mut String, expected: &mut Vec<Vec<u32>>) {
+    let mut values: Vec<F> = vec![F::ZERO, F::ONE, -F::ONE, -F::ONE.double()];
+    values.extend((0..60).map(|_| F::random(&mut *rng)));
+    for (i, &a) in values.iter().enumerate() {
+        for b in [values[(i * 7 + 3) % values.len()], -F::ONE, F::random(&mut *rng)] {
+            input.push_str(&format!("arith {tag}"));
+            push_words(input, &raw_words(&a));
+            push_words(input, &raw_words(&b));
+            input.push('\n');
+            expected.extend([a * b, a + b, a - b, a.square()].iter().map(raw_words));
+        }
+    }
+}
+
+/// Multiplication, squaring, addition and subtraction of `bn254.cuh` in both fields against
+/// halo2curves, on the edge cases 0, 1, p − 1, p − 2 and fresh random values.
+#[test]
+fn cuda_field_arithmetic_on_the_host() {
+    let mut rng = ChaCha20Rng::from_entropy();
+    let (mut input, mut expected) = (String::new(), Vec::new());
+    arith_cases::<Fr>('r', &mut rng, &mut input, &mut expected);
+    arith_cases::<Fq>('q', &mut rng, &mut input, &mut expected);
+    for form in [0, 1] {
+        let Some(driver) = Driver::build(form) else { return };
+        let got = driver.run(&input);
+        assert_eq!(got.len(), expected.len(), "FIELD_MUL_PTX={form}: one line per result");
+        for (i, (got, want)) in got.iter().zip(&expected).enumerate() {
+            assert_eq!(got, want, "FIELD_MUL_PTX={form}, result {i} (case: {})", input.lines().nth(i / 4).unwrap());
+        }
+    }
+}
+
+/// The NTT kernels (forward, inverse, coset; 2^0 to 2^10, every pass radix) against the CPU
+/// backend, and the MSM kernels (n = 1 to 2^10 with the edge-case scalars and bases of
+/// `backend::tests`, and all scalars equal) against `Σ k_i·P_i`, on fresh random inputs, in
+/// both forms of the field multiplication.
+#[test]
+fn cuda_kernels_on_the_host() {
+    let mut rng = ChaCha20Rng::from_entropy();
+    let mut input = String::new();
+    let mut ntt_cases = Vec::new();
+    for log_n in 0..=10u32 {
+        let n = 1usize << log_n;
+        let values: Vec<Fr> = (0..n).map(|_| Fr::random(&mut rng)).collect();
+        let shift = Fr::random(&mut rng);
+        let omega = root_of_unity(log_n);
+        let n_inv = Fr::from(n as u64).invert().unwrap();
+        for kind in 0..3 {
+            let mut want = values.clone();
+            match kind {
+                0 => CpuBackend.ntt(&mut want),
+                1 => CpuBackend.intt(&mut want),
+                _ => CpuBackend.coset_ntt(&mut want, shift),
+            }
+            .unwrap();
+            let base = if kind == 1 { omega.invert().unwrap() } else { omega };
+            input.push_str(&format!("ntt {log_n:x} {kind:x}"));
+            for x in [shift, base, Fr::ONE, n_inv] {
+                push_words(&mut input, &raw_words(&x));
+            }
+            push_words(&mut input, &values.iter().flat_map(raw_words).collect::<Vec<_>>());
+            input.push('\n');
+            ntt_cases.push((log_n, kind, want));
+        }
+    }
+    let mut msm_cases: Vec<(Vec<Fr>, Vec<G1Affine>)> = [1usize, 2, 3, 17, 100, 256, 1000, 1024].into_iter().map(msm_inputs).collect();
+    // All scalars equal: one bucket a window, summed by many threads and joined.
+    let (_, bases) = msm_inputs(1000);
+    msm_cases.push((vec![Fr::ONE; 1000], bases.clone()));
+    msm_cases.push((vec![-Fr::from(3); 1000], bases));
+    let mut expected_msm = Vec::new();
+    for (scalars, bases) in &msm_cases {
+        let n = scalars.len();
+        let c = window_bits(n);
+        input.push_str(&format!("msm {n:x} {c:x} {:x} {:x}", windows(c), segment_len(c)));
+        push_words(&mut input, &base_words(bases));
+        push_words(&mut input, &scalars.iter().flat_map(raw_words).collect::<Vec<_>>());
+        input.push('\n');
+        expected_msm.push((n, c, naive_msm(scalars, bases).to_affine()));
+    }
+
+    for form in [0, 1] {
+        let Some(driver) = Driver::build(form) else { return };
+        let got = driver.run(&input);
+        assert_eq!(got.len(), ntt_cases.len() + expected_msm.len(), "one line per command");
+        for (line, (log_n, kind, want)) in got.iter().zip(&ntt_cases) {
+            let got: Vec<Fr> = line.chunks(8).map(from_words).collect();
+            assert!(got == *want, "FIELD_MUL_PTX={form}: NTT 2^{log_n}, kind {kind} (0 forward, 1 inverse, 2 coset) differs from the CPU");
+        }
+        for (line, (n, c, want)) in got[ntt_cases.len()..].iter().zip(&expected_msm) {
+            let sum: G1Affine = combine_windows(line, *c).unwrap().to_affine();
+            assert_eq!(sum, *want, "FIELD_MUL_PTX={form}: MSM of {n} points differs from Σ k_i·P_i");
+        }
+    }
+}

@@ -1,0 +1,61 @@
+// The CUDA kernels built for the host, so that tests run them on machines without a GPU.
+//
+// Each kernel becomes a C++ function; `launch` runs a grid's blocks one after another, and a
+// block's threads one after another, or as OS threads meeting at a barrier for kernels that
+// call __syncthreads. `__shared__` arrays become statics (one block runs at a time). What this
+// checks is each thread's arithmetic and indexing and the kernels' sequence; what it cannot is
+// the GPU's concurrency (warps in lockstep, races between blocks), which the device tests do.
+#include <barrier>
+#include <cstdio>
+#include <thread>
+#include <vector>
+
+#define __device__
+#define __forceinline__ inline
+#define __global__
+#define __launch_bounds__(...)
+#define __shared__ static
+
+struct uint3 { unsigned x, y, z; };
+struct uint4 { unsigned x, y, z, w; };
+static inline uint4 make_uint4(unsigned x, unsigned y, unsigned z, unsigned w) { return uint4{x, y, z, w}; }
+
+static thread_local uint3 threadIdx, blockIdx;
+static uint3 blockDim, gridDim;
+static std::barrier<> *block_barrier;
+
+static inline void __syncthreads() { block_barrier->arrive_and_wait(); }
+static inline unsigned atomicAdd(unsigned *p, unsigned v) { return __atomic_fetch_add(p, v, __ATOMIC_RELAXED); }
+static inline int __clz(unsigned x) { return x ? __builtin_clz(x) : 32; }
+static inline int __clzll(unsigned long long x) { return x ? __builtin_clzll(x) : 64; }
+static inline unsigned long long __brevll(unsigned long long x) {
+    unsigned long long r = 0;
+    for (int i = 0; i < 64; i++, x >>= 1) r = (r << 1) | (x & 1);
+    return r;
+}
+
+// Runs `kernel()` for every thread of a grid of `blocks` × `threads`.
+template <class Kernel> void launch(unsigned blocks, unsigned threads, bool synchronizes, Kernel kernel) {
+    gridDim = uint3{blocks, 1, 1};
+    blockDim = uint3{threads, 1, 1};
+    for (unsigned b = 0; b < blocks; b++) {
+        if (!synchronizes) {
+            blockIdx = uint3{b, 0, 0};
+            for (unsigned t = 0; t < threads; t++) {
+                threadIdx = uint3{t, 0, 0};
+                kernel();
+            }
+            continue;
+        }
+        std::barrier<> barrier((std::ptrdiff_t)threads);
+        block_barrier = &barrier;
+        std::vector<std::thread> block;
+        for (unsigned t = 0; t < threads; t++)
+            block.emplace_back([=] {
+                blockIdx = uint3{b, 0, 0};
+                threadIdx = uint3{t, 0, 0};
+                kernel();
+            });
+        for (auto &thread : block) thread.join();
+    }
+}

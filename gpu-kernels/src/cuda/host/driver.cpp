@@ -1,0 +1,123 @@
+// Test driver for the host build of the CUDA kernels (cuda_host.h): reads commands on stdin,
+// runs the kernels in the order the backend launches them (cuda/mod.rs) and prints the results,
+// all as hexadecimal 32-bit words, for the Rust tests to compare with halo2curves.
+//
+//   arith F A[8] B[8]                      F = r (Fr) or q (Fq): prints a·b, a + b, a − b, a²
+//   ntt LOG_N KIND SHIFT[8] OMEGA[8] ONE[8] N_INV[8] VALUES[8n]
+//                                          KIND 0 forward, 1 inverse, 2 coset (OMEGA is ω, or
+//                                          ω⁻¹ for the inverse): prints the transformed values
+//   msm N C WINDOWS SEGMENT BASES[16n] SCALARS[8n]
+//                                          prints the WINDOWS window sums (XYZZ, 32 words each)
+#include <cstdlib>
+#include <cstring>
+#include <string>
+
+static u32 word() {
+    u32 w;
+    if (scanf("%x", &w) != 1) {
+        fprintf(stderr, "driver: expected a hexadecimal word\n");
+        exit(1);
+    }
+    return w;
+}
+
+static std::vector<u32> words(size_t n) {
+    std::vector<u32> v(n);
+    for (auto &w : v) w = word();
+    return v;
+}
+
+static void print(const u32 *w, size_t n) {
+    for (size_t i = 0; i < n; i++) printf("%x ", w[i]);
+    printf("\n");
+}
+
+template <class P> static void arith(const Field &a, const Field &b) {
+    Field out[4] = {f_mul<P>(a, b), f_add<P>(a, b), f_sub<P>(a, b), f_sqr<P>(a)};
+    for (auto &f : out) print(f.v, 8);
+}
+
+static unsigned blocks(u64 threads, unsigned block) { return threads == 0 ? 1 : (unsigned)((threads + block - 1) / block); }
+
+// CudaBackend::transform with its twiddle table.
+static void ntt() {
+    u32 log_n = word(), kind = word();
+    std::vector<u32> shift = words(8), omega = words(8), one = words(8), n_inv = words(8);
+    u64 n = 1ull << log_n;
+    std::vector<u32> data = words(8 * n);
+    u32 *d = data.data();
+    if (kind == 2) launch(blocks((n + 15) / 16, 256), 256, false, [&] { fr_scale_by_powers(d, n, shift.data()); });
+    if (log_n > 0) {
+        u64 half = n / 2;
+        std::vector<u32> table(8 * half);
+        launch(blocks((half + 15) / 16, 256), 256, false, [&] { fr_fill_powers(table.data(), half, omega.data(), one.data()); });
+        launch(blocks(n, 256), 256, false, [&] { fr_bit_reverse(d, log_n); });
+        for (u32 s = 0; s < log_n;) {
+            u32 radix = log_n - s < 3 ? log_n - s : 3;
+            const u32 *t = table.data();
+            launch(blocks(n >> radix, 256), 256, false, [&] {
+                if (radix == 1) fr_ntt_pass1(d, t, log_n, s);
+                if (radix == 2) fr_ntt_pass2(d, t, log_n, s);
+                if (radix == 3) fr_ntt_pass3(d, t, log_n, s);
+            });
+            s += radix;
+        }
+    }
+    if (kind == 1) launch(blocks(n, 256), 256, false, [&] { fr_scale(d, n, n_inv.data()); });
+    print(d, data.size());
+}
+
+// CudaBases::msm_resident, up to the window sums.
+static void msm() {
+    u64 n = word();
+    u32 c = word(), w = word(), segment = word();
+    std::vector<u32> bases = words(16 * n), scalars = words(8 * n);
+    u32 n_buckets = w << (c - 1), scan_blocks_n = (n_buckets + 2047) / 2048;
+    u64 chunks = (n * w + CHUNK - 1) / CHUNK;
+    u32 per_window = (1u << (c - 1)) / segment;
+    std::vector<u32> counts(n_buckets), offsets(n_buckets), cursors(n_buckets), totals(scan_blocks_n + 1);
+    std::vector<u64> entries(n * w > 0 ? n * w : 1);
+    std::vector<u32> first(chunks * 32 + 1), last(chunks * 32 + 1), buckets(n_buckets * 32), segments(w * per_window * 32);
+    u32 count = 0, write = 1;
+    launch(blocks(n, 256), 256, false, [&] { msm_digits(scalars.data(), n, c, w, counts.data(), entries.data(), count); });
+    launch(scan_blocks_n, 256, true, [&] { scan_blocks(counts.data(), offsets.data(), totals.data(), n_buckets); });
+    launch(1, 1, false, [&] { scan_totals(totals.data(), scan_blocks_n); });
+    launch(blocks(n_buckets, 256), 256, false, [&] { scan_add(offsets.data(), totals.data(), n_buckets); });
+    cursors = offsets;
+    launch(blocks(n, 256), 256, false, [&] { msm_digits(scalars.data(), n, c, w, cursors.data(), entries.data(), write); });
+    const u32 *total = totals.data() + scan_blocks_n;
+    launch(blocks(chunks, 128), 128, false, [&] {
+        msm_accumulate(entries.data(), total, offsets.data(), counts.data(), bases.data(), buckets.data(), first.data(),
+                       last.data());
+    });
+    launch(blocks(n_buckets, 256), 256, false,
+           [&] { msm_join(offsets.data(), counts.data(), n_buckets, first.data(), last.data(), buckets.data()); });
+    launch(blocks(w * per_window, 256), 256, false,
+           [&] { msm_reduce_segments(buckets.data(), counts.data(), c, w, segment, segments.data()); });
+    for (u32 half = per_window / 2; half >= 1; half /= 2)
+        launch(blocks(w * half, 256), 256, false, [&] { msm_reduce_tree(segments.data(), w, half); });
+    print(segments.data(), 32 * w);
+}
+
+int main() {
+    char command[16];
+    while (scanf("%15s", command) == 1) {
+        std::string cmd = command;
+        if (cmd == "arith") {
+            char f;
+            if (scanf(" %c", &f) != 1) return 1;
+            Field a, b;
+            for (auto &v : a.v) v = word();
+            for (auto &v : b.v) v = word();
+            if (f == 'q') arith<FqParams>(a, b); else arith<FrParams>(a, b);
+        } else if (cmd == "ntt") {
+            ntt();
+        } else if (cmd == "msm") {
+            msm();
+        } else {
+            fprintf(stderr, "driver: unknown command %s\n", command);
+            return 1;
+        }
+    }
+    return 0;
+}
