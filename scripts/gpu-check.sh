@@ -12,17 +12,18 @@
 # (scripts/gpu-bundle.sh DIR builds the three, stripped, into DIR with this script.)
 #
 # Writes OUT_DIR/{gpu.txt,kernel-tests.txt,prover-tests.txt,kernels.json,kernels.svg,ntt-2-26.json,
-# prove.json,mul-ptx.json,mul-ptx-ntt-min-blocks-1.json,ntt-min-blocks-1.json,
-# msm-accumulate-min-blocks-4.json,ncu-msm-accumulate.txt,ncu-ntt-pass.txt,wgpu-profile.json}.
+# prove.json,mul-ptx.json,mul-ptx-ntt-min-blocks-1.json,ntt-tiles.json,ntt-tiles-mul-ptx.json,
+# ntt-min-blocks-1.json,msm-accumulate-min-blocks-4.json,ncu-msm-accumulate.txt,ncu-ntt-pass.txt,
+# wgpu-profile.json}.
 # Record the figures with the card's name (gpu.txt): times from different cards are not
 # comparable. On a fresh H100 machine the kernel tests alone took 284 s one test at a time, most
 # of it compiling (NVRTC, and the Vulkan pipelines of both wgpu kernel sets); with the rest the
 # whole can pass ten minutes, so the essential steps come first, and GPU_CHECK_STEPS picks some
-# of them for one call (a comma list of tests, kernels, ntt26, prove, ptx, experiments, ncu,
-# profile; all by default; the kernel caches under ZKML_CACHE_DIR carry over between calls on one machine).
+# of them for one call (a comma list of tests, kernels, ntt26, prove, candidates, experiments,
+# ncu, profile; all by default; the kernel caches under ZKML_CACHE_DIR carry over between calls on one machine).
 # Every chosen step runs even if an earlier one failed; the exit status says if any did.
 set -uo pipefail
-steps=",${GPU_CHECK_STEPS:-tests,kernels,ntt26,prove,ptx,experiments,ncu,profile},"
+steps=",${GPU_CHECK_STEPS:-tests,kernels,ntt26,prove,candidates,experiments,ncu,profile},"
 chosen() { [[ $steps == *",$1,"* ]]; }
 usage="usage: gpu-check.sh KERNEL_TESTS PROVER_TESTS ZKML [OUT_DIR] [LOG_SIZES] [MODEL]"
 kernel_tests=${1:?$usage}
@@ -68,12 +69,16 @@ chosen ntt26 && step "$zkml" bench-kernels --ops ntt --log-sizes 26 --runs 1 -o 
 # End to end: set up and prove one model with the MSMs on each backend (proofs verified).
 chosen prove && step "$zkml" bench --only "$model" --backends cpu,cuda,wgpu --runs 2 --work "$work" -o "$out/prove.json"
 # Experiments, last so that a run cut short still has everything above.
-# Field multiplication as PTX carry chains (FIELD_MUL_PTX=1: 320 SASS instructions a product
-# against 544, scripts/sass-stats.sh) against the default above, the NTT pass also without its
-# register cap (at 128 registers the PTX form spills); every result checked against the CPU.
-if chosen ptx; then
+# Candidates for the defaults, each timed against the default run above, every result checked
+# against the CPU first: field multiplication as PTX carry chains (FIELD_MUL_PTX=1: 320 SASS
+# instructions a product against 544, scripts/sass-stats.sh), also with the NTT pass uncapped
+# (at 128 registers that form spills); the NTT in shared-memory tiles (ZKML_NTT_TILES=1: a 2^24
+# transform in 1 + 3 passes over the array instead of 1 + 8), alone and with the PTX form.
+if chosen candidates; then
     step env ZKML_NVRTC_OPTIONS=-DFIELD_MUL_PTX=1 "$zkml" bench-kernels --backends cuda --log-sizes 16,20,24 --runs 5 -o "$out/mul-ptx.json"
     step env ZKML_NVRTC_OPTIONS="-DFIELD_MUL_PTX=1 -DNTT_PASS_MIN_BLOCKS=1" "$zkml" bench-kernels --backends cuda --ops ntt --log-sizes 20,24 --runs 5 -o "$out/mul-ptx-ntt-min-blocks-1.json"
+    step env ZKML_NTT_TILES=1 "$zkml" bench-kernels --backends cuda --ops ntt --log-sizes 16,20,24 --runs 5 -o "$out/ntt-tiles.json"
+    step env ZKML_NTT_TILES=1 ZKML_NVRTC_OPTIONS=-DFIELD_MUL_PTX=1 "$zkml" bench-kernels --backends cuda --ops ntt --log-sizes 16,20,24 --runs 5 -o "$out/ntt-tiles-mul-ptx.json"
 fi
 # The CUDA kernels compiled for other occupancies than their defaults (NTT pass: two blocks per
 # SM; accumulation: unbounded registers), against the default run above.

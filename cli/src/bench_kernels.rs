@@ -212,8 +212,10 @@ pub fn run(args: BenchKernelsArgs) -> Result<()> {
     let wgpu = open("wgpu", &args, &mut notes, WgpuBackend::new)?;
     if let Some(gpu) = &cuda {
         notes.push(format!("cuda kernels {}", if gpu.loaded_from_cache() { "loaded from the cache" } else { "compiled by NVRTC" }));
-        if let Ok(options) = std::env::var(zkml_core::kernels::cuda::NVRTC_OPTIONS_ENV) {
-            notes.push(format!("cuda kernels compiled with {}={options}", zkml_core::kernels::cuda::NVRTC_OPTIONS_ENV));
+        for var in [zkml_core::kernels::cuda::NVRTC_OPTIONS_ENV, zkml_core::kernels::cuda::NTT_TILES_ENV] {
+            if let Ok(value) = std::env::var(var) {
+                notes.push(format!("cuda: {var}={value}"));
+            }
         }
     }
 

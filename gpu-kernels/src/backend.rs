@@ -396,6 +396,7 @@ pub(crate) mod tests {
         let Some(gpu) = open_or_skip(crate::cuda::CudaBackend::new(), "ZKML_REQUIRE_CUDA") else { return };
         eprintln!("testing {} (kernels {})", NttBackend::describe(&gpu), if gpu.loaded_from_cache() { "cached" } else { "compiled" });
         check_ntt(&gpu, &[1, 2, 4, 8, 16, 32, 64, 128, 1 << 10, 1 << 13, 1 << 16]);
+        check_ntt(&gpu.clone().with_ntt_tiles(true), &[1 << 10, 1 << 11, 1 << 13, 1 << 16, 1 << 19]);
 
         // n = 1, small n (narrow windows), n not a power of two, a power of two.
         check_msm(&gpu, &[1, 2, 7, 100, 1000, 3001, 1 << 12, 1 << 16], 5000);

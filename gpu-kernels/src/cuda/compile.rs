@@ -11,6 +11,7 @@ use cudarc::nvrtc::{result as nvrtc, sys as nvrtc_sys};
 use halo2curves::bn256::{Fq, Fr};
 
 use crate::layout::{montgomery_constants, MontgomeryConstants};
+use super::{NTT_TILE_LOG, NTT_TILE_THREADS};
 use crate::pippenger::CHUNK;
 use crate::Error;
 
@@ -26,12 +27,13 @@ pub const CACHE_DIR_ENV: &str = "ZKML_CACHE_DIR";
 /// kernels' tuning macros); they are part of the cache key.
 pub const NVRTC_OPTIONS_ENV: &str = "ZKML_NVRTC_OPTIONS";
 
-/// The whole CUDA source: the field constants and `CHUNK`, then the arithmetic and the kernels.
+/// The whole CUDA source: the field constants and the host's sizes (`CHUNK`, the NTT tile), then
+/// the arithmetic and the kernels.
 pub fn source() -> String {
     let mut out = String::from("typedef unsigned int u32;\ntypedef unsigned long long u64;\n");
     out += &field_constants("fr", &montgomery_constants::<Fr>());
     out += &field_constants("fq", &montgomery_constants::<Fq>());
-    out += &format!("#define CHUNK {CHUNK}\n");
+    out += &format!("#define CHUNK {CHUNK}\n#define NTT_TILE_LOG {NTT_TILE_LOG}\n#define NTT_TILE_THREADS {NTT_TILE_THREADS}\n");
     for part in [BN254, NTT, MSM] {
         out += part;
         out.push('\n');

@@ -19,6 +19,7 @@ use rand_chacha::ChaCha20Rng;
 
 use crate::backend::tests::{msm_inputs, naive_msm};
 use crate::backend::{root_of_unity, NttBackend};
+use super::{ntt_passes, NttPass};
 use crate::cpu::CpuBackend;
 use crate::layout::base_words;
 use crate::pippenger::{combine_windows, segment_len, window_bits, windows};
@@ -128,8 +129,8 @@ fn cuda_field_arithmetic_on_the_host() {
     }
 }
 
-/// The NTT kernels (forward, inverse, coset; 2^0 to 2^10, every pass radix) against the CPU
-/// backend, and the MSM kernels (n = 1 to 2^10 with the edge-case scalars and bases of
+/// The NTT kernels (forward, inverse, coset; 2^0 to 2^10 in radix-8 passes, every radix; 2^10 to
+/// 2^13 in tiled passes) against the CPU backend, and the MSM kernels (n = 1 to 2^10 with the edge-case scalars and bases of
 /// `backend::tests`, and all scalars equal) against `Σ k_i·P_i`, on fresh random inputs, in
 /// both forms of the field multiplication.
 #[test]
@@ -137,7 +138,7 @@ fn cuda_kernels_on_the_host() {
     let mut rng = ChaCha20Rng::from_entropy();
     let mut input = String::new();
     let mut ntt_cases = Vec::new();
-    for log_n in 0..=10u32 {
+    for (log_n, tiles) in (0..=10u32).map(|l| (l, false)).chain((10..=13).map(|l| (l, true))) {
         let n = 1usize << log_n;
         let values: Vec<Fr> = (0..n).map(|_| Fr::random(&mut rng)).collect();
         let shift = Fr::random(&mut rng);
@@ -152,13 +153,20 @@ fn cuda_kernels_on_the_host() {
             }
             .unwrap();
             let base = if kind == 1 { omega.invert().unwrap() } else { omega };
-            input.push_str(&format!("ntt {log_n:x} {kind:x}"));
+            let passes = ntt_passes(log_n, tiles);
+            input.push_str(&format!("ntt {log_n:x} {kind:x} {:x}", passes.len()));
+            for pass in passes {
+                input.push_str(&match pass {
+                    NttPass::Registers { s, radix } => format!(" 0 {s:x} {radix:x}"),
+                    NttPass::Tile { s, k } => format!(" 1 {s:x} {k:x}"),
+                });
+            }
             for x in [shift, base, Fr::ONE, n_inv] {
                 push_words(&mut input, &raw_words(&x));
             }
             push_words(&mut input, &values.iter().flat_map(raw_words).collect::<Vec<_>>());
             input.push('\n');
-            ntt_cases.push((log_n, kind, want));
+            ntt_cases.push((log_n, tiles, kind, want));
         }
     }
     let mut msm_cases: Vec<(Vec<Fr>, Vec<G1Affine>)> = [1usize, 2, 3, 17, 100, 256, 1000, 1024].into_iter().map(msm_inputs).collect();
@@ -181,13 +189,45 @@ fn cuda_kernels_on_the_host() {
         let Some(driver) = Driver::build(form) else { return };
         let got = driver.run(&input);
         assert_eq!(got.len(), ntt_cases.len() + expected_msm.len(), "one line per command");
-        for (line, (log_n, kind, want)) in got.iter().zip(&ntt_cases) {
+        for (line, (log_n, tiles, kind, want)) in got.iter().zip(&ntt_cases) {
             let got: Vec<Fr> = line.chunks(8).map(from_words).collect();
-            assert!(got == *want, "FIELD_MUL_PTX={form}: NTT 2^{log_n}, kind {kind} (0 forward, 1 inverse, 2 coset) differs from the CPU");
+            assert!(
+                got == *want,
+                "FIELD_MUL_PTX={form}: NTT 2^{log_n} (tiles: {tiles}), kind {kind} (0 forward, 1 inverse, 2 coset) differs from the CPU"
+            );
         }
         for (line, (n, c, want)) in got[ntt_cases.len()..].iter().zip(&expected_msm) {
             let sum: G1Affine = combine_windows(line, *c).unwrap().to_affine();
             assert_eq!(sum, *want, "FIELD_MUL_PTX={form}: MSM of {n} points differs from Σ k_i·P_i");
+        }
+    }
+}
+
+/// The tiled plan: every stage once, in order; the first tile takes the contiguous stages
+/// 0..10, later tiles at most 8 stages and never more index bits below them than they cover.
+#[test]
+fn ntt_passes_cover_every_stage_once() {
+    use NttPass::{Registers, Tile};
+    assert_eq!(ntt_passes(24, true), [Tile { s: 0, k: 10 }, Tile { s: 10, k: 8 }, Tile { s: 18, k: 6 }]);
+    assert_eq!(ntt_passes(20, true), [Tile { s: 0, k: 10 }, Tile { s: 10, k: 8 }, Tile { s: 18, k: 2 }]);
+    assert_eq!(ntt_passes(9, true), [Registers { s: 0, radix: 3 }, Registers { s: 3, radix: 3 }, Registers { s: 6, radix: 3 }]);
+    assert_eq!(ntt_passes(4, false), [Registers { s: 0, radix: 3 }, Registers { s: 3, radix: 1 }]);
+    for log_n in 0..=28 {
+        for tiles in [false, true] {
+            let mut next = 0;
+            for pass in ntt_passes(log_n, tiles) {
+                let (s, k) = match pass {
+                    Registers { s, radix } => (s, radix),
+                    Tile { s, k } => {
+                        assert!(super::NTT_TILE_LOG - k <= s, "2^{log_n}: tile at stage {s} with {k} stages");
+                        (s, k)
+                    }
+                };
+                assert_eq!(s, next, "2^{log_n}: passes in order, no stage skipped");
+                assert!(k >= 1);
+                next = s + k;
+            }
+            assert_eq!(next, log_n);
         }
     }
 }

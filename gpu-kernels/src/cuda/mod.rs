@@ -36,6 +36,45 @@ const BLOCK: u32 = 256;
 const ACCUMULATE_BLOCK: u32 = 128;
 /// Values per scan block (`SCAN_THREADS · SCAN_ITEMS` in msm.cu).
 const SCAN_BLOCK: u32 = 256 * 8;
+/// log2 of the elements a tiled NTT pass holds in shared memory (`NTT_TILE_LOG` in ntt.cu): 2^10
+/// elements, 32 KiB.
+pub(crate) const NTT_TILE_LOG: u32 = 10;
+/// Threads per block of the tiled NTT pass (`NTT_TILE_THREADS` in ntt.cu): one radix-8 group each.
+pub(crate) const NTT_TILE_THREADS: u32 = 1 << (NTT_TILE_LOG - 3);
+/// Environment variable that turns the tiled NTT passes on (`1`); off by default until timed on
+/// a GPU against the radix-8 passes.
+pub const NTT_TILES_ENV: &str = "ZKML_NTT_TILES";
+
+/// One pass of a transform's butterflies after the bit reversal.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum NttPass {
+    /// Stages `s .. s + radix` in one thread's registers (`fr_ntt_pass<radix>`), `radix` ≤ 3.
+    Registers { s: u32, radix: u32 },
+    /// Stages `s .. s + k` in a block's shared memory (`fr_ntt_tile`).
+    Tile { s: u32, k: u32 },
+}
+
+/// The passes of a 2^log_n transform: radix-8 passes in registers, or with `tiles`, shared-memory
+/// tiles of 2^NTT_TILE_LOG elements: the first takes stages 0 .. NTT_TILE_LOG (contiguous
+/// elements), each later one up to NTT_TILE_LOG − 2 stages, so that it still reads runs of four
+/// consecutive elements (128 bytes).
+pub(crate) fn ntt_passes(log_n: u32, tiles: bool) -> Vec<NttPass> {
+    let mut passes = Vec::new();
+    let mut s = 0;
+    if tiles && log_n >= NTT_TILE_LOG {
+        while s < log_n {
+            let k = if s == 0 { NTT_TILE_LOG } else { (NTT_TILE_LOG - 2).min(log_n - s) };
+            passes.push(NttPass::Tile { s, k });
+            s += k;
+        }
+    }
+    while s < log_n {
+        let radix = (log_n - s).min(3);
+        passes.push(NttPass::Registers { s, radix });
+        s += radix;
+    }
+    passes
+}
 
 fn device_error(what: &str) -> impl Fn(cudarc::driver::DriverError) -> Error + '_ {
     move |e| Error::Device(format!("{what}: {e}"))
@@ -53,6 +92,7 @@ fn grid_of_blocks(threads: u64, block: u32) -> LaunchConfig {
 struct Kernels {
     bit_reverse: CudaFunction,
     ntt_pass: [CudaFunction; 3],
+    ntt_tile: CudaFunction,
     fill_powers: CudaFunction,
     scale_by_powers: CudaFunction,
     scale: CudaFunction,
@@ -80,6 +120,8 @@ struct Device {
 #[derive(Clone)]
 pub struct CudaBackend {
     device: Arc<Device>,
+    /// Whether transforms run in tiled passes ([`NTT_TILES_ENV`], [`Self::with_ntt_tiles`]).
+    ntt_tiles: bool,
 }
 
 /// Field elements resident on the device.
@@ -129,6 +171,7 @@ impl CudaBackend {
         let kernels = Kernels {
             bit_reverse: f("fr_bit_reverse")?,
             ntt_pass: [f("fr_ntt_pass1")?, f("fr_ntt_pass2")?, f("fr_ntt_pass3")?],
+            ntt_tile: f("fr_ntt_tile")?,
             fill_powers: f("fr_fill_powers")?,
             scale_by_powers: f("fr_scale_by_powers")?,
             scale: f("fr_scale")?,
@@ -148,7 +191,15 @@ impl CudaBackend {
             twiddles: Mutex::new(HashMap::new()),
             cached: compiled.cached,
         };
-        Ok(Self { device: Arc::new(device) })
+        let ntt_tiles = std::env::var(NTT_TILES_ENV).is_ok_and(|v| v == "1");
+        Ok(Self { device: Arc::new(device), ntt_tiles })
+    }
+
+    /// The same device with the NTT in tiled passes (shared memory, 2^10 elements a block) or in
+    /// radix-8 passes (the default, unless `ZKML_NTT_TILES=1`).
+    pub fn with_ntt_tiles(mut self, tiles: bool) -> Self {
+        self.ntt_tiles = tiles;
+        self
     }
 
     /// Whether the kernels were loaded from the on-disk cache rather than compiled now.
@@ -224,13 +275,21 @@ impl CudaBackend {
             let mut launch = stream.launch_builder(&k.bit_reverse);
             launch.arg(&mut *data).arg(&log_n);
             unsafe { launch.launch(grid(n)) }.map_err(device_error("bit reversal"))?;
-            let mut s = 0u32;
-            while s < log_n {
-                let radix = (log_n - s).min(3);
-                let mut launch = stream.launch_builder(&k.ntt_pass[radix as usize - 1]);
-                launch.arg(&mut *data).arg(twiddles.as_ref()).arg(&log_n).arg(&s);
-                unsafe { launch.launch(grid(n >> radix)) }.map_err(device_error("butterflies"))?;
-                s += radix;
+            for pass in ntt_passes(log_n, self.ntt_tiles) {
+                match pass {
+                    NttPass::Registers { s, radix } => {
+                        let mut launch = stream.launch_builder(&k.ntt_pass[radix as usize - 1]);
+                        launch.arg(&mut *data).arg(twiddles.as_ref()).arg(&log_n).arg(&s);
+                        unsafe { launch.launch(grid(n >> radix)) }.map_err(device_error("butterflies"))?;
+                    }
+                    NttPass::Tile { s, k: stages } => {
+                        let mut launch = stream.launch_builder(&k.ntt_tile);
+                        launch.arg(&mut *data).arg(twiddles.as_ref()).arg(&log_n).arg(&s).arg(&stages);
+                        let blocks = n >> NTT_TILE_LOG;
+                        unsafe { launch.launch(grid_of_blocks(blocks * NTT_TILE_THREADS as u64, NTT_TILE_THREADS)) }
+                            .map_err(device_error("butterflies"))?;
+                    }
+                }
             }
         }
         if matches!(transform, Transform::Inverse) {

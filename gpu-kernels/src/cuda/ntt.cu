@@ -21,16 +21,11 @@ extern "C" __global__ void fr_bit_reverse(u32 *data, u32 log_n) {
     store_field(data, j, a);
 }
 
+// Stages s .. s+K−1 on the 2^K elements x[j] = a[base + j·2^s] held in registers, where `low`
+// (< 2^s) is base's low bits: stage t = s + u pairs x[j] with x[j + 2^u] (bit u of j clear),
+// twiddle ω^{((j mod 2^u)·2^s + low)·n/2^{t+1}}.
 template <int K>
-__device__ __forceinline__ void ntt_pass(u32 *data, const u32 *twiddles, u32 log_n, u32 s) {
-    u64 groups = 1ull << (log_n - K);
-    u64 g = (u64)blockIdx.x * blockDim.x + threadIdx.x;
-    if (g >= groups) return;
-    u64 low = g & ((1ull << s) - 1);
-    u64 base = ((g >> s) << (s + K)) | low;
-    Field x[1 << K];
-#pragma unroll
-    for (int j = 0; j < (1 << K); j++) x[j] = load_field(data, base + ((u64)j << s));
+__device__ __forceinline__ void radix_butterflies(Field x[1 << K], const u32 *twiddles, u32 log_n, u32 s, u64 low) {
 #pragma unroll
     for (int u = 0; u < K; u++) {
         u32 t = s + u;
@@ -47,6 +42,19 @@ __device__ __forceinline__ void ntt_pass(u32 *data, const u32 *twiddles, u32 log
             x[j] = f_add<FrParams>(x[j], b);
         }
     }
+}
+
+template <int K>
+__device__ __forceinline__ void ntt_pass(u32 *data, const u32 *twiddles, u32 log_n, u32 s) {
+    u64 groups = 1ull << (log_n - K);
+    u64 g = (u64)blockIdx.x * blockDim.x + threadIdx.x;
+    if (g >= groups) return;
+    u64 low = g & ((1ull << s) - 1);
+    u64 base = ((g >> s) << (s + K)) | low;
+    Field x[1 << K];
+#pragma unroll
+    for (int j = 0; j < (1 << K); j++) x[j] = load_field(data, base + ((u64)j << s));
+    radix_butterflies<K>(x, twiddles, log_n, s, low);
 #pragma unroll
     for (int j = 0; j < (1 << K); j++) store_field(data, base + ((u64)j << s), x[j]);
 }
@@ -68,6 +76,67 @@ extern "C" __global__ void fr_ntt_pass2(u32 *data, const u32 *twiddles, u32 log_
 }
 extern "C" __global__ void __launch_bounds__(256, NTT_PASS_MIN_BLOCKS) fr_ntt_pass3(u32 *data, const u32 *twiddles, u32 log_n, u32 s) {
     ntt_pass<3>(data, twiddles, log_n, s);
+}
+
+// Tiled pass: stages s .. s+k−1 through shared memory, so that a 2^24 transform reads and writes
+// the array 1 + 3 times (stages 0–9, 10–17, 18–23) instead of 1 + 8. A block owns the
+// 2^NTT_TILE_LOG elements hi·2^{s+k} + m·2^s + lo0 + l for m < 2^k and l < 2^L, L = NTT_TILE_LOG − k
+// (runs of 2^L consecutive indices, which keep global loads coalesced; the host keeps L ≤ s).
+// The tile is stored limb-major (word w of element e at tile[w][e]) so that threads touching
+// consecutive elements hit distinct banks. Its stages go radix-8 at a time in registers, with a
+// barrier between steps. NTT_TILE_LOG and NTT_TILE_THREADS come from the host (cuda/mod.rs).
+template <int R>
+__device__ __forceinline__ void tile_step(u32 (*tile)[1 << NTT_TILE_LOG], const u32 *twiddles, u32 log_n, u32 s, u32 u,
+                                          u32 l_bits, u64 lo0) {
+    for (u32 g = threadIdx.x; g < (1u << (NTT_TILE_LOG - R)); g += NTT_TILE_THREADS) {
+        u32 l = g & ((1u << l_bits) - 1), q = g >> l_bits;
+        u32 m_base = ((q >> u) << (u + R)) | (q & ((1u << u) - 1));
+        Field x[1 << R];
+#pragma unroll
+        for (int j = 0; j < (1 << R); j++) {
+            u32 e = ((m_base + ((u32)j << u)) << l_bits) | l;
+#pragma unroll
+            for (int w = 0; w < 8; w++) x[j].v[w] = tile[w][e];
+        }
+        // Index bits below stage s + u: m_base's low u bits above s, then lo.
+        u64 low = ((u64)(m_base & ((1u << u) - 1)) << s) | (lo0 + l);
+        radix_butterflies<R>(x, twiddles, log_n, s + u, low);
+#pragma unroll
+        for (int j = 0; j < (1 << R); j++) {
+            u32 e = ((m_base + ((u32)j << u)) << l_bits) | l;
+#pragma unroll
+            for (int w = 0; w < 8; w++) tile[w][e] = x[j].v[w];
+        }
+    }
+}
+
+extern "C" __global__ void __launch_bounds__(NTT_TILE_THREADS) fr_ntt_tile(u32 *data, const u32 *twiddles, u32 log_n, u32 s,
+                                                                          u32 k) {
+    __shared__ u32 tile[8][1 << NTT_TILE_LOG];
+    u32 l_bits = NTT_TILE_LOG - k;
+    u64 runs = 1ull << (s - l_bits);
+    u64 lo0 = ((u64)blockIdx.x & (runs - 1)) << l_bits, hi = (u64)blockIdx.x >> (s - l_bits);
+    for (u32 e = threadIdx.x; e < (1u << NTT_TILE_LOG); e += NTT_TILE_THREADS) {
+        u64 i = (hi << (s + k)) | ((u64)(e >> l_bits) << s) | (lo0 + (e & ((1u << l_bits) - 1)));
+        Field a = load_field(data, i);
+#pragma unroll
+        for (int w = 0; w < 8; w++) tile[w][e] = a.v[w];
+    }
+    __syncthreads();
+    for (u32 u = 0; u < k; u += 3) {
+        u32 r = k - u < 3 ? k - u : 3;
+        if (r == 3) tile_step<3>(tile, twiddles, log_n, s, u, l_bits, lo0);
+        if (r == 2) tile_step<2>(tile, twiddles, log_n, s, u, l_bits, lo0);
+        if (r == 1) tile_step<1>(tile, twiddles, log_n, s, u, l_bits, lo0);
+        __syncthreads();
+    }
+    for (u32 e = threadIdx.x; e < (1u << NTT_TILE_LOG); e += NTT_TILE_THREADS) {
+        u64 i = (hi << (s + k)) | ((u64)(e >> l_bits) << s) | (lo0 + (e & ((1u << l_bits) - 1)));
+        Field a;
+#pragma unroll
+        for (int w = 0; w < 8; w++) a.v[w] = tile[w][e];
+        store_field(data, i, a);
+    }
 }
 
 // Elements per thread of the power kernels: one exponentiation, then a multiplication each.

@@ -3,9 +3,11 @@
 // all as hexadecimal 32-bit words, for the Rust tests to compare with halo2curves.
 //
 //   arith F A[8] B[8]                      F = r (Fr) or q (Fq): prints a·b, a + b, a − b, a²
-//   ntt LOG_N KIND SHIFT[8] OMEGA[8] ONE[8] N_INV[8] VALUES[8n]
+//   ntt LOG_N KIND PASSES (TILE S K)*PASSES SHIFT[8] OMEGA[8] ONE[8] N_INV[8] VALUES[8n]
 //                                          KIND 0 forward, 1 inverse, 2 coset (OMEGA is ω, or
-//                                          ω⁻¹ for the inverse): prints the transformed values
+//                                          ω⁻¹ for the inverse); the passes as cuda::ntt_passes
+//                                          plans them (TILE 1: fr_ntt_tile, 0: fr_ntt_pass<K>):
+//                                          prints the transformed values
 //   msm N C WINDOWS SEGMENT BASES[16n] SCALARS[8n]
 //                                          prints the WINDOWS window sums (XYZZ, 32 words each)
 #include <cstdlib>
@@ -41,7 +43,8 @@ static unsigned blocks(u64 threads, unsigned block) { return threads == 0 ? 1 : 
 
 // CudaBackend::transform with its twiddle table.
 static void ntt() {
-    u32 log_n = word(), kind = word();
+    u32 log_n = word(), kind = word(), passes = word();
+    std::vector<u32> plan = words(3 * passes);
     std::vector<u32> shift = words(8), omega = words(8), one = words(8), n_inv = words(8);
     u64 n = 1ull << log_n;
     std::vector<u32> data = words(8 * n);
@@ -50,17 +53,20 @@ static void ntt() {
     if (log_n > 0) {
         u64 half = n / 2;
         std::vector<u32> table(8 * half);
+        const u32 *t = table.data();
         launch(blocks((half + 15) / 16, 256), 256, false, [&] { fr_fill_powers(table.data(), half, omega.data(), one.data()); });
         launch(blocks(n, 256), 256, false, [&] { fr_bit_reverse(d, log_n); });
-        for (u32 s = 0; s < log_n;) {
-            u32 radix = log_n - s < 3 ? log_n - s : 3;
-            const u32 *t = table.data();
-            launch(blocks(n >> radix, 256), 256, false, [&] {
-                if (radix == 1) fr_ntt_pass1(d, t, log_n, s);
-                if (radix == 2) fr_ntt_pass2(d, t, log_n, s);
-                if (radix == 3) fr_ntt_pass3(d, t, log_n, s);
+        for (u32 p = 0; p < passes; p++) {
+            u32 tile = plan[3 * p], s = plan[3 * p + 1], k = plan[3 * p + 2];
+            if (tile) {
+                launch((unsigned)(n >> NTT_TILE_LOG), NTT_TILE_THREADS, true, [&] { fr_ntt_tile(d, t, log_n, s, k); });
+                continue;
+            }
+            launch(blocks(n >> k, 256), 256, false, [&] {
+                if (k == 1) fr_ntt_pass1(d, t, log_n, s);
+                if (k == 2) fr_ntt_pass2(d, t, log_n, s);
+                if (k == 3) fr_ntt_pass3(d, t, log_n, s);
             });
-            s += radix;
         }
     }
     if (kind == 1) launch(blocks(n, 256), 256, false, [&] { fr_scale(d, n, n_inv.data()); });
