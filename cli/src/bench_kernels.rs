@@ -212,11 +212,12 @@ pub fn run(args: BenchKernelsArgs) -> Result<()> {
     let wgpu = open("wgpu", &args, &mut notes, WgpuBackend::new)?;
     if let Some(gpu) = &cuda {
         notes.push(format!("cuda kernels {}", if gpu.loaded_from_cache() { "loaded from the cache" } else { "compiled by NVRTC" }));
-        for var in [zkml_core::kernels::cuda::NVRTC_OPTIONS_ENV, zkml_core::kernels::cuda::NTT_TILES_ENV] {
-            if let Ok(value) = std::env::var(var) {
-                notes.push(format!("cuda: {var}={value}"));
-            }
+        if let Ok(options) = std::env::var(zkml_core::kernels::cuda::NVRTC_OPTIONS_ENV) {
+            notes.push(format!("cuda kernels compiled with {}={options}", zkml_core::kernels::cuda::NVRTC_OPTIONS_ENV));
         }
+    }
+    if let Ok(tiles) = std::env::var(zkml_core::kernels::NTT_TILES_ENV) {
+        notes.push(format!("GPU transforms with {}={tiles}", zkml_core::kernels::NTT_TILES_ENV));
     }
 
     let mut rows = Vec::new();

@@ -74,6 +74,54 @@ pub enum Transform {
     Coset(Fr),
 }
 
+/// log2 of the elements a tiled NTT pass holds in a GPU block's shared memory (`NTT_TILE_LOG` in
+/// cuda/ntt.cu, `TILE_LOG` in wgpu/ntt.wgsl): 2^10 elements, 32 KiB.
+pub const NTT_TILE_LOG: u32 = 10;
+
+/// Environment variable that turns the GPU backends' tiled NTT passes on (`1`); off by default
+/// until timed on a GPU against the radix-8 passes.
+pub const NTT_TILES_ENV: &str = "ZKML_NTT_TILES";
+
+/// Whether [`NTT_TILES_ENV`] asks for the tiled passes.
+#[cfg(any(feature = "cuda", feature = "wgpu"))]
+pub(crate) fn ntt_tiles_requested() -> bool {
+    std::env::var(NTT_TILES_ENV).is_ok_and(|v| v == "1")
+}
+
+/// One pass of a GPU transform's butterflies after the bit reversal.
+#[cfg(any(feature = "cuda", feature = "wgpu"))]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum NttPass {
+    /// Stages `s .. s + radix` in one thread's registers, `radix` ≤ 3.
+    Registers { s: u32, radix: u32 },
+    /// Stages `s .. s + k` in a block's shared memory.
+    Tile { s: u32, k: u32 },
+}
+
+/// The passes of a 2^log_n transform on a GPU: radix-8 passes in registers, or with `tiles`,
+/// shared-memory tiles of 2^NTT_TILE_LOG elements: the first takes stages 0 .. NTT_TILE_LOG
+/// (contiguous elements), each later one up to NTT_TILE_LOG − 2 stages, so that it still reads
+/// runs of four consecutive elements (128 bytes). A 2^24 transform then reads and writes the
+/// array 3 times after the bit reversal, against 8 in radix-8 passes.
+#[cfg(any(feature = "cuda", feature = "wgpu"))]
+pub(crate) fn ntt_passes(log_n: u32, tiles: bool) -> Vec<NttPass> {
+    let mut passes = Vec::new();
+    let mut s = 0;
+    if tiles && log_n >= NTT_TILE_LOG {
+        while s < log_n {
+            let k = if s == 0 { NTT_TILE_LOG } else { (NTT_TILE_LOG - 2).min(log_n - s) };
+            passes.push(NttPass::Tile { s, k });
+            s += k;
+        }
+    }
+    while s < log_n {
+        let radix = (log_n - s).min(3);
+        passes.push(NttPass::Registers { s, radix });
+        s += radix;
+    }
+    passes
+}
+
 /// Twiddle tables of a GPU backend by (log n, inverse), each made once and kept on the device.
 #[cfg(any(feature = "cuda", feature = "wgpu"))]
 pub(crate) type TwiddleTables<B> = std::sync::Mutex<std::collections::HashMap<(u32, bool), std::sync::Arc<B>>>;
@@ -290,6 +338,8 @@ pub(crate) mod tests {
         eprintln!("testing {}", NttBackend::describe(&gpu));
         // 2^11 and 2^19 end with a pass of two and of one stage (passes do up to three).
         check_ntt(&gpu, &[1, 2, 4, 64, 1 << 11, 1 << 12, 1 << 19]);
+        // Tiled passes: 2^10 is one tile, 2^13 a tile of 10 stages and one of 3, 2^19 of 10, 8, 1.
+        check_ntt(&gpu.clone().with_ntt_tiles(true), &[1 << 10, 1 << 13, 1 << 19]);
         // Small sizes: lavapipe runs the kernels on the CPU, slowly.
         check_msm(&gpu, &[1, 2, 7, 100, 777], 300);
         // A profiled transform gives the same values and times every dispatch: 2^7 is a

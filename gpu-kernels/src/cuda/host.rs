@@ -19,7 +19,7 @@ use rand_chacha::ChaCha20Rng;
 
 use crate::backend::tests::{msm_inputs, naive_msm};
 use crate::backend::{root_of_unity, NttBackend};
-use super::{ntt_passes, NttPass};
+use crate::backend::{ntt_passes, NttPass, NTT_TILE_LOG};
 use crate::cpu::CpuBackend;
 use crate::layout::base_words;
 use crate::pippenger::{combine_windows, segment_len, window_bits, windows};
@@ -219,7 +219,7 @@ fn ntt_passes_cover_every_stage_once() {
                 let (s, k) = match pass {
                     Registers { s, radix } => (s, radix),
                     Tile { s, k } => {
-                        assert!(super::NTT_TILE_LOG - k <= s, "2^{log_n}: tile at stage {s} with {k} stages");
+                        assert!(NTT_TILE_LOG - k <= s, "2^{log_n}: tile at stage {s} with {k} stages");
                         (s, k)
                     }
                 };

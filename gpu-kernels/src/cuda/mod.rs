@@ -23,7 +23,7 @@ use halo2curves::group::Group;
 
 pub use compile::{source, CACHE_DIR_ENV, NVRTC_OPTIONS_ENV};
 
-use crate::backend::{log_size, root_of_unity, MsmBackend, NttBackend, ResidentBases, Transform, TwiddleTables};
+use crate::backend::{log_size, ntt_passes, ntt_tiles_requested, root_of_unity, MsmBackend, NttBackend, NttPass, ResidentBases, Transform, TwiddleTables, NTT_TILE_LOG};
 use crate::layout::{base_words, check_layout, words, words_mut, FIELD_WORDS, XYZZ_WORDS};
 use crate::pippenger::{combine_windows, segment_len, segments_per_window, window_bits, windows, CHUNK};
 use crate::Error;
@@ -36,45 +36,8 @@ const BLOCK: u32 = 256;
 const ACCUMULATE_BLOCK: u32 = 128;
 /// Values per scan block (`SCAN_THREADS · SCAN_ITEMS` in msm.cu).
 const SCAN_BLOCK: u32 = 256 * 8;
-/// log2 of the elements a tiled NTT pass holds in shared memory (`NTT_TILE_LOG` in ntt.cu): 2^10
-/// elements, 32 KiB.
-pub(crate) const NTT_TILE_LOG: u32 = 10;
 /// Threads per block of the tiled NTT pass (`NTT_TILE_THREADS` in ntt.cu): one radix-8 group each.
 pub(crate) const NTT_TILE_THREADS: u32 = 1 << (NTT_TILE_LOG - 3);
-/// Environment variable that turns the tiled NTT passes on (`1`); off by default until timed on
-/// a GPU against the radix-8 passes.
-pub const NTT_TILES_ENV: &str = "ZKML_NTT_TILES";
-
-/// One pass of a transform's butterflies after the bit reversal.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum NttPass {
-    /// Stages `s .. s + radix` in one thread's registers (`fr_ntt_pass<radix>`), `radix` ≤ 3.
-    Registers { s: u32, radix: u32 },
-    /// Stages `s .. s + k` in a block's shared memory (`fr_ntt_tile`).
-    Tile { s: u32, k: u32 },
-}
-
-/// The passes of a 2^log_n transform: radix-8 passes in registers, or with `tiles`, shared-memory
-/// tiles of 2^NTT_TILE_LOG elements: the first takes stages 0 .. NTT_TILE_LOG (contiguous
-/// elements), each later one up to NTT_TILE_LOG − 2 stages, so that it still reads runs of four
-/// consecutive elements (128 bytes).
-pub(crate) fn ntt_passes(log_n: u32, tiles: bool) -> Vec<NttPass> {
-    let mut passes = Vec::new();
-    let mut s = 0;
-    if tiles && log_n >= NTT_TILE_LOG {
-        while s < log_n {
-            let k = if s == 0 { NTT_TILE_LOG } else { (NTT_TILE_LOG - 2).min(log_n - s) };
-            passes.push(NttPass::Tile { s, k });
-            s += k;
-        }
-    }
-    while s < log_n {
-        let radix = (log_n - s).min(3);
-        passes.push(NttPass::Registers { s, radix });
-        s += radix;
-    }
-    passes
-}
 
 fn device_error(what: &str) -> impl Fn(cudarc::driver::DriverError) -> Error + '_ {
     move |e| Error::Device(format!("{what}: {e}"))
@@ -120,7 +83,7 @@ struct Device {
 #[derive(Clone)]
 pub struct CudaBackend {
     device: Arc<Device>,
-    /// Whether transforms run in tiled passes ([`NTT_TILES_ENV`], [`Self::with_ntt_tiles`]).
+    /// Whether transforms run in tiled passes (`ZKML_NTT_TILES`, [`Self::with_ntt_tiles`]).
     ntt_tiles: bool,
 }
 
@@ -191,8 +154,7 @@ impl CudaBackend {
             twiddles: Mutex::new(HashMap::new()),
             cached: compiled.cached,
         };
-        let ntt_tiles = std::env::var(NTT_TILES_ENV).is_ok_and(|v| v == "1");
-        Ok(Self { device: Arc::new(device), ntt_tiles })
+        Ok(Self { device: Arc::new(device), ntt_tiles: ntt_tiles_requested() })
     }
 
     /// The same device with the NTT in tiled passes (shared memory, 2^10 elements a block) or in

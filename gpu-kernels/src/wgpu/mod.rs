@@ -26,7 +26,7 @@ use wgpu::util::DeviceExt;
 
 pub use msm::WgpuBases;
 
-use crate::backend::{log_size, powers, root_of_unity, NttBackend, Transform, TwiddleTables};
+use crate::backend::{log_size, ntt_passes, ntt_tiles_requested, powers, root_of_unity, NttBackend, NttPass, Transform, TwiddleTables, NTT_TILE_LOG};
 use crate::layout::{check_layout, montgomery_constants, words, words_mut};
 use crate::pippenger::CHUNK;
 use crate::Error;
@@ -40,8 +40,9 @@ const NTT_WGSL: &str = include_str!("ntt.wgsl");
 const MSM_WGSL: &str = include_str!("msm.wgsl");
 /// Threads per workgroup of the element-wise kernels (`WG` in arith.wgsl).
 const WORKGROUP: u32 = 64;
-/// The most butterfly stages one `butterfly_pass` does (radix 2^3, as the CUDA kernels).
-const NTT_RADIX_LOG: u32 = 3;
+/// Threads per workgroup of the tiled NTT pass (`TILE_THREADS` in ntt.wgsl): one radix-8 group
+/// each.
+const NTT_TILE_THREADS: u32 = 1 << (NTT_TILE_LOG - 3);
 
 /// field.wgsl for one field: its constants, then the template with `FIELD` → `ty` and
 /// `field_` → `prefix`.
@@ -69,7 +70,8 @@ fn arith_wgsl(int64: bool) -> String {
 
 /// The NTT module's source, loops unrolled.
 fn ntt_source(int64: bool) -> String {
-    unroll::unroll(&format!("{}{}{NTT_WGSL}", arith_wgsl(int64), field_wgsl::<Fr>("Fr", "fr_")))
+    let tile = format!("const TILE_LOG: u32 = {NTT_TILE_LOG}u;\nconst TILE_THREADS: u32 = {NTT_TILE_THREADS}u;\n");
+    unroll::unroll(&format!("{}{}{tile}{NTT_WGSL}", arith_wgsl(int64), field_wgsl::<Fr>("Fr", "fr_")))
 }
 
 /// The MSM module's source, loops unrolled.
@@ -150,6 +152,8 @@ struct Gpu {
     ntt: NttKernels,
     /// Compiled on first use: they take seconds to compile on lavapipe.
     msm: OnceLock<Result<MsmKernels, String>>,
+    /// The tiled NTT pass, compiled on first use (it needs 32 KiB of workgroup memory).
+    ntt_tile: OnceLock<Result<Kernel, String>>,
     /// The largest buffer a kernel may bind, in bytes.
     max_bytes: u64,
     /// Whether the kernels use 64-bit integers (SHADER_INT64).
@@ -164,6 +168,8 @@ struct Gpu {
 #[derive(Clone)]
 pub struct WgpuBackend {
     gpu: Arc<Gpu>,
+    /// Whether transforms run in tiled passes (`ZKML_NTT_TILES`, [`Self::with_ntt_tiles`]).
+    ntt_tiles: bool,
 }
 
 /// Field elements resident on a wgpu device: elements `[0, split)` in `low`, the rest in `high`
@@ -277,8 +283,44 @@ impl WgpuBackend {
             .map_err(|e| unavailable(format!("the NTT kernels do not compile on this device: {e}")))?;
         let ntt = NttKernels { bit_reverse, butterfly_pass, scale, scale_by };
         let max_bytes = limits.max_storage_buffer_binding_size.min(limits.max_buffer_size);
-        let gpu = Gpu { device, queue, adapter: adapter.get_info(), ntt, msm: OnceLock::new(), max_bytes, int64, twiddles: Mutex::new(HashMap::new()), profile: Mutex::new(None) };
-        Ok(Self { gpu: Arc::new(gpu) })
+        let gpu = Gpu {
+            device,
+            queue,
+            adapter: adapter.get_info(),
+            ntt,
+            msm: OnceLock::new(),
+            ntt_tile: OnceLock::new(),
+            max_bytes,
+            int64,
+            twiddles: Mutex::new(HashMap::new()),
+            profile: Mutex::new(None),
+        };
+        Ok(Self { gpu: Arc::new(gpu), ntt_tiles: ntt_tiles_requested() })
+    }
+
+    /// The same device with the NTT in tiled passes (workgroup memory, 2^10 elements a
+    /// workgroup) or in radix-8 passes (the default, unless `ZKML_NTT_TILES=1`).
+    pub fn with_ntt_tiles(mut self, tiles: bool) -> Self {
+        self.ntt_tiles = tiles;
+        self
+    }
+
+    /// The tiled NTT pass, compiled the first time it is needed; an error where the device has
+    /// too little workgroup memory or too small workgroups for it.
+    fn ntt_tile_kernel(&self) -> Result<&Kernel, Error> {
+        let compiled = self.gpu.ntt_tile.get_or_init(|| {
+            let limits = self.gpu.device.limits();
+            let bytes = 32 << NTT_TILE_LOG;
+            if limits.max_compute_workgroup_storage_size < bytes || limits.max_compute_invocations_per_workgroup < NTT_TILE_THREADS {
+                return Err(format!(
+                    "the tiled NTT needs {bytes} bytes of workgroup memory and {NTT_TILE_THREADS} threads a workgroup; the device offers {} and {}",
+                    limits.max_compute_workgroup_storage_size, limits.max_compute_invocations_per_workgroup
+                ));
+            }
+            let [tile] = compile(&self.gpu.device, "ntt tile", ntt_source(self.gpu.int64), ["tile_pass"])?;
+            Ok(tile)
+        });
+        compiled.as_ref().map_err(|e| Error::Unavailable { backend: "wgpu", reason: e.clone() })
     }
 
     /// The MSM kernels, compiled the first time they are needed.
@@ -537,11 +579,16 @@ impl WgpuBackend {
                 passes.push(pass(&k.scale_by, Some((4, table)), params(0, 0), n, WORKGROUP));
             }
             passes.push(pass(&k.bit_reverse, None, params(0, 0), n, WORKGROUP));
-            let mut stage = 0;
-            while stage < log_n {
-                let stages = (log_n - stage).min(NTT_RADIX_LOG);
-                passes.push(pass(&k.butterfly_pass, Some((3, &twiddles)), params(1 << stage, stages), n >> stages, WORKGROUP));
-                stage += stages;
+            for step in ntt_passes(log_n, self.ntt_tiles) {
+                match step {
+                    NttPass::Registers { s, radix } => {
+                        passes.push(pass(&k.butterfly_pass, Some((3, &twiddles)), params(1 << s, radix), n >> radix, WORKGROUP));
+                    }
+                    NttPass::Tile { s, k: stages } => {
+                        let threads = (n >> NTT_TILE_LOG) * NTT_TILE_THREADS;
+                        passes.push(pass(self.ntt_tile_kernel()?, Some((3, &twiddles)), params(1 << s, stages), threads, NTT_TILE_THREADS));
+                    }
+                }
             }
             if let Some(factor) = &n_inv {
                 passes.push(pass(&k.scale, Some((4, factor)), params(0, 0), n, WORKGROUP));

@@ -65,12 +65,36 @@ fn bit_reverse(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workg
     }
 }
 
+// Stages [s, s + r) on the 2^r elements x[j] = a[base + j·2^s] (r <= 3), where `lo` (< 2^s) is
+// base's low bits: stage s + u pairs x[j] (bit u of j clear) with x[j + 2^u], the global
+// butterfly of half 2^(s+u), twiddle w^(i·n/2^(s+u+1)) with i = (j mod 2^u)·2^s + lo. The loops
+// have literal bounds, so the host unrolls them and every index into `x` is a constant.
+fn butterflies(x: ptr<function, array<Fr, 8>>, r: u32, s: u32, lo: u32) {
+    let size = 1u << r;
+    for (var u = 0u; u < 3u; u++) {
+        const half = 1u << u;
+        if (u < r) {
+            // Stage u has 2^u distinct twiddles: butterfly p takes w[p mod 2^u]. Each is loaded once.
+            var w: array<Fr, 4>;
+            for (var m = 0u; m < 4u; m++) {
+                if (m < half) { w[m] = load_twiddle(((m << s) + lo) * (params.n >> (s + u + 1u))); }
+            }
+            // Butterfly p pairs j (bit u clear) with j + 2^u: constants once unrolled.
+            for (var p = 0u; p < 4u; p++) {
+                const j = ((p >> u) << (u + 1u)) | (p & (half - 1u));
+                if (j + half < size) {
+                    let b = fr_mul((*x)[j + half], w[p & (half - 1u)]);
+                    (*x)[j + half] = fr_sub((*x)[j], b);
+                    (*x)[j] = fr_add((*x)[j], b);
+                }
+            }
+        }
+    }
+}
+
 // Stages [s, s + r) of the transform in one pass, r = params.stages <= 3, params.half = 2^s
 // (the pass of cuda/ntt.cu). Those stages mix exactly the 2^r elements g_hi·2^(s+r) + j·2^s + lo
-// (j < 2^r) of group g; one thread keeps its group in registers through the r stages. The
-// butterfly of stage s + u on (j, j + 2^u) is the global butterfly of half 2^(s+u), twiddle
-// w^(i·n/2^(s+u+1)) with i = (j mod 2^u)·2^s + lo. The loops have literal bounds, so the host
-// unrolls them and every index into `x` is a constant.
+// (j < 2^r) of group g; one thread keeps its group in registers through the r stages.
 @compute @workgroup_size(64)
 fn butterfly_pass(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
     let g = thread_index(gid, groups);
@@ -84,27 +108,68 @@ fn butterfly_pass(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_wo
     for (var j = 0u; j < 8u; j++) {
         if (j < size) { x[j] = load_data(base + j * params.half); }
     }
-    for (var u = 0u; u < 3u; u++) {
-        const half = 1u << u;
-        if (u < r) {
-            // Stage u has 2^u distinct twiddles: butterfly p takes w[p mod 2^u]. Each is loaded once.
-            var w: array<Fr, 4>;
-            for (var m = 0u; m < 4u; m++) {
-                if (m < half) { w[m] = load_twiddle((m * params.half + lo) * (params.n >> (s + u + 1u))); }
+    butterflies(&x, r, s, lo);
+    for (var j = 0u; j < 8u; j++) {
+        if (j < size) { store_data(base + j * params.half, x[j]); }
+    }
+}
+
+// Tiled pass (`fr_ntt_tile` of cuda/ntt.cu): stages [s, s + k) through workgroup memory,
+// params.half = 2^s, k = params.stages <= TILE_LOG. A workgroup owns the 2^TILE_LOG elements
+// hi·2^(s+k) + m·2^s + lo0 + l for m < 2^k and l < 2^L, L = TILE_LOG − k (runs of 2^L consecutive
+// indices; the host keeps L <= s), stored limb-major (word w of element e at
+// tile[w·2^TILE_LOG + e]), and runs the stages three at a time in registers between barriers.
+// TILE_LOG and TILE_THREADS come from the host (wgpu/mod.rs).
+var<workgroup> tile: array<u32, 8u << TILE_LOG>;
+
+fn tile_index(hi: u32, lo0: u32, s: u32, k: u32, l_bits: u32, e: u32) -> u32 {
+    return (hi << (s + k)) | ((e >> l_bits) << s) | (lo0 + (e & ((1u << l_bits) - 1u)));
+}
+
+@compute @workgroup_size(TILE_THREADS)
+fn tile_pass(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>,
+             @builtin(local_invocation_index) lid: u32) {
+    let block = wid.x + wid.y * groups.x;
+    // A dispatch spread over x and y can have workgroups past the last tile.
+    if (block >= (params.n >> TILE_LOG)) { return; }
+    let s = countTrailingZeros(params.half);
+    let k = params.stages;
+    let l_bits = TILE_LOG - k;
+    let lo0 = (block & ((1u << (s - l_bits)) - 1u)) << l_bits;
+    let hi = block >> (s - l_bits);
+    for (var e = lid; e < (1u << TILE_LOG); e += TILE_THREADS) {
+        let a = load_data(tile_index(hi, lo0, s, k, l_bits, e));
+        for (var w = 0u; w < 8u; w++) { tile[(w << TILE_LOG) + e] = a.l[w]; }
+    }
+    workgroupBarrier();
+    for (var u = 0u; u < k; u += 3u) {
+        let r = min(3u, k - u);
+        for (var g = lid; g < (1u << (TILE_LOG - r)); g += TILE_THREADS) {
+            let l = g & ((1u << l_bits) - 1u);
+            let q = g >> l_bits;
+            let m_base = ((q >> u) << (u + r)) | (q & ((1u << u) - 1u));
+            var x: array<Fr, 8>;
+            for (var j = 0u; j < 8u; j++) {
+                if (j < (1u << r)) {
+                    let e = ((m_base + (j << u)) << l_bits) | l;
+                    for (var w = 0u; w < 8u; w++) { x[j].l[w] = tile[(w << TILE_LOG) + e]; }
+                }
             }
-            // Butterfly p pairs j (bit u clear) with j + 2^u: constants once unrolled.
-            for (var p = 0u; p < 4u; p++) {
-                const j = ((p >> u) << (u + 1u)) | (p & (half - 1u));
-                if (j + half < size) {
-                    let b = fr_mul(x[j + half], w[p & (half - 1u)]);
-                    x[j + half] = fr_sub(x[j], b);
-                    x[j] = fr_add(x[j], b);
+            // Index bits below stage s + u: m_base's low u bits above s, then lo0 + l.
+            butterflies(&x, r, s + u, ((m_base & ((1u << u) - 1u)) << s) | (lo0 + l));
+            for (var j = 0u; j < 8u; j++) {
+                if (j < (1u << r)) {
+                    let e = ((m_base + (j << u)) << l_bits) | l;
+                    for (var w = 0u; w < 8u; w++) { tile[(w << TILE_LOG) + e] = x[j].l[w]; }
                 }
             }
         }
+        workgroupBarrier();
     }
-    for (var j = 0u; j < 8u; j++) {
-        if (j < size) { store_data(base + j * params.half, x[j]); }
+    for (var e = lid; e < (1u << TILE_LOG); e += TILE_THREADS) {
+        var a: Fr;
+        for (var w = 0u; w < 8u; w++) { a.l[w] = tile[(w << TILE_LOG) + e]; }
+        store_data(tile_index(hi, lo0, s, k, l_bits, e), a);
     }
 }
 
