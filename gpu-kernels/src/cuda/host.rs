@@ -18,8 +18,7 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha20Rng;
 
 use crate::backend::tests::{msm_inputs, naive_msm};
-use crate::backend::{root_of_unity, NttBackend};
-use crate::backend::{ntt_passes, NttPass, NTT_TILE_LOG};
+use crate::backend::{ntt_passes, root_of_unity, NttBackend, NttPass, NTT_TILE_LOG};
 use crate::cpu::CpuBackend;
 use crate::layout::base_words;
 use crate::pippenger::{combine_windows, segment_len, window_bits, windows};
