@@ -92,22 +92,36 @@ pub(crate) fn ntt_tiles_requested() -> bool {
 #[cfg(any(feature = "cuda", feature = "wgpu"))]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum NttPass {
+    /// The bit-reversal permutation, element by element.
+    BitReverse,
+    /// The bit-reversal permutation in tiles of 2^(2·BIT_REVERSE_TILE_BITS) elements.
+    BitReverseTiles,
     /// Stages `s .. s + radix` in one thread's registers, `radix` ≤ 3.
     Registers { s: u32, radix: u32 },
     /// Stages `s .. s + k` in a block's shared memory.
     Tile { s: u32, k: u32 },
 }
 
-/// The passes of a 2^log_n transform on a GPU: radix-8 passes in registers, or with `tiles`,
-/// shared-memory tiles of 2^NTT_TILE_LOG elements: the first takes stages 0 .. NTT_TILE_LOG
-/// (contiguous elements), each later one up to NTT_TILE_LOG − 2 stages, so that it still reads
-/// runs of four consecutive elements (128 bytes). A 2^24 transform then reads and writes the
-/// array 3 times after the bit reversal, against 8 in radix-8 passes.
+/// log2 of the side of a tiled bit reversal's square tile (`BITREV_Q` in the kernels): a block
+/// moves two tiles of 16 rows of 16 consecutive elements.
+pub const BIT_REVERSE_TILE_BITS: u32 = 4;
+
+/// The passes of a 2^log_n transform on a GPU (none for n = 1): the bit reversal, then
+/// radix-8 passes in registers; or with `tiles`, the bit reversal in tiles and shared-memory
+/// tiles of 2^NTT_TILE_LOG elements: the first takes stages 0 .. NTT_TILE_LOG (contiguous
+/// elements), each later one up to NTT_TILE_LOG − 2 stages, so that it still reads runs of four
+/// consecutive elements (128 bytes). A 2^24 transform then reads and writes the array 3 times
+/// after the bit reversal, against 8 in radix-8 passes.
 #[cfg(any(feature = "cuda", feature = "wgpu"))]
 pub(crate) fn ntt_passes(log_n: u32, tiles: bool) -> Vec<NttPass> {
     let mut passes = Vec::new();
+    if log_n == 0 {
+        return passes;
+    }
+    let tiles = tiles && log_n >= NTT_TILE_LOG;
+    passes.push(if tiles { NttPass::BitReverseTiles } else { NttPass::BitReverse });
     let mut s = 0;
-    if tiles && log_n >= NTT_TILE_LOG {
+    if tiles {
         while s < log_n {
             let k = if s == 0 { NTT_TILE_LOG } else { (NTT_TILE_LOG - 2).min(log_n - s) };
             passes.push(NttPass::Tile { s, k });

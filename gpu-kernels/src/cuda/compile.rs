@@ -12,7 +12,7 @@ use halo2curves::bn256::{Fq, Fr};
 
 use crate::layout::{montgomery_constants, MontgomeryConstants};
 use super::NTT_TILE_THREADS;
-use crate::backend::NTT_TILE_LOG;
+use crate::backend::{BIT_REVERSE_TILE_BITS, NTT_TILE_LOG};
 use crate::pippenger::CHUNK;
 use crate::Error;
 
@@ -34,7 +34,9 @@ pub fn source() -> String {
     let mut out = String::from("typedef unsigned int u32;\ntypedef unsigned long long u64;\n");
     out += &field_constants("fr", &montgomery_constants::<Fr>());
     out += &field_constants("fq", &montgomery_constants::<Fq>());
-    out += &format!("#define CHUNK {CHUNK}\n#define NTT_TILE_LOG {NTT_TILE_LOG}\n#define NTT_TILE_THREADS {NTT_TILE_THREADS}\n");
+    out += &format!(
+        "#define CHUNK {CHUNK}\n#define NTT_TILE_LOG {NTT_TILE_LOG}\n#define NTT_TILE_THREADS {NTT_TILE_THREADS}\n#define BITREV_Q {BIT_REVERSE_TILE_BITS}\n"
+    );
     for part in [BN254, NTT, MSM] {
         out += part;
         out.push('\n');

@@ -158,6 +158,8 @@ fn cuda_kernels_on_the_host() {
                 input.push_str(&match pass {
                     NttPass::Registers { s, radix } => format!(" 0 {s:x} {radix:x}"),
                     NttPass::Tile { s, k } => format!(" 1 {s:x} {k:x}"),
+                    NttPass::BitReverse => " 2 0 0".into(),
+                    NttPass::BitReverseTiles => " 3 0 0".into(),
                 });
             }
             for x in [shift, base, Fr::ONE, n_inv] {
@@ -202,25 +204,30 @@ fn cuda_kernels_on_the_host() {
     }
 }
 
-/// The tiled plan: every stage once, in order; the first tile takes the contiguous stages
-/// 0..10, later tiles at most 8 stages and never more index bits below them than they cover.
+/// The plans: the bit reversal first, then every stage once, in order; with tiles, the first
+/// tile takes the contiguous stages 0..10, later tiles at most 8 stages and never more index bits
+/// below them than they cover.
 #[test]
 fn ntt_passes_cover_every_stage_once() {
-    use NttPass::{Registers, Tile};
-    assert_eq!(ntt_passes(24, true), [Tile { s: 0, k: 10 }, Tile { s: 10, k: 8 }, Tile { s: 18, k: 6 }]);
-    assert_eq!(ntt_passes(20, true), [Tile { s: 0, k: 10 }, Tile { s: 10, k: 8 }, Tile { s: 18, k: 2 }]);
-    assert_eq!(ntt_passes(9, true), [Registers { s: 0, radix: 3 }, Registers { s: 3, radix: 3 }, Registers { s: 6, radix: 3 }]);
-    assert_eq!(ntt_passes(4, false), [Registers { s: 0, radix: 3 }, Registers { s: 3, radix: 1 }]);
-    for log_n in 0..=28 {
+    use NttPass::{BitReverse, BitReverseTiles, Registers, Tile};
+    assert_eq!(ntt_passes(24, true), [BitReverseTiles, Tile { s: 0, k: 10 }, Tile { s: 10, k: 8 }, Tile { s: 18, k: 6 }]);
+    assert_eq!(ntt_passes(20, true), [BitReverseTiles, Tile { s: 0, k: 10 }, Tile { s: 10, k: 8 }, Tile { s: 18, k: 2 }]);
+    assert_eq!(ntt_passes(9, true), [BitReverse, Registers { s: 0, radix: 3 }, Registers { s: 3, radix: 3 }, Registers { s: 6, radix: 3 }]);
+    assert_eq!(ntt_passes(4, false), [BitReverse, Registers { s: 0, radix: 3 }, Registers { s: 3, radix: 1 }]);
+    assert_eq!(ntt_passes(0, true), []);
+    for log_n in 1..=28 {
         for tiles in [false, true] {
+            let plan = ntt_passes(log_n, tiles);
+            assert!(matches!(plan[0], BitReverse | BitReverseTiles), "2^{log_n}: the bit reversal first");
             let mut next = 0;
-            for pass in ntt_passes(log_n, tiles) {
+            for &pass in &plan[1..] {
                 let (s, k) = match pass {
                     Registers { s, radix } => (s, radix),
                     Tile { s, k } => {
                         assert!(NTT_TILE_LOG - k <= s, "2^{log_n}: tile at stage {s} with {k} stages");
                         (s, k)
                     }
+                    BitReverse | BitReverseTiles => panic!("2^{log_n}: a second bit reversal"),
                 };
                 assert_eq!(s, next, "2^{log_n}: passes in order, no stage skipped");
                 assert!(k >= 1);

@@ -23,7 +23,7 @@ use halo2curves::group::Group;
 
 pub use compile::{source, CACHE_DIR_ENV, NVRTC_OPTIONS_ENV};
 
-use crate::backend::{log_size, ntt_passes, ntt_tiles_requested, root_of_unity, MsmBackend, NttBackend, NttPass, ResidentBases, Transform, TwiddleTables, NTT_TILE_LOG};
+use crate::backend::{log_size, ntt_passes, ntt_tiles_requested, root_of_unity, MsmBackend, NttBackend, NttPass, ResidentBases, Transform, TwiddleTables, BIT_REVERSE_TILE_BITS, NTT_TILE_LOG};
 use crate::layout::{base_words, check_layout, words, words_mut, FIELD_WORDS, XYZZ_WORDS};
 use crate::pippenger::{combine_windows, segment_len, segments_per_window, window_bits, windows, CHUNK};
 use crate::Error;
@@ -54,6 +54,7 @@ fn grid_of_blocks(threads: u64, block: u32) -> LaunchConfig {
 /// The kernels of the module.
 struct Kernels {
     bit_reverse: CudaFunction,
+    bit_reverse_tiles: CudaFunction,
     ntt_pass: [CudaFunction; 3],
     ntt_tile: CudaFunction,
     fill_powers: CudaFunction,
@@ -133,6 +134,7 @@ impl CudaBackend {
         let f = |name: &str| module.load_function(name).map_err(device_error("loading a kernel"));
         let kernels = Kernels {
             bit_reverse: f("fr_bit_reverse")?,
+            bit_reverse_tiles: f("fr_bit_reverse_tiles")?,
             ntt_pass: [f("fr_ntt_pass1")?, f("fr_ntt_pass2")?, f("fr_ntt_pass3")?],
             ntt_tile: f("fr_ntt_tile")?,
             fill_powers: f("fr_fill_powers")?,
@@ -234,11 +236,20 @@ impl CudaBackend {
         if log_n > 0 {
             let inverse = matches!(transform, Transform::Inverse);
             let twiddles = self.twiddles(log_n, inverse)?;
-            let mut launch = stream.launch_builder(&k.bit_reverse);
-            launch.arg(&mut *data).arg(&log_n);
-            unsafe { launch.launch(grid(n)) }.map_err(device_error("bit reversal"))?;
             for pass in ntt_passes(log_n, self.ntt_tiles) {
                 match pass {
+                    NttPass::BitReverse => {
+                        let mut launch = stream.launch_builder(&k.bit_reverse);
+                        launch.arg(&mut *data).arg(&log_n);
+                        unsafe { launch.launch(grid(n)) }.map_err(device_error("bit reversal"))?;
+                    }
+                    NttPass::BitReverseTiles => {
+                        let mut launch = stream.launch_builder(&k.bit_reverse_tiles);
+                        launch.arg(&mut *data).arg(&log_n);
+                        let blocks = 1u32 << (log_n - 2 * BIT_REVERSE_TILE_BITS);
+                        let cfg = LaunchConfig { grid_dim: (blocks, 1, 1), block_dim: (1 << (2 * BIT_REVERSE_TILE_BITS), 1, 1), shared_mem_bytes: 0 };
+                        unsafe { launch.launch(cfg) }.map_err(device_error("bit reversal"))?;
+                    }
                     NttPass::Registers { s, radix } => {
                         let mut launch = stream.launch_builder(&k.ntt_pass[radix as usize - 1]);
                         launch.arg(&mut *data).arg(twiddles.as_ref()).arg(&log_n).arg(&s);

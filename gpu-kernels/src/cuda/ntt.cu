@@ -24,6 +24,39 @@ extern "C" __global__ void fr_bit_reverse(u32 *data, u32 log_n) {
 // Stages s .. s+K−1 on the 2^K elements x[j] = a[base + j·2^s] held in registers, where `low`
 // (< 2^s) is base's low bits: stage t = s + u pairs x[j] with x[j + 2^u] (bit u of j clear),
 // twiddle ω^{((j mod 2^u)·2^s + low)·n/2^{t+1}}.
+// Bit reversal in tiles, for the tiled transforms (n = 2^N, N ≥ 2·BITREV_Q): write an index as
+// (a, b, c) = a·2^{N−q} + b·2^q + c with a, c < 2^q, q = BITREV_Q; it moves to (rev c, rev b,
+// rev a). Block b takes the 2^q × 2^q elements with middle part b and those with middle part
+// rev b (rows of 2^q consecutive elements), swaps them through shared memory and writes rows of
+// consecutive elements again, so that the permutation reads and writes whole runs instead of
+// scattered elements; blocks with b > rev b have nothing to do. One thread per element of a tile.
+// BITREV_Q comes from the host (backend.rs).
+
+__device__ __forceinline__ u32 reverse_bits(u32 x, u32 bits) { return bits == 0 ? 0 : __brev(x) >> (32 - bits); }
+
+extern "C" __global__ void __launch_bounds__(1 << (2 * BITREV_Q)) fr_bit_reverse_tiles(u32 *data, u32 log_n) {
+    __shared__ u32 tiles[2][8][1 << (2 * BITREV_Q)];
+    const u32 q = BITREV_Q, mid_bits = log_n - 2 * q;
+    u32 b = blockIdx.x, b_rev = reverse_bits(b, mid_bits);
+    if (b > b_rev) return;
+    u32 mids[2] = {b, b_rev};
+    u32 hi = threadIdx.x >> q, lo = threadIdx.x & ((1u << q) - 1);
+    for (int t = 0; t < 2; t++) {
+        Field a = load_field(data, ((u64)hi << (log_n - q)) | ((u64)mids[t] << q) | lo);
+#pragma unroll
+        for (int w = 0; w < 8; w++) tiles[t][w][threadIdx.x] = a.v[w];
+    }
+    __syncthreads();
+    // Position (hi, mid, lo) receives the element (rev lo, rev mid, rev hi).
+    u32 from = (reverse_bits(lo, q) << q) | reverse_bits(hi, q);
+    for (int t = 0; t < 2; t++) {
+        Field a;
+#pragma unroll
+        for (int w = 0; w < 8; w++) a.v[w] = tiles[1 - t][w][from];
+        store_field(data, ((u64)hi << (log_n - q)) | ((u64)mids[t] << q) | lo, a);
+    }
+}
+
 template <int K>
 __device__ __forceinline__ void radix_butterflies(Field x[1 << K], const u32 *twiddles, u32 log_n, u32 s, u64 low) {
 #pragma unroll

@@ -26,7 +26,7 @@ use wgpu::util::DeviceExt;
 
 pub use msm::WgpuBases;
 
-use crate::backend::{log_size, ntt_passes, ntt_tiles_requested, powers, root_of_unity, NttBackend, NttPass, Transform, TwiddleTables, NTT_TILE_LOG};
+use crate::backend::{log_size, ntt_passes, ntt_tiles_requested, powers, root_of_unity, NttBackend, NttPass, Transform, TwiddleTables, BIT_REVERSE_TILE_BITS, NTT_TILE_LOG};
 use crate::layout::{check_layout, montgomery_constants, words, words_mut};
 use crate::pippenger::CHUNK;
 use crate::Error;
@@ -70,7 +70,9 @@ fn arith_wgsl(int64: bool) -> String {
 
 /// The NTT module's source, loops unrolled.
 fn ntt_source(int64: bool) -> String {
-    let tile = format!("const TILE_LOG: u32 = {NTT_TILE_LOG}u;\nconst TILE_THREADS: u32 = {NTT_TILE_THREADS}u;\n");
+    let tile = format!(
+        "const TILE_LOG: u32 = {NTT_TILE_LOG}u;\nconst TILE_THREADS: u32 = {NTT_TILE_THREADS}u;\nconst BITREV_Q: u32 = {BIT_REVERSE_TILE_BITS}u;\n"
+    );
     unroll::unroll(&format!("{}{}{tile}{NTT_WGSL}", arith_wgsl(int64), field_wgsl::<Fr>("Fr", "fr_")))
 }
 
@@ -132,6 +134,12 @@ struct NttKernels {
     scale_by: Kernel,
 }
 
+/// The tiled kernels of ntt.wgsl (`ZKML_NTT_TILES`).
+struct NttTileKernels {
+    pass: Kernel,
+    bit_reverse: Kernel,
+}
+
 /// The kernels of msm.wgsl.
 struct MsmKernels {
     digits: Kernel,
@@ -152,8 +160,8 @@ struct Gpu {
     ntt: NttKernels,
     /// Compiled on first use: they take seconds to compile on lavapipe.
     msm: OnceLock<Result<MsmKernels, String>>,
-    /// The tiled NTT pass, compiled on first use (it needs 32 KiB of workgroup memory).
-    ntt_tile: OnceLock<Result<Kernel, String>>,
+    /// The tiled NTT kernels, compiled on first use (they need 32 KiB of workgroup memory).
+    ntt_tiles: OnceLock<Result<NttTileKernels, String>>,
     /// The largest buffer a kernel may bind, in bytes.
     max_bytes: u64,
     /// Whether the kernels use 64-bit integers (SHADER_INT64).
@@ -289,7 +297,7 @@ impl WgpuBackend {
             adapter: adapter.get_info(),
             ntt,
             msm: OnceLock::new(),
-            ntt_tile: OnceLock::new(),
+            ntt_tiles: OnceLock::new(),
             max_bytes,
             int64,
             twiddles: Mutex::new(HashMap::new()),
@@ -305,20 +313,21 @@ impl WgpuBackend {
         self
     }
 
-    /// The tiled NTT pass, compiled the first time it is needed; an error where the device has
-    /// too little workgroup memory or too small workgroups for it.
-    fn ntt_tile_kernel(&self) -> Result<&Kernel, Error> {
-        let compiled = self.gpu.ntt_tile.get_or_init(|| {
+    /// The tiled NTT kernels, compiled the first time they are needed; an error where the device
+    /// has too little workgroup memory or too small workgroups for them.
+    fn ntt_tiles_kernels(&self) -> Result<&NttTileKernels, Error> {
+        let compiled = self.gpu.ntt_tiles.get_or_init(|| {
             let limits = self.gpu.device.limits();
             let bytes = 32 << NTT_TILE_LOG;
-            if limits.max_compute_workgroup_storage_size < bytes || limits.max_compute_invocations_per_workgroup < NTT_TILE_THREADS {
+            let threads = NTT_TILE_THREADS.max(1 << (2 * BIT_REVERSE_TILE_BITS));
+            if limits.max_compute_workgroup_storage_size < bytes || limits.max_compute_invocations_per_workgroup < threads {
                 return Err(format!(
-                    "the tiled NTT needs {bytes} bytes of workgroup memory and {NTT_TILE_THREADS} threads a workgroup; the device offers {} and {}",
+                    "the tiled NTT needs {bytes} bytes of workgroup memory and {threads} threads a workgroup; the device offers {} and {}",
                     limits.max_compute_workgroup_storage_size, limits.max_compute_invocations_per_workgroup
                 ));
             }
-            let [tile] = compile(&self.gpu.device, "ntt tile", ntt_source(self.gpu.int64), ["tile_pass"])?;
-            Ok(tile)
+            let [pass, bit_reverse] = compile(&self.gpu.device, "ntt tiles", ntt_source(self.gpu.int64), ["tile_pass", "bit_reverse_tiles"])?;
+            Ok(NttTileKernels { pass, bit_reverse })
         });
         compiled.as_ref().map_err(|e| Error::Unavailable { backend: "wgpu", reason: e.clone() })
     }
@@ -578,15 +587,19 @@ impl WgpuBackend {
             if let Some(table) = &coset {
                 passes.push(pass(&k.scale_by, Some((4, table)), params(0, 0), n, WORKGROUP));
             }
-            passes.push(pass(&k.bit_reverse, None, params(0, 0), n, WORKGROUP));
             for step in ntt_passes(log_n, self.ntt_tiles) {
                 match step {
+                    NttPass::BitReverse => passes.push(pass(&k.bit_reverse, None, params(0, 0), n, WORKGROUP)),
+                    NttPass::BitReverseTiles => {
+                        let side = 1 << BIT_REVERSE_TILE_BITS;
+                        passes.push(pass(&self.ntt_tiles_kernels()?.bit_reverse, None, params(0, 0), n, side * side));
+                    }
                     NttPass::Registers { s, radix } => {
                         passes.push(pass(&k.butterfly_pass, Some((3, &twiddles)), params(1 << s, radix), n >> radix, WORKGROUP));
                     }
                     NttPass::Tile { s, k: stages } => {
                         let threads = (n >> NTT_TILE_LOG) * NTT_TILE_THREADS;
-                        passes.push(pass(self.ntt_tile_kernel()?, Some((3, &twiddles)), params(1 << s, stages), threads, NTT_TILE_THREADS));
+                        passes.push(pass(&self.ntt_tiles_kernels()?.pass, Some((3, &twiddles)), params(1 << s, stages), threads, NTT_TILE_THREADS));
                     }
                 }
             }

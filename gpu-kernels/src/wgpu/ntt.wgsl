@@ -65,6 +65,43 @@ fn bit_reverse(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workg
     }
 }
 
+// Bit reversal in tiles (`fr_bit_reverse_tiles` of cuda/ntt.cu), for the tiled transforms
+// (n = 2^N, N >= 2·BITREV_Q): index (a, b, c) = a·2^(N−q) + b·2^q + c, a, c < 2^q, q = BITREV_Q,
+// moves to (rev c, rev b, rev a). Workgroup b swaps the 2^q × 2^q elements of middle part b with
+// those of middle part rev b through workgroup memory (the `tile` of `tile_pass`), reading and
+// writing rows of 2^q consecutive elements; workgroups with b > rev b have nothing to do.
+fn reverse_bits(x: u32, bits: u32) -> u32 {
+    if (bits == 0u) { return 0u; }
+    return reverseBits(x) >> (32u - bits);
+}
+
+@compute @workgroup_size(1u << (2u * BITREV_Q))
+fn bit_reverse_tiles(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>,
+                     @builtin(local_invocation_index) lid: u32) {
+    let b = wid.x + wid.y * groups.x;
+    let mid_bits = params.log_n - 2u * BITREV_Q;
+    let b_rev = reverse_bits(b, mid_bits);
+    // Past the last block of a dispatch spread over x and y, or the other half of a pair.
+    if (b >= (1u << mid_bits) || b > b_rev) { return; }
+    let side = 1u << BITREV_Q;
+    let elems = side * side;
+    let hi = lid >> BITREV_Q;
+    let lo = lid & (side - 1u);
+    let mids = array<u32, 2>(b, b_rev);
+    for (var t = 0u; t < 2u; t++) {
+        let a = load_data((hi << (params.log_n - BITREV_Q)) | (mids[t] << BITREV_Q) | lo);
+        for (var w = 0u; w < 8u; w++) { tile[(t * 8u + w) * elems + lid] = a.l[w]; }
+    }
+    workgroupBarrier();
+    // Position (hi, mid, lo) receives the element (rev lo, rev mid, rev hi).
+    let source = (reverse_bits(lo, BITREV_Q) << BITREV_Q) | reverse_bits(hi, BITREV_Q);
+    for (var t = 0u; t < 2u; t++) {
+        var a: Fr;
+        for (var w = 0u; w < 8u; w++) { a.l[w] = tile[((1u - t) * 8u + w) * elems + source]; }
+        store_data((hi << (params.log_n - BITREV_Q)) | (mids[t] << BITREV_Q) | lo, a);
+    }
+}
+
 // Stages [s, s + r) on the 2^r elements x[j] = a[base + j·2^s] (r <= 3), where `lo` (< 2^s) is
 // base's low bits: stage s + u pairs x[j] (bit u of j clear) with x[j + 2^u], the global
 // butterfly of half 2^(s+u), twiddle w^(i·n/2^(s+u+1)) with i = (j mod 2^u)·2^s + lo. The loops

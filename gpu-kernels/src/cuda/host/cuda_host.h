@@ -28,6 +28,11 @@ static inline void __syncthreads() { block_barrier->arrive_and_wait(); }
 static inline unsigned atomicAdd(unsigned *p, unsigned v) { return __atomic_fetch_add(p, v, __ATOMIC_RELAXED); }
 static inline int __clz(unsigned x) { return x ? __builtin_clz(x) : 32; }
 static inline int __clzll(unsigned long long x) { return x ? __builtin_clzll(x) : 64; }
+static inline unsigned __brev(unsigned x) {
+    unsigned r = 0;
+    for (int i = 0; i < 32; i++, x >>= 1) r = (r << 1) | (x & 1);
+    return r;
+}
 static inline unsigned long long __brevll(unsigned long long x) {
     unsigned long long r = 0;
     for (int i = 0; i < 64; i++, x >>= 1) r = (r << 1) | (x & 1);

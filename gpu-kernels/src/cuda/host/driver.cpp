@@ -3,11 +3,12 @@
 // all as hexadecimal 32-bit words, for the Rust tests to compare with halo2curves.
 //
 //   arith F A[8] B[8]                      F = r (Fr) or q (Fq): prints a·b, a + b, a − b, a²
-//   ntt LOG_N KIND PASSES (TILE S K)*PASSES SHIFT[8] OMEGA[8] ONE[8] N_INV[8] VALUES[8n]
+//   ntt LOG_N KIND PASSES (PASS S K)*PASSES SHIFT[8] OMEGA[8] ONE[8] N_INV[8] VALUES[8n]
 //                                          KIND 0 forward, 1 inverse, 2 coset (OMEGA is ω, or
-//                                          ω⁻¹ for the inverse); the passes as cuda::ntt_passes
-//                                          plans them (TILE 1: fr_ntt_tile, 0: fr_ntt_pass<K>):
-//                                          prints the transformed values
+//                                          ω⁻¹ for the inverse); the passes as backend::ntt_passes
+//                                          plans them (PASS 0: fr_ntt_pass<K>, 1: fr_ntt_tile,
+//                                          2: fr_bit_reverse, 3: fr_bit_reverse_tiles): prints
+//                                          the transformed values
 //   msm N C WINDOWS SEGMENT BASES[16n] SCALARS[8n]
 //                                          prints the WINDOWS window sums (XYZZ, 32 words each)
 #include <cstdlib>
@@ -55,18 +56,18 @@ static void ntt() {
         std::vector<u32> table(8 * half);
         const u32 *t = table.data();
         launch(blocks((half + 15) / 16, 256), 256, false, [&] { fr_fill_powers(table.data(), half, omega.data(), one.data()); });
-        launch(blocks(n, 256), 256, false, [&] { fr_bit_reverse(d, log_n); });
         for (u32 p = 0; p < passes; p++) {
-            u32 tile = plan[3 * p], s = plan[3 * p + 1], k = plan[3 * p + 2];
-            if (tile) {
-                launch((unsigned)(n >> NTT_TILE_LOG), NTT_TILE_THREADS, true, [&] { fr_ntt_tile(d, t, log_n, s, k); });
-                continue;
-            }
-            launch(blocks(n >> k, 256), 256, false, [&] {
-                if (k == 1) fr_ntt_pass1(d, t, log_n, s);
-                if (k == 2) fr_ntt_pass2(d, t, log_n, s);
-                if (k == 3) fr_ntt_pass3(d, t, log_n, s);
-            });
+            u32 pass = plan[3 * p], s = plan[3 * p + 1], k = plan[3 * p + 2];
+            if (pass == 0)
+                launch(blocks(n >> k, 256), 256, false, [&] {
+                    if (k == 1) fr_ntt_pass1(d, t, log_n, s);
+                    if (k == 2) fr_ntt_pass2(d, t, log_n, s);
+                    if (k == 3) fr_ntt_pass3(d, t, log_n, s);
+                });
+            if (pass == 1) launch((unsigned)(n >> NTT_TILE_LOG), NTT_TILE_THREADS, true, [&] { fr_ntt_tile(d, t, log_n, s, k); });
+            if (pass == 2) launch(blocks(n, 256), 256, false, [&] { fr_bit_reverse(d, log_n); });
+            if (pass == 3)
+                launch(1u << (log_n - 2 * BITREV_Q), 1u << (2 * BITREV_Q), true, [&] { fr_bit_reverse_tiles(d, log_n); });
         }
     }
     if (kind == 1) launch(blocks(n, 256), 256, false, [&] { fr_scale(d, n, n_inv.data()); });
