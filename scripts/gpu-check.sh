@@ -20,7 +20,8 @@
 # of it compiling (NVRTC, and the Vulkan pipelines of both wgpu kernel sets); with the rest the
 # whole can pass ten minutes, so the essential steps come first, and GPU_CHECK_STEPS picks some
 # of them for one call (a comma list of tests, kernels, ntt26, prove, candidates, experiments,
-# ncu, profile; all by default; the kernel caches under ZKML_CACHE_DIR carry over between calls on one machine).
+# ncu, profile; all by default; the kernel caches under ZKML_CACHE_DIR carry over between calls
+# on one machine).
 # Every chosen step runs even if an earlier one failed; the exit status says if any did.
 set -uo pipefail
 steps=",${GPU_CHECK_STEPS:-tests,kernels,ntt26,prove,candidates,experiments,ncu,profile},"
@@ -72,8 +73,9 @@ chosen prove && step "$zkml" bench --only "$model" --backends cpu,cuda,wgpu --ru
 # Candidates for the defaults, each timed against the default run above, every result checked
 # against the CPU first: field multiplication as PTX carry chains (FIELD_MUL_PTX=1: 320 SASS
 # instructions a product against 544, scripts/sass-stats.sh), also with the NTT pass uncapped
-# (at 128 registers that form spills); the NTT in shared-memory tiles (ZKML_NTT_TILES=1: a 2^24
-# transform in 1 + 3 passes over the array instead of 1 + 8), alone and with the PTX form.
+# (at 128 registers that form spills); the NTT in shared-memory tiles (ZKML_NTT_TILES=1: the bit
+# reversal in 16 × 16 tiles, then a 2^24 transform in 3 passes over the array instead of 8),
+# alone and with the PTX form.
 if chosen candidates; then
     step env ZKML_NVRTC_OPTIONS=-DFIELD_MUL_PTX=1 "$zkml" bench-kernels --backends cuda --log-sizes 16,20,24 --runs 5 -o "$out/mul-ptx.json"
     step env ZKML_NVRTC_OPTIONS="-DFIELD_MUL_PTX=1 -DNTT_PASS_MIN_BLOCKS=1" "$zkml" bench-kernels --backends cuda --ops ntt --log-sizes 20,24 --runs 5 -o "$out/mul-ptx-ntt-min-blocks-1.json"
