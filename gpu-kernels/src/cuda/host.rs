@@ -129,9 +129,10 @@ fn cuda_field_arithmetic_on_the_host() {
 }
 
 /// The NTT kernels (forward, inverse, coset; 2^0 to 2^10 in radix-8 passes, every radix; 2^10 to
-/// 2^13 in tiled passes) against the CPU backend, and the MSM kernels (n = 1 to 2^10 with the edge-case scalars and bases of
-/// `backend::tests`, and all scalars equal) against `Σ k_i·P_i`, on fresh random inputs, in
-/// both forms of the field multiplication.
+/// 2^13 in tiled passes, with the tiled bit reversal) against the CPU backend, and the MSM
+/// kernels (n = 1 to 5000 with the edge-case scalars and bases of `backend::tests`, and all
+/// scalars equal) against `Σ k_i·P_i`, on fresh random inputs, in both forms of the field
+/// multiplication.
 #[test]
 fn cuda_kernels_on_the_host() {
     let mut rng = ChaCha20Rng::from_entropy();
@@ -170,7 +171,7 @@ fn cuda_kernels_on_the_host() {
             ntt_cases.push((log_n, tiles, kind, want));
         }
     }
-    let mut msm_cases: Vec<(Vec<Fr>, Vec<G1Affine>)> = [1usize, 2, 3, 17, 100, 256, 1000, 1024].into_iter().map(msm_inputs).collect();
+    let mut msm_cases: Vec<(Vec<Fr>, Vec<G1Affine>)> = [1usize, 2, 3, 17, 100, 256, 1000, 1024, 5000].into_iter().map(msm_inputs).collect();
     // All scalars equal: one bucket a window, summed by many threads and joined.
     let (_, bases) = msm_inputs(1000);
     msm_cases.push((vec![Fr::ONE; 1000], bases.clone()));
