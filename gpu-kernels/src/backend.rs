@@ -76,7 +76,13 @@ pub enum Transform {
 
 /// log2 of the elements a tiled NTT pass holds in a GPU block's shared memory (`NTT_TILE_LOG` in
 /// cuda/ntt.cu, `TILE_LOG` in wgpu/ntt.wgsl): 2^10 elements, 32 KiB.
-pub const NTT_TILE_LOG: u32 = 10;
+#[cfg(any(feature = "cuda", feature = "wgpu"))]
+pub(crate) const NTT_TILE_LOG: u32 = 10;
+
+/// Threads per block of a tiled NTT pass (`NTT_TILE_THREADS` in cuda/ntt.cu, `TILE_THREADS` in
+/// wgpu/ntt.wgsl): one radix-8 group of the tile each.
+#[cfg(any(feature = "cuda", feature = "wgpu"))]
+pub(crate) const NTT_TILE_THREADS: u32 = 1 << (NTT_TILE_LOG - 3);
 
 /// Environment variable that turns the GPU backends' tiled NTT passes on (`1`); off by default
 /// until timed on a GPU against the radix-8 passes.
@@ -103,8 +109,9 @@ pub(crate) enum NttPass {
 }
 
 /// log2 of the side of a tiled bit reversal's square tile (`BITREV_Q` in the kernels): a block
-/// moves two tiles of 16 rows of 16 consecutive elements.
-pub const BIT_REVERSE_TILE_BITS: u32 = 4;
+/// of one thread per element moves two tiles of 16 rows of 16 consecutive elements.
+#[cfg(any(feature = "cuda", feature = "wgpu"))]
+pub(crate) const BIT_REVERSE_TILE_BITS: u32 = 4;
 
 /// The passes of a 2^log_n transform on a GPU (none for n = 1): the bit reversal, then
 /// radix-8 passes in registers; or with `tiles`, the bit reversal in tiles and shared-memory

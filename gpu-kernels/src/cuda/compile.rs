@@ -11,8 +11,7 @@ use cudarc::nvrtc::{result as nvrtc, sys as nvrtc_sys};
 use halo2curves::bn256::{Fq, Fr};
 
 use crate::layout::{montgomery_constants, MontgomeryConstants};
-use super::NTT_TILE_THREADS;
-use crate::backend::{BIT_REVERSE_TILE_BITS, NTT_TILE_LOG};
+use crate::backend::{BIT_REVERSE_TILE_BITS, NTT_TILE_LOG, NTT_TILE_THREADS};
 use crate::pippenger::CHUNK;
 use crate::Error;
 

@@ -8,7 +8,6 @@
 
 use std::path::PathBuf;
 use std::process::Command;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 use halo2curves::bn256::{Fq, Fr, G1Affine};
 use halo2curves::ff::Field;
@@ -41,9 +40,7 @@ impl Driver {
             eprintln!("skipping: no C++ compiler ({cxx})");
             return None;
         }
-        static BUILDS: AtomicUsize = AtomicUsize::new(0);
-        let build = BUILDS.fetch_add(1, Ordering::Relaxed);
-        let dir = std::env::temp_dir().join(format!("zkml-cuda-host-{}-{build}", std::process::id()));
+        let dir = std::env::temp_dir().join(format!("zkml-cuda-host-{}-{form}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let src = dir.join("kernels.cpp");
         std::fs::write(&src, format!("{HOST}{}{DRIVER}", super::source())).unwrap();
@@ -110,32 +107,19 @@ fn arith_cases<F: Field + SerdeObject>(tag: char, rng: &mut ChaCha20Rng, input: 
     }
 }
 
-/// Multiplication, squaring, addition and subtraction of `bn254.cuh` in both fields against
-/// halo2curves, on the edge cases 0, 1, p − 1, p − 2 and fresh random values.
-#[test]
-fn cuda_field_arithmetic_on_the_host() {
-    let mut rng = ChaCha20Rng::from_entropy();
-    let (mut input, mut expected) = (String::new(), Vec::new());
-    arith_cases::<Fr>('r', &mut rng, &mut input, &mut expected);
-    arith_cases::<Fq>('q', &mut rng, &mut input, &mut expected);
-    for form in [0, 1] {
-        let Some(driver) = Driver::build(form) else { return };
-        let got = driver.run(&input);
-        assert_eq!(got.len(), expected.len(), "FIELD_MUL_PTX={form}: one line per result");
-        for (i, (got, want)) in got.iter().zip(&expected).enumerate() {
-            assert_eq!(got, want, "FIELD_MUL_PTX={form}, result {i} (case: {})", input.lines().nth(i / 4).unwrap());
-        }
-    }
-}
-
-/// The NTT kernels (forward, inverse, coset; 2^0 to 2^10 in radix-8 passes, every radix; 2^10 to
-/// 2^13 in tiled passes, with the tiled bit reversal) against the CPU backend, and the MSM
-/// kernels (n = 1 to 5000 with the edge-case scalars and bases of `backend::tests`, and all
-/// scalars equal) against `Σ k_i·P_i`, on fresh random inputs, in both forms of the field
-/// multiplication.
+/// In both forms of the field multiplication, on fresh random inputs: multiplication, squaring,
+/// addition and subtraction of `bn254.cuh` in both fields against halo2curves (with the edge
+/// cases 0, 1, p − 1, p − 2); the NTT kernels (forward, inverse, coset; 2^0 to 2^10 in radix-8
+/// passes, every radix; 2^10 to 2^13 in tiled passes, with the tiled bit reversal) against the
+/// CPU backend; the MSM kernels (n = 1 to 5000 with the edge-case scalars and bases of
+/// `backend::tests`, and all scalars equal) against `Σ k_i·P_i`.
 #[test]
 fn cuda_kernels_on_the_host() {
     let mut rng = ChaCha20Rng::from_entropy();
+    let (mut arith_input, mut arith_expected) = (String::new(), Vec::new());
+    arith_cases::<Fr>('r', &mut rng, &mut arith_input, &mut arith_expected);
+    arith_cases::<Fq>('q', &mut rng, &mut arith_input, &mut arith_expected);
+
     let mut input = String::new();
     let mut ntt_cases = Vec::new();
     for (log_n, tiles) in (0..=10u32).map(|l| (l, false)).chain((10..=13).map(|l| (l, true))) {
@@ -189,6 +173,12 @@ fn cuda_kernels_on_the_host() {
 
     for form in [0, 1] {
         let Some(driver) = Driver::build(form) else { return };
+        let got = driver.run(&arith_input);
+        assert_eq!(got.len(), arith_expected.len(), "FIELD_MUL_PTX={form}: one line per result");
+        for (i, (got, want)) in got.iter().zip(&arith_expected).enumerate() {
+            assert_eq!(got, want, "FIELD_MUL_PTX={form}, result {i} (case: {})", arith_input.lines().nth(i / 4).unwrap());
+        }
+
         let got = driver.run(&input);
         assert_eq!(got.len(), ntt_cases.len() + expected_msm.len(), "one line per command");
         for (line, (log_n, tiles, kind, want)) in got.iter().zip(&ntt_cases) {

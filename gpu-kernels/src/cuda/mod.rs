@@ -23,7 +23,7 @@ use halo2curves::group::Group;
 
 pub use compile::{source, CACHE_DIR_ENV, NVRTC_OPTIONS_ENV};
 
-use crate::backend::{log_size, ntt_passes, ntt_tiles_requested, root_of_unity, MsmBackend, NttBackend, NttPass, ResidentBases, Transform, TwiddleTables, BIT_REVERSE_TILE_BITS, NTT_TILE_LOG};
+use crate::backend::{log_size, ntt_passes, ntt_tiles_requested, root_of_unity, MsmBackend, NttBackend, NttPass, ResidentBases, Transform, TwiddleTables, BIT_REVERSE_TILE_BITS, NTT_TILE_LOG, NTT_TILE_THREADS};
 use crate::layout::{base_words, check_layout, words, words_mut, FIELD_WORDS, XYZZ_WORDS};
 use crate::pippenger::{combine_windows, segment_len, segments_per_window, window_bits, windows, CHUNK};
 use crate::Error;
@@ -36,8 +36,6 @@ const BLOCK: u32 = 256;
 const ACCUMULATE_BLOCK: u32 = 128;
 /// Values per scan block (`SCAN_THREADS · SCAN_ITEMS` in msm.cu).
 const SCAN_BLOCK: u32 = 256 * 8;
-/// Threads per block of the tiled NTT pass (`NTT_TILE_THREADS` in ntt.cu): one radix-8 group each.
-pub(crate) const NTT_TILE_THREADS: u32 = 1 << (NTT_TILE_LOG - 3);
 
 fn device_error(what: &str) -> impl Fn(cudarc::driver::DriverError) -> Error + '_ {
     move |e| Error::Device(format!("{what}: {e}"))
@@ -246,9 +244,8 @@ impl CudaBackend {
                     NttPass::BitReverseTiles => {
                         let mut launch = stream.launch_builder(&k.bit_reverse_tiles);
                         launch.arg(&mut *data).arg(&log_n);
-                        let blocks = 1u32 << (log_n - 2 * BIT_REVERSE_TILE_BITS);
-                        let cfg = LaunchConfig { grid_dim: (blocks, 1, 1), block_dim: (1 << (2 * BIT_REVERSE_TILE_BITS), 1, 1), shared_mem_bytes: 0 };
-                        unsafe { launch.launch(cfg) }.map_err(device_error("bit reversal"))?;
+                        // One thread per element, a block per pair of tiles.
+                        unsafe { launch.launch(grid_of_blocks(n, 1 << (2 * BIT_REVERSE_TILE_BITS))) }.map_err(device_error("bit reversal"))?;
                     }
                     NttPass::Registers { s, radix } => {
                         let mut launch = stream.launch_builder(&k.ntt_pass[radix as usize - 1]);
@@ -258,8 +255,8 @@ impl CudaBackend {
                     NttPass::Tile { s, k: stages } => {
                         let mut launch = stream.launch_builder(&k.ntt_tile);
                         launch.arg(&mut *data).arg(twiddles.as_ref()).arg(&log_n).arg(&s).arg(&stages);
-                        let blocks = n >> NTT_TILE_LOG;
-                        unsafe { launch.launch(grid_of_blocks(blocks * NTT_TILE_THREADS as u64, NTT_TILE_THREADS)) }
+                        let tiles = n >> NTT_TILE_LOG;
+                        unsafe { launch.launch(grid_of_blocks(tiles * NTT_TILE_THREADS as u64, NTT_TILE_THREADS)) }
                             .map_err(device_error("butterflies"))?;
                     }
                 }

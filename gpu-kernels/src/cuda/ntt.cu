@@ -117,7 +117,7 @@ extern "C" __global__ void __launch_bounds__(256, NTT_PASS_MIN_BLOCKS) fr_ntt_pa
 // (runs of 2^L consecutive indices, which keep global loads coalesced; the host keeps L ≤ s).
 // The tile is stored limb-major (word w of element e at tile[w][e]) so that threads touching
 // consecutive elements hit distinct banks. Its stages go radix-8 at a time in registers, with a
-// barrier between steps. NTT_TILE_LOG and NTT_TILE_THREADS come from the host (cuda/mod.rs).
+// barrier between steps. NTT_TILE_LOG and NTT_TILE_THREADS come from the host (backend.rs).
 template <int R>
 __device__ __forceinline__ void tile_step(u32 (*tile)[1 << NTT_TILE_LOG], const u32 *twiddles, u32 log_n, u32 s, u32 u,
                                           u32 l_bits, u64 lo0) {

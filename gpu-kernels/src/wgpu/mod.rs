@@ -26,7 +26,7 @@ use wgpu::util::DeviceExt;
 
 pub use msm::WgpuBases;
 
-use crate::backend::{log_size, ntt_passes, ntt_tiles_requested, powers, root_of_unity, NttBackend, NttPass, Transform, TwiddleTables, BIT_REVERSE_TILE_BITS, NTT_TILE_LOG};
+use crate::backend::{log_size, ntt_passes, ntt_tiles_requested, powers, root_of_unity, NttBackend, NttPass, Transform, TwiddleTables, BIT_REVERSE_TILE_BITS, NTT_TILE_LOG, NTT_TILE_THREADS};
 use crate::layout::{check_layout, montgomery_constants, words, words_mut};
 use crate::pippenger::CHUNK;
 use crate::Error;
@@ -40,9 +40,6 @@ const NTT_WGSL: &str = include_str!("ntt.wgsl");
 const MSM_WGSL: &str = include_str!("msm.wgsl");
 /// Threads per workgroup of the element-wise kernels (`WG` in arith.wgsl).
 const WORKGROUP: u32 = 64;
-/// Threads per workgroup of the tiled NTT pass (`TILE_THREADS` in ntt.wgsl): one radix-8 group
-/// each.
-const NTT_TILE_THREADS: u32 = 1 << (NTT_TILE_LOG - 3);
 
 /// field.wgsl for one field: its constants, then the template with `FIELD` → `ty` and
 /// `field_` → `prefix`.

@@ -156,7 +156,7 @@ fn butterfly_pass(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_wo
 // hi·2^(s+k) + m·2^s + lo0 + l for m < 2^k and l < 2^L, L = TILE_LOG − k (runs of 2^L consecutive
 // indices; the host keeps L <= s), stored limb-major (word w of element e at
 // tile[w·2^TILE_LOG + e]), and runs the stages three at a time in registers between barriers.
-// TILE_LOG and TILE_THREADS come from the host (wgpu/mod.rs).
+// TILE_LOG and TILE_THREADS come from the host (backend.rs).
 var<workgroup> tile: array<u32, 8u << TILE_LOG>;
 
 fn tile_index(hi: u32, lo0: u32, s: u32, k: u32, l_bits: u32, e: u32) -> u32 {
