@@ -362,7 +362,7 @@ pub(crate) mod tests {
         // Tiled passes: 2^10 is one tile, 2^13 a tile of 10 stages and one of 3, 2^19 of 10, 8, 1.
         check_ntt(&gpu.clone().with_ntt_tiles(true), &[1 << 10, 1 << 13, 1 << 19]);
         // Small sizes: lavapipe runs the kernels on the CPU, slowly.
-        check_msm(&gpu, &[1, 2, 7, 100, 777], 300);
+        check_msm(&gpu, &[1, 2, 7, 100, 777, 1 << 13], 300);
         // A profiled transform gives the same values and times every dispatch: 2^7 is a
         // bit reversal and three passes (3 + 3 + 1 stages).
         let a = inputs(1 << 7);

@@ -13,14 +13,14 @@ use halo2curves::bn256::{Fq, Fr, G1Affine};
 use halo2curves::ff::Field;
 use halo2curves::group::Curve;
 use halo2curves::serde::SerdeObject;
-use rand::SeedableRng;
+use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha20Rng;
 
 use crate::backend::tests::{msm_inputs, naive_msm};
 use crate::backend::{ntt_passes, root_of_unity, NttBackend, NttPass, NTT_TILE_LOG};
 use crate::cpu::CpuBackend;
 use crate::layout::base_words;
-use crate::pippenger::{combine_windows, segment_len, window_bits, windows};
+use crate::pippenger::{combine_windows, reduction_levels, window_bits, windows};
 
 const HOST: &str = include_str!("host/cuda_host.h");
 const DRIVER: &str = include_str!("host/driver.cpp");
@@ -111,8 +111,9 @@ fn arith_cases<F: Field + SerdeObject>(tag: char, rng: &mut ChaCha20Rng, input: 
 /// addition and subtraction of `bn254.cuh` in both fields against halo2curves (with the edge
 /// cases 0, 1, p − 1, p − 2); the NTT kernels (forward, inverse, coset; 2^0 to 2^10 in radix-8
 /// passes, every radix; 2^10 to 2^13 in tiled passes, with the tiled bit reversal) against the
-/// CPU backend; the MSM kernels (n = 1 to 5000 with the edge-case scalars and bases of
-/// `backend::tests`, and all scalars equal) against `Σ k_i·P_i`.
+/// CPU backend; the bucket offsets' scan (up to 600 000 counts) against a prefix sum; the MSM
+/// kernels (n = 1 to 8192, one to three reduction levels, with the
+/// edge-case scalars and bases of `backend::tests`, and all scalars equal) against `Σ k_i·P_i`.
 #[test]
 fn cuda_kernels_on_the_host() {
     let mut rng = ChaCha20Rng::from_entropy();
@@ -155,7 +156,18 @@ fn cuda_kernels_on_the_host() {
             ntt_cases.push((log_n, tiles, kind, want));
         }
     }
-    let mut msm_cases: Vec<(Vec<Fr>, Vec<G1Affine>)> = [1usize, 2, 3, 17, 100, 256, 1000, 1024, 5000].into_iter().map(msm_inputs).collect();
+    // The bucket offsets' scan: one block, a partial block, and 293 blocks (more than the
+    // totals' one-block scan has threads, so its threads take two totals each).
+    let mut scan_expected = Vec::new();
+    for len in [1usize, 2047, 2048, 2049, 600_000] {
+        let counts: Vec<u32> = (0..len).map(|_| rng.gen_range(0..40)).collect();
+        input.push_str(&format!("scan {len:x}"));
+        push_words(&mut input, &counts);
+        input.push('\n');
+        let offsets: Vec<u32> = counts.iter().scan(0, |run, &v| Some(std::mem::replace(run, *run + v))).collect();
+        scan_expected.push([offsets, vec![counts.iter().sum()]].concat());
+    }
+    let mut msm_cases: Vec<(Vec<Fr>, Vec<G1Affine>)> = [1usize, 2, 3, 17, 100, 256, 1000, 1024, 5000, 8192].into_iter().map(msm_inputs).collect();
     // All scalars equal: one bucket a window, summed by many threads and joined.
     let (_, bases) = msm_inputs(1000);
     msm_cases.push((vec![Fr::ONE; 1000], bases.clone()));
@@ -163,8 +175,13 @@ fn cuda_kernels_on_the_host() {
     let mut expected_msm = Vec::new();
     for (scalars, bases) in &msm_cases {
         let n = scalars.len();
-        let c = window_bits(n);
-        input.push_str(&format!("msm {n:x} {c:x} {:x} {:x}", windows(c), segment_len(c)));
+        let c = window_bits(n, u64::MAX);
+        let w = windows(c);
+        let (levels, level_points) = reduction_levels(c, w);
+        input.push_str(&format!("msm {n:x} {c:x} {w:x} {level_points:x} {:x}", levels.len()));
+        for l in &levels {
+            input.push_str(&format!(" {:x} {:x} {:x} {:x} {:x}", l.reads_buckets as u32, l.inputs, l.segment_len, l.input_at, l.output_at));
+        }
         push_words(&mut input, &base_words(bases));
         push_words(&mut input, &scalars.iter().flat_map(raw_words).collect::<Vec<_>>());
         input.push('\n');
@@ -180,7 +197,7 @@ fn cuda_kernels_on_the_host() {
         }
 
         let got = driver.run(&input);
-        assert_eq!(got.len(), ntt_cases.len() + expected_msm.len(), "one line per command");
+        assert_eq!(got.len(), ntt_cases.len() + scan_expected.len() + expected_msm.len(), "one line per command");
         for (line, (log_n, tiles, kind, want)) in got.iter().zip(&ntt_cases) {
             let got: Vec<Fr> = line.chunks(8).map(from_words).collect();
             assert!(
@@ -188,7 +205,11 @@ fn cuda_kernels_on_the_host() {
                 "FIELD_MUL_PTX={form}: NTT 2^{log_n} (tiles: {tiles}), kind {kind} (0 forward, 1 inverse, 2 coset) differs from the CPU"
             );
         }
-        for (line, (n, c, want)) in got[ntt_cases.len()..].iter().zip(&expected_msm) {
+        let (scans, msms) = got[ntt_cases.len()..].split_at(scan_expected.len());
+        for (line, want) in scans.iter().zip(&scan_expected) {
+            assert!(line == want, "FIELD_MUL_PTX={form}: the exclusive scan of {} counts", want.len() - 1);
+        }
+        for (line, (n, c, want)) in msms.iter().zip(&expected_msm) {
             let sum: G1Affine = combine_windows(line, *c).unwrap().to_affine();
             assert_eq!(sum, *want, "FIELD_MUL_PTX={form}: MSM of {n} points differs from Σ k_i·P_i");
         }

@@ -25,7 +25,7 @@ pub use compile::{source, CACHE_DIR_ENV, NVRTC_OPTIONS_ENV};
 
 use crate::backend::{log_size, ntt_passes, ntt_tiles_requested, root_of_unity, MsmBackend, NttBackend, NttPass, ResidentBases, Transform, TwiddleTables, BIT_REVERSE_TILE_BITS, NTT_TILE_LOG, NTT_TILE_THREADS};
 use crate::layout::{base_words, check_layout, words, words_mut, FIELD_WORDS, XYZZ_WORDS};
-use crate::pippenger::{combine_windows, segment_len, segments_per_window, window_bits, windows, CHUNK};
+use crate::pippenger::{combine_windows, reduction_levels, window_bits, windows, CHUNK};
 use crate::Error;
 
 /// Threads per block of the element-wise kernels.
@@ -64,8 +64,7 @@ struct Kernels {
     scan_add: CudaFunction,
     msm_accumulate: CudaFunction,
     msm_join: CudaFunction,
-    msm_reduce_segments: CudaFunction,
-    msm_reduce_tree: CudaFunction,
+    msm_reduce_level: CudaFunction,
 }
 
 struct Device {
@@ -144,8 +143,7 @@ impl CudaBackend {
             scan_add: f("scan_add")?,
             msm_accumulate: f("msm_accumulate")?,
             msm_join: f("msm_join")?,
-            msm_reduce_segments: f("msm_reduce_segments")?,
-            msm_reduce_tree: f("msm_reduce_tree")?,
+            msm_reduce_level: f("msm_reduce_level")?,
         };
         let device = Device {
             stream: ctx.default_stream(),
@@ -308,7 +306,8 @@ struct Scratch {
     first: CudaSlice<u32>,
     last: CudaSlice<u32>,
     buckets: CudaSlice<u32>,
-    segments: CudaSlice<u32>,
+    /// The pairs of the reduction levels (`pippenger::ReductionLevel`).
+    levels: CudaSlice<u32>,
 }
 
 /// Bases resident on the GPU, with the work buffers of the last MSM size.
@@ -346,7 +345,7 @@ impl CudaBases {
         let buckets = w << (c - 1);
         let entries = n * w;
         let chunks = (entries as u64).div_ceil(CHUNK) as usize;
-        let segments = w * segments_per_window(c) as usize;
+        let (_, level_points) = reduction_levels(c, w as u32);
         Ok(Scratch {
             n,
             counts: alloc(buckets)?,
@@ -357,7 +356,7 @@ impl CudaBases {
             first: alloc(chunks * XYZZ_WORDS)?,
             last: alloc(chunks * XYZZ_WORDS)?,
             buckets: alloc(buckets * XYZZ_WORDS)?,
-            segments: alloc(segments * XYZZ_WORDS)?,
+            levels: alloc(level_points as usize * XYZZ_WORDS)?,
         })
     }
 
@@ -370,7 +369,7 @@ impl CudaBases {
         if n == 0 {
             return Ok(G1::identity());
         }
-        let c = window_bits(n);
+        let c = window_bits(n, u64::MAX);
         let w = windows(c);
         let n_buckets = w << (c - 1);
         let mut guard = self.scratch.lock().map_err(|_| Error::Device("MSM scratch poisoned".into()))?;
@@ -397,8 +396,8 @@ impl CudaBases {
         unsafe { launch.launch(cfg) }.map_err(&err)?;
         let mut launch = stream.launch_builder(&k.scan_totals);
         launch.arg(&mut s.totals).arg(&scan_blocks);
-        let one = LaunchConfig { grid_dim: (1, 1, 1), block_dim: (1, 1, 1), shared_mem_bytes: 0 };
-        unsafe { launch.launch(one) }.map_err(&err)?;
+        let one_block = LaunchConfig { grid_dim: (1, 1, 1), block_dim: (256, 1, 1), shared_mem_bytes: 0 };
+        unsafe { launch.launch(one_block) }.map_err(&err)?;
         let mut launch = stream.launch_builder(&k.scan_add);
         launch.arg(&mut s.offsets).arg(&s.totals).arg(&n_buckets);
         unsafe { launch.launch(grid(n_buckets as u64)) }.map_err(&err)?;
@@ -425,20 +424,17 @@ impl CudaBases {
         launch.arg(&s.offsets).arg(&s.counts).arg(&n_buckets).arg(&s.first).arg(&s.last).arg(&mut s.buckets);
         unsafe { launch.launch(grid(n_buckets as u64)) }.map_err(&err)?;
 
-        let seg = segment_len(c);
-        let per_window = segments_per_window(c);
-        let mut launch = stream.launch_builder(&k.msm_reduce_segments);
-        launch.arg(&s.buckets).arg(&s.counts).arg(&c).arg(&w).arg(&seg).arg(&mut s.segments);
-        unsafe { launch.launch(grid((w * per_window) as u64)) }.map_err(&err)?;
-        let mut half = per_window / 2;
-        while half >= 1 {
-            let mut launch = stream.launch_builder(&k.msm_reduce_tree);
-            launch.arg(&mut s.segments).arg(&w).arg(&half);
-            unsafe { launch.launch(grid((w * half) as u64)) }.map_err(&err)?;
-            half /= 2;
+        let (levels, _) = reduction_levels(c, w);
+        for level in &levels {
+            let mut launch = stream.launch_builder(&k.msm_reduce_level);
+            let (reads_buckets, input_at, output_at) = (level.reads_buckets as u32, level.input_at as u64, level.output_at as u64);
+            launch.arg(&s.buckets).arg(&s.counts).arg(&mut s.levels).arg(&reads_buckets);
+            launch.arg(&level.inputs).arg(&level.segment_len).arg(&w).arg(&input_at).arg(&output_at);
+            unsafe { launch.launch(grid((w * level.segments()) as u64)) }.map_err(&err)?;
         }
         let mut sums = vec![0u32; w as usize * XYZZ_WORDS];
-        stream.memcpy_dtoh(&s.segments.slice(..sums.len()), &mut sums).map_err(&err)?;
+        let sums_at = levels.last().unwrap().output_at as usize * XYZZ_WORDS;
+        stream.memcpy_dtoh(&s.levels.slice(sums_at..sums_at + sums.len()), &mut sums).map_err(&err)?;
         stream.synchronize().map_err(&err)?;
         drop(guard);
         combine_windows(&sums, c)

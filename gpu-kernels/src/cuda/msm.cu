@@ -10,8 +10,8 @@
 //  4. msm_accumulate sums fixed-size chunks of `entries`: a bucket inside one chunk is stored
 //                    at once, the runs cut by a chunk border become per-chunk partial sums;
 //  5. msm_join       adds the partial sums of every bucket that crosses a chunk border;
-//  6. msm_reduce_segments / msm_reduce_tree: Σ_b (b+1)·bucket_b per window, by running sums
-//                    over segments of buckets and a tree over the segments.
+//  6. msm_reduce_level, a few times: Σ_b (b+1)·bucket_b per window, by running sums over
+//                    segments of 16 buckets, then of 16 segment sums, and so on.
 // The host finishes with Σ_w 2^{c·w}·window_w (W points).
 
 // CHUNK, the entries per accumulation thread, is defined by the host (pippenger.rs).
@@ -67,42 +67,52 @@ extern "C" __global__ void msm_digits(const u32 *scalars, u64 n, u32 c, u32 wind
 #define SCAN_THREADS 256
 #define SCAN_ITEMS 8
 
-extern "C" __global__ void scan_blocks(const u32 *in, u32 *out, u32 *block_totals, u32 len) {
-    __shared__ u32 sums[SCAN_THREADS];
-    u32 base = (blockIdx.x * SCAN_THREADS + threadIdx.x) * SCAN_ITEMS;
-    u32 local = 0;
-    for (u32 k = 0; k < SCAN_ITEMS; k++)
-        if (base + k < len) local += in[base + k];
-    sums[threadIdx.x] = local;
+// Hillis–Steele inclusive scan of one value per thread of a SCAN_THREADS block: the sum of
+// `own` over this thread and those before it.
+__device__ __forceinline__ u32 block_scan(u32 *sums, u32 own) {
+    sums[threadIdx.x] = own;
     __syncthreads();
-    // Hillis–Steele inclusive scan of the thread sums.
     for (u32 off = 1; off < SCAN_THREADS; off <<= 1) {
         u32 v = threadIdx.x >= off ? sums[threadIdx.x - off] : 0;
         __syncthreads();
         sums[threadIdx.x] += v;
         __syncthreads();
     }
-    u32 run = sums[threadIdx.x] - local;
-    for (u32 k = 0; k < SCAN_ITEMS; k++) {
+    return sums[threadIdx.x];
+}
+
+// Exclusive scan of `len` values from `in` to `out` (in place when they are the same) by one
+// block, thread t taking `per` consecutive values from `base`; returns the thread's inclusive
+// sum (the block's total for the last thread).
+__device__ __forceinline__ u32 scan_run(const u32 *in, u32 *out, u32 base, u32 per, u32 len, u32 *sums) {
+    u32 own = 0;
+    for (u32 k = 0; k < per; k++)
+        if (base + k < len) own += in[base + k];
+    u32 inclusive = block_scan(sums, own);
+    u32 run = inclusive - own;
+    for (u32 k = 0; k < per; k++) {
         if (base + k < len) {
             u32 v = in[base + k];
             out[base + k] = run;
             run += v;
         }
     }
-    if (threadIdx.x == SCAN_THREADS - 1) block_totals[blockIdx.x] = sums[threadIdx.x];
+    return inclusive;
 }
 
-// One thread scans the (few) block totals in place and writes the grand total after them.
+extern "C" __global__ void scan_blocks(const u32 *in, u32 *out, u32 *block_totals, u32 len) {
+    __shared__ u32 sums[SCAN_THREADS];
+    u32 total = scan_run(in, out, (blockIdx.x * SCAN_THREADS + threadIdx.x) * SCAN_ITEMS, SCAN_ITEMS, len, sums);
+    if (threadIdx.x == SCAN_THREADS - 1) block_totals[blockIdx.x] = total;
+}
+
+// One block scans the block totals in place (3 328 of them for 13 windows of 2^19 buckets) and
+// writes the grand total after them.
 extern "C" __global__ void scan_totals(u32 *block_totals, u32 blocks) {
-    if (blockIdx.x != 0 || threadIdx.x != 0) return;
-    u32 run = 0;
-    for (u32 b = 0; b < blocks; b++) {
-        u32 v = block_totals[b];
-        block_totals[b] = run;
-        run += v;
-    }
-    block_totals[blocks] = run;
+    __shared__ u32 sums[SCAN_THREADS];
+    u32 per = (blocks + SCAN_THREADS - 1) / SCAN_THREADS;
+    u32 total = scan_run(block_totals, block_totals, threadIdx.x * per, per, blocks, sums);
+    if (threadIdx.x == SCAN_THREADS - 1) block_totals[blocks] = total;
 }
 
 extern "C" __global__ void scan_add(u32 *out, const u32 *block_offsets, u32 len) {
@@ -186,43 +196,38 @@ extern "C" __global__ void msm_join(const u32 *offsets, const u32 *counts, u32 n
     store_xyzz(buckets, key, acc);
 }
 
-// k·p for a small k, double and add.
-__device__ __forceinline__ Xyzz xyzz_mul_small(const Xyzz &p, u32 k) {
-    Xyzz r = xyzz_identity();
-    if (k == 0) return r;
-    for (int bit = 31 - __clz(k); bit >= 0; bit--) {
-        r = xyzz_dbl(r);
-        if ((k >> bit) & 1) r = xyzz_add(r, p);
-    }
-    return r;
-}
-
-// Thread (w, j) sums segment j of window w's buckets, weighted by digit value:
-// Σ_{b in [lo, hi)} (b + 1)·B_b = Σ_b (b − lo + 1)·B_b + lo·Σ_b B_b, the first by a running sum.
-// Results are stored segment-major (j·windows + w), so that after the tree the window sums are
-// the first `windows` points.
-extern "C" __global__ void msm_reduce_segments(const u32 *buckets, const u32 *counts, u32 c, u32 windows,
-                                               u32 segment_len, u32 *segments) {
-    u32 buckets_per_window = 1u << (c - 1);
-    u32 per_window = buckets_per_window / segment_len;
+// One level of the bucket reduction (pippenger.rs, `ReductionLevel`): thread (w, j) reduces
+// segment j of window w, `len` inputs, from the top one down with a running sum:
+// - the first level (reads_buckets) reads the buckets of window w, B_{jL+r}, and writes
+//   T = Σ_r (r+1)·B and S = L·Σ_r B;
+// - a later level reads pairs (T_e, S_e) and writes T = Σ_r (T_{jL+r} + r·S_{jL+r}) and
+//   S = L·Σ_r S_{jL+r}: adding the running sum into acc *before* S_e joins it gives weight r.
+// Pairs are stored from point `*_at` of `levels` as all T, then all S, segment-major
+// (j·windows + w), so the last level's T are the window sums, in window order. S is scaled
+// (log L doublings) and written only when a level follows (segments > 1).
+extern "C" __global__ void msm_reduce_level(const u32 *buckets, const u32 *counts, u32 *levels, u32 reads_buckets,
+                                            u32 inputs, u32 len, u32 windows, u64 input_at, u64 output_at) {
+    u32 segments = inputs / len;
     u32 id = blockIdx.x * blockDim.x + threadIdx.x;
-    if (id >= windows * per_window) return;
+    if (id >= windows * segments) return;
     u32 w = id % windows, j = id / windows;
-    u32 lo = j * segment_len;
     Xyzz running = xyzz_identity(), acc = xyzz_identity();
-    for (int b = (int)(lo + segment_len) - 1; b >= (int)lo; b--) {
-        u32 key = w * buckets_per_window + (u32)b;
-        if (counts[key] != 0) running = xyzz_add(running, load_xyzz(buckets, key));
-        acc = xyzz_add(acc, running);
+    for (int r = (int)len - 1; r >= 0; r--) {
+        u32 e = j * len + (u32)r;
+        if (reads_buckets) {
+            u32 key = w * inputs + e;
+            if (counts[key] != 0) running = xyzz_add(running, load_xyzz(buckets, key));
+            acc = xyzz_add(acc, running);
+        } else {
+            u64 pair = (u64)e * windows + w;
+            acc = xyzz_add(acc, running);
+            running = xyzz_add(running, load_xyzz(levels, input_at + (u64)inputs * windows + pair));
+            acc = xyzz_add(acc, load_xyzz(levels, input_at + pair));
+        }
     }
-    acc = xyzz_add(acc, xyzz_mul_small(running, lo));
-    store_xyzz(segments, id, acc);
-}
-
-// One tree level over the segments: entry (i, w) += entry (i + half, w) for i < half.
-extern "C" __global__ void msm_reduce_tree(u32 *segments, u32 windows, u32 half) {
-    u32 id = blockIdx.x * blockDim.x + threadIdx.x;
-    if (id >= windows * half) return;
-    u64 other = (u64)id + (u64)half * windows;
-    store_xyzz(segments, id, xyzz_add(load_xyzz(segments, id), load_xyzz(segments, other)));
+    store_xyzz(levels, output_at + id, acc);
+    if (segments > 1) {
+        for (u32 m = 1; m < len; m <<= 1) running = xyzz_dbl(running);
+        store_xyzz(levels, output_at + (u64)segments * windows + id, running);
+    }
 }

@@ -145,8 +145,7 @@ struct MsmKernels {
     scan_add: Kernel,
     accumulate: Kernel,
     join: Kernel,
-    reduce_segments: Kernel,
-    reduce_tree: Kernel,
+    reduce_level: Kernel,
 }
 
 /// An opened device with its compiled kernels.
@@ -332,10 +331,10 @@ impl WgpuBackend {
     /// The MSM kernels, compiled the first time they are needed.
     fn msm_kernels(&self) -> Result<&MsmKernels, Error> {
         let compiled = self.gpu.msm.get_or_init(|| {
-            let entries = ["msm_digits", "scan_blocks", "scan_totals", "scan_add", "msm_accumulate", "msm_join", "msm_reduce_segments", "msm_reduce_tree"];
-            let [digits, scan_blocks, scan_totals, scan_add, accumulate, join, reduce_segments, reduce_tree] =
+            let entries = ["msm_digits", "scan_blocks", "scan_totals", "scan_add", "msm_accumulate", "msm_join", "msm_reduce_level"];
+            let [digits, scan_blocks, scan_totals, scan_add, accumulate, join, reduce_level] =
                 compile(&self.gpu.device, "msm", msm_source(self.gpu.int64), entries)?;
-            Ok(MsmKernels { digits, scan_blocks, scan_totals, scan_add, accumulate, join, reduce_segments, reduce_tree })
+            Ok(MsmKernels { digits, scan_blocks, scan_totals, scan_add, accumulate, join, reduce_level })
         });
         compiled.as_ref().map_err(|e| Error::Unavailable { backend: "wgpu", reason: format!("the MSM kernels do not compile on this device: {e}") })
     }

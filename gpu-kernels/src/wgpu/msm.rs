@@ -10,7 +10,7 @@ use halo2curves::group::Group;
 use super::{Dispatch, WgpuBackend, WgpuValues, WORKGROUP};
 use crate::backend::{MsmBackend, NttBackend, ResidentBases};
 use crate::layout::{base_words, XYZZ_WORDS};
-use crate::pippenger::{combine_windows, segment_len, segments_per_window, window_bits, windows, CHUNK};
+use crate::pippenger::{bucket_points, combine_windows, reduction_levels, window_bits, windows, CHUNK};
 use crate::Error;
 
 /// Values per scan workgroup (`SCAN_THREADS · SCAN_ITEMS` in msm.wgsl).
@@ -24,8 +24,8 @@ pub struct WgpuBases {
     scratch: Mutex<Option<Scratch>>,
 }
 
-/// Work buffers of one MSM size (`points`: the buckets, then the segment sums from
-/// `segments_at`; `first` and `last`: the chunks' partial sums).
+/// Work buffers of one MSM size (`points`: the buckets, then from `levels_at` the pairs of the
+/// reduction levels; `first` and `last`: the chunks' partial sums).
 struct Scratch {
     n: usize,
     counts: wgpu::Buffer,
@@ -36,7 +36,7 @@ struct Scratch {
     points: wgpu::Buffer,
     first: wgpu::Buffer,
     last: wgpu::Buffer,
-    segments_at: u32,
+    levels_at: u32,
 }
 
 impl MsmBackend for WgpuBackend {
@@ -74,7 +74,8 @@ impl WgpuBases {
         if n == 0 {
             return Ok(G1::identity());
         }
-        let c = window_bits(n);
+        // The buckets and reduction levels share one binding.
+        let c = window_bits(n, self.backend.gpu.max_bytes / (XYZZ_WORDS as u64 * 4));
         let mut guard = self.scratch.lock().map_err(|_| Error::Device("MSM scratch poisoned".into()))?;
         let sums = self.backend.checked("msm", || {
             if !matches!(guard.as_ref(), Some(s) if s.n == n) {
@@ -93,7 +94,7 @@ impl WgpuBases {
         let buckets = w << (c - 1);
         let entries = n as u64 * w;
         let chunks = entries.div_ceil(CHUNK);
-        let points = buckets + w * segments_per_window(c) as u64;
+        let points = bucket_points(c);
         // Kernels index words with 32 bits.
         if points.max(chunks) * XYZZ_WORDS as u64 > u32::MAX as u64 || entries > u32::MAX as u64 {
             return Err(Error::InvalidInput(format!("an MSM of {n} points is too large for the wgpu kernels")));
@@ -108,7 +109,7 @@ impl WgpuBases {
             points: gpu.buffer("points", points * XYZZ_WORDS as u64)?,
             first: gpu.buffer("first", chunks * XYZZ_WORDS as u64)?,
             last: gpu.buffer("last", chunks * XYZZ_WORDS as u64)?,
-            segments_at: buckets as u32,
+            levels_at: buckets as u32,
         })
     }
 
@@ -119,37 +120,36 @@ impl WgpuBases {
         let n_buckets = w << (c - 1);
         let scan_blocks = n_buckets.div_ceil(SCAN_BLOCK);
         let chunks = (n as u64 * w as u64).div_ceil(CHUNK);
-        let per_window = segments_per_window(c);
+        let (levels, _) = reduction_levels(c, w);
         let k = self.backend.msm_kernels()?;
-        // MsmParams in msm.wgsl.
-        let params = |write_entries: u32, half: u32| {
-            vec![n, c, w, write_entries, n_buckets, half, segment_len(c), scan_blocks, s.segments_at, scalars.split as u32, 0, 0]
+        // MsmParams in msm.wgsl: the common fields, then a reduction level's (zero elsewhere).
+        let level_params = |write_entries: u32, level: [u32; 5]| {
+            [vec![n, c, w, write_entries, n_buckets, scan_blocks, scalars.split as u32], level.to_vec()].concat()
         };
+        let params = |write_entries: u32| level_params(write_entries, [0; 5]);
         let dispatch = |kernel, params, buffers, threads: u64| Dispatch { kernel, params, buffers, threads, workgroup: WORKGROUP };
         let count = [
-            dispatch(&k.digits, params(0, 0), vec![(1, &scalars.low), (11, &scalars.high), (3, &s.counts), (4, &s.entries)], n as u64),
+            dispatch(&k.digits, params(0), vec![(1, &scalars.low), (11, &scalars.high), (3, &s.counts), (4, &s.entries)], n as u64),
             Dispatch {
                 workgroup: 256,
-                ..dispatch(&k.scan_blocks, params(0, 0), vec![(5, &s.counts), (6, &s.offsets), (7, &s.totals)], scan_blocks as u64 * 256)
+                ..dispatch(&k.scan_blocks, params(0), vec![(5, &s.counts), (6, &s.offsets), (7, &s.totals)], scan_blocks as u64 * 256)
             },
-            Dispatch { workgroup: 1, ..dispatch(&k.scan_totals, params(0, 0), vec![(7, &s.totals)], 1) },
-            dispatch(&k.scan_add, params(0, 0), vec![(6, &s.offsets), (7, &s.totals)], n_buckets as u64),
+            Dispatch { workgroup: 256, ..dispatch(&k.scan_totals, params(0), vec![(7, &s.totals)], 256) },
+            dispatch(&k.scan_add, params(0), vec![(6, &s.offsets), (7, &s.totals)], n_buckets as u64),
         ];
         let mut sum = vec![
-            dispatch(&k.digits, params(1, 0), vec![(1, &scalars.low), (11, &scalars.high), (3, &s.cursors), (4, &s.entries)], n as u64),
+            dispatch(&k.digits, params(1), vec![(1, &scalars.low), (11, &scalars.high), (3, &s.cursors), (4, &s.entries)], n as u64),
             dispatch(
                 &k.accumulate,
-                params(0, 0),
+                params(0),
                 vec![(2, &self.bases), (4, &s.entries), (5, &s.counts), (6, &s.offsets), (7, &s.totals), (8, &s.points), (9, &s.first), (10, &s.last)],
                 chunks,
             ),
-            dispatch(&k.join, params(0, 0), vec![(5, &s.counts), (6, &s.offsets), (8, &s.points), (9, &s.first), (10, &s.last)], n_buckets as u64),
-            dispatch(&k.reduce_segments, params(0, 0), vec![(5, &s.counts), (8, &s.points)], (w * per_window) as u64),
+            dispatch(&k.join, params(0), vec![(5, &s.counts), (6, &s.offsets), (8, &s.points), (9, &s.first), (10, &s.last)], n_buckets as u64),
         ];
-        let mut half = per_window / 2;
-        while half >= 1 {
-            sum.push(dispatch(&k.reduce_tree, params(0, half), vec![(8, &s.points)], (w * half) as u64));
-            half /= 2;
+        for l in &levels {
+            let level = [l.reads_buckets as u32, l.inputs, l.segment_len, s.levels_at + l.input_at, s.levels_at + l.output_at];
+            sum.push(dispatch(&k.reduce_level, level_params(0, level), vec![(5, &s.counts), (8, &s.points)], (w * l.segments()) as u64));
         }
         let mut encoder = self.backend.gpu.device.create_command_encoder(&Default::default());
         encoder.clear_buffer(&s.counts, 0, None);
@@ -157,8 +157,9 @@ impl WgpuBases {
         // The write pass fills each bucket from its start: cursors begin as the offsets.
         encoder.copy_buffer_to_buffer(&s.offsets, 0, &s.cursors, 0, n_buckets as u64 * 4);
         self.backend.record(&mut encoder, &sum);
-        // The window sums are the first `w` segment points.
-        self.backend.finish(encoder, &[(&s.points, s.segments_at as u64 * XYZZ_WORDS as u64, w as u64 * XYZZ_WORDS as u64)])
+        // The window sums are the first `w` points of the last level's output.
+        let sums_at = (s.levels_at + levels.last().unwrap().output_at) as u64;
+        self.backend.finish(encoder, &[(&s.points, sums_at * XYZZ_WORDS as u64, w as u64 * XYZZ_WORDS as u64)])
     }
 }
 

@@ -9,22 +9,24 @@
 //  4. msm_accumulate  sums chunks of CHUNK entries: a bucket wholly inside a chunk is stored at
 //                     once, runs cut by a chunk border become per-chunk partial sums;
 //  5. msm_join        adds the partial sums of every bucket that crosses a chunk border;
-//  6. msm_reduce_*    Σ_b (b+1)·bucket_b per window, by running sums over segments of buckets
-//                     and a tree over the segments.
+//  6. msm_reduce_level, a few times: Σ_b (b+1)·bucket_b per window, by running sums over
+//                     segments of 16 buckets, then of 16 segment sums, and so on.
 // The host finishes with Σ_w 2^{c·w}·window_w (W points).
 //
 // Unlike the CUDA kernels, an entry does not carry its bucket (found by a binary search over the
 // offsets instead): at 2^24 points the 64-bit entries would take 2 GiB, more than the largest
 // storage binding Vulkan drivers offer.
 //
-// `points` holds the buckets, then from `segments_at` the segment sums; `first` and `last` the
+// `points` holds the buckets, then the reduction levels' pairs; `first` and `last` the
 // chunks' partial sums (three bindings: at 2^24 points one would exceed 2 GiB). CHUNK is defined
 // by the host.
 
+// The level_* fields are one reduction level's (pippenger.rs, ReductionLevel), its offsets in
+// points of `points`.
 struct MsmParams {
     n: u32, c: u32, windows: u32, write_entries: u32,
-    n_buckets: u32, half: u32, segment_len: u32, scan_blocks: u32,
-    segments_at: u32, scalars_split: u32, _pad1: u32, _pad2: u32,
+    n_buckets: u32, scan_blocks: u32, scalars_split: u32, level_first: u32,
+    level_inputs: u32, level_len: u32, level_in: u32, level_out: u32,
 }
 
 @group(0) @binding(0) var<uniform> params: MsmParams;
@@ -156,11 +158,26 @@ fn msm_digits(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgr
 }
 
 // Exclusive scan of `counts` into `offsets` in three passes: per-workgroup scans with workgroup
-// totals, a scan of the totals (one thread), then the workgroup offsets added back.
+// totals, a scan of the totals (one workgroup), then the workgroup offsets added back.
 const SCAN_THREADS: u32 = 256u;
 const SCAN_ITEMS: u32 = 8u;
 
 var<workgroup> scan_sums: array<u32, 256>;
+
+// Hillis-Steele inclusive scan of one value per invocation of a SCAN_THREADS workgroup: the sum
+// of `own` over this invocation and those before it.
+fn workgroup_scan(local: u32, own: u32) -> u32 {
+    scan_sums[local] = own;
+    workgroupBarrier();
+    for (var off = 1u; off < SCAN_THREADS; off <<= 1u) {
+        var v = 0u;
+        if (local >= off) { v = scan_sums[local - off]; }
+        workgroupBarrier();
+        scan_sums[local] += v;
+        workgroupBarrier();
+    }
+    return scan_sums[local];
+}
 
 @compute @workgroup_size(256)
 fn scan_blocks(@builtin(workgroup_id) group: vec3<u32>, @builtin(local_invocation_id) local: vec3<u32>) {
@@ -170,17 +187,8 @@ fn scan_blocks(@builtin(workgroup_id) group: vec3<u32>, @builtin(local_invocatio
     for (var k = 0u; k < SCAN_ITEMS; k++) {
         if (base + k < len) { own += counts[base + k]; }
     }
-    scan_sums[local.x] = own;
-    workgroupBarrier();
-    // Hillis-Steele inclusive scan of the thread sums.
-    for (var off = 1u; off < SCAN_THREADS; off <<= 1u) {
-        var v = 0u;
-        if (local.x >= off) { v = scan_sums[local.x - off]; }
-        workgroupBarrier();
-        scan_sums[local.x] += v;
-        workgroupBarrier();
-    }
-    var run = scan_sums[local.x] - own;
+    let inclusive = workgroup_scan(local.x, own);
+    var run = inclusive - own;
     for (var k = 0u; k < SCAN_ITEMS; k++) {
         if (base + k < len) {
             let v = counts[base + k];
@@ -188,19 +196,30 @@ fn scan_blocks(@builtin(workgroup_id) group: vec3<u32>, @builtin(local_invocatio
             run += v;
         }
     }
-    if (local.x == SCAN_THREADS - 1u) { totals[group.x] = scan_sums[local.x]; }
+    if (local.x == SCAN_THREADS - 1u) { totals[group.x] = inclusive; }
 }
 
-// One thread scans the (few) workgroup totals in place and writes the grand total after them.
-@compute @workgroup_size(1)
-fn scan_totals() {
-    var run = 0u;
-    for (var b = 0u; b < params.scan_blocks; b++) {
-        let v = totals[b];
-        totals[b] = run;
-        run += v;
+// One workgroup scans the workgroup totals in place (3 328 of them for 13 windows of 2^19
+// buckets), each invocation a run of them, and writes the grand total after them.
+@compute @workgroup_size(256)
+fn scan_totals(@builtin(local_invocation_id) local: vec3<u32>) {
+    let blocks = params.scan_blocks;
+    let per = (blocks + SCAN_THREADS - 1u) / SCAN_THREADS;
+    let base = local.x * per;
+    var own = 0u;
+    for (var k = 0u; k < per; k++) {
+        if (base + k < blocks) { own += totals[base + k]; }
     }
-    totals[params.scan_blocks] = run;
+    let inclusive = workgroup_scan(local.x, own);
+    var run = inclusive - own;
+    for (var k = 0u; k < per; k++) {
+        if (base + k < blocks) {
+            let v = totals[base + k];
+            totals[base + k] = run;
+            run += v;
+        }
+    }
+    if (local.x == SCAN_THREADS - 1u) { totals[blocks] = inclusive; }
 }
 
 @compute @workgroup_size(64)
@@ -268,70 +287,63 @@ fn msm_join(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgrou
     store_point(key, acc);
 }
 
-// Thread (w, j) sums segment j of window w's buckets, weighted by digit value:
-// Σ_{b in [lo, lo+len)} (b + 1)·B_b = Σ_b (b − lo + 1)·B_b + lo·Σ_b B_b, the first by a running
-// sum from the top bucket, the second by double-and-add. Results are stored segment-major
-// (j·windows + w), so that after the tree the window sums are the first `windows` segment points.
+// One level of the bucket reduction, as msm_reduce_level in cuda/msm.cu (pippenger.rs,
+// `ReductionLevel`): thread (w, j) reduces segment j of window w from its top input down. The
+// first level reads buckets (window-major, from point 0) and writes T = Σ_r (r+1)·B and
+// S = L·Σ_r B; a later level reads pairs (T_e, S_e) and writes T = Σ_r (T_{jL+r} + r·S_{jL+r})
+// and S = L·Σ_r S_{jL+r}. Pairs lie from `level_in` / `level_out`: all T, then all S,
+// segment-major (j·windows + w); S only when a level follows.
 //
 // The kernel has a single call of xyzz_add, fed by a step counter: drivers that compile on the
-// CPU (lavapipe) inline every call, and their compile time grows faster than the code (with the
-// three calls of cuda/msm.cu this one kernel took 43 s to compile, one call takes a seventh).
-// Steps: 2·len running-sum steps (even: running += B_b; odd: acc += running); then per bit of lo
-// a doubling (r + r, the equal-point case of the addition) and an addition of running or of the
-// identity; then acc += r.
+// CPU (lavapipe) inline every call, and their compile time grows faster than the code (one call
+// compiles in a seventh of the time three took). Per input, first level: running += B,
+// acc += running; later levels: acc += running, running += S, acc += T. Then log L doublings of
+// running (r + r, the equal-point case of the addition) when a level follows.
 @compute @workgroup_size(64)
-fn msm_reduce_segments(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
-    let per_window = 1u << (params.c - 1u);
-    let len = params.segment_len;
+fn msm_reduce_level(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
+    let inputs = params.level_inputs;
+    let len = params.level_len;
+    let segments = inputs / len;
     let id = thread_index(gid, groups);
-    if (id >= params.windows * (per_window / len)) { return; }
+    if (id >= params.windows * segments) { return; }
     let w = id % params.windows;
-    let lo = (id / params.windows) * len;
-    let bits = 32u - countLeadingZeros(lo);
+    let j = id / params.windows;
+    let first = params.level_first == 1u;
+    var per_input = 3u;
+    if (first) { per_input = 2u; }
+    let sum_steps = per_input * len;
+    var steps = sum_steps;
+    if (segments > 1u) { steps += countTrailingZeros(len); }
     var running = xyzz_identity();
     var acc = xyzz_identity();
-    var r = xyzz_identity();
-    let sum_steps = 2u * len;
-    let steps = sum_steps + 2u * bits + 1u;
     for (var step = 0u; step < steps; step++) {
-        var x = xyzz_identity();
+        var x = running;
         var y = xyzz_identity();
-        var dest = 0u; // 0: running, 1: acc, 2: r
+        var into_acc = false;
         if (step < sum_steps) {
-            if ((step & 1u) == 0u) {
-                let key = w * per_window + lo + len - 1u - step / 2u;
-                x = running;
+            let e = j * len + len - 1u - step / per_input;
+            let phase = step % per_input;
+            let pair = params.level_in + e * params.windows + w;
+            if (first && phase == 0u) {
+                let key = w * inputs + e;
                 if (counts[key] != 0u) { y = load_point(key); }
-            } else {
+            } else if (first || phase == 0u) {
                 x = acc;
                 y = running;
-                dest = 1u;
-            }
-        } else if (step < steps - 1u) {
-            let k = step - sum_steps;
-            x = r;
-            dest = 2u;
-            if ((k & 1u) == 0u) {
-                y = r;
-            } else if (((lo >> (bits - 1u - k / 2u)) & 1u) == 1u) {
-                y = running;
+                into_acc = true;
+            } else if (phase == 1u) {
+                y = load_point(pair + inputs * params.windows);
+            } else {
+                x = acc;
+                y = load_point(pair);
+                into_acc = true;
             }
         } else {
-            x = acc;
-            y = r;
-            dest = 1u;
+            y = running;
         }
         let z = xyzz_add(x, y);
-        if (dest == 0u) { running = z; } else if (dest == 1u) { acc = z; } else { r = z; }
+        if (into_acc) { acc = z; } else { running = z; }
     }
-    store_point(params.segments_at + id, acc);
-}
-
-// One tree level over the segments: entry (i, w) += entry (i + half, w) for i < half.
-@compute @workgroup_size(64)
-fn msm_reduce_tree(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
-    let id = thread_index(gid, groups);
-    if (id >= params.windows * params.half) { return; }
-    let a = params.segments_at + id;
-    store_point(a, xyzz_add(load_point(a), load_point(a + params.half * params.windows)));
+    store_point(params.level_out + id, acc);
+    if (segments > 1u) { store_point(params.level_out + segments * params.windows + id, running); }
 }

@@ -9,8 +9,11 @@
 //                                          plans them (PASS 0: fr_ntt_pass<K>, 1: fr_ntt_tile,
 //                                          2: fr_bit_reverse, 3: fr_bit_reverse_tiles): prints
 //                                          the transformed values
-//   msm N C WINDOWS SEGMENT BASES[16n] SCALARS[8n]
-//                                          prints the WINDOWS window sums (XYZZ, 32 words each)
+//   scan LEN VALUES[len]                   prints the exclusive prefix sums, then the total
+//   msm N C WINDOWS LEVEL_POINTS LEVELS (READS_BUCKETS INPUTS LEN INPUT_AT OUTPUT_AT)*LEVELS
+//       BASES[16n] SCALARS[8n]             the reduction levels as pippenger::reduction_levels
+//                                          plans them: prints the WINDOWS window sums (XYZZ,
+//                                          32 words each)
 #include <cstdlib>
 #include <cstring>
 #include <string>
@@ -74,36 +77,58 @@ static void ntt() {
     print(d, data.size());
 }
 
+// The exclusive scan of `counts` into `offsets` as CudaBases::msm_resident runs it; `totals`
+// ends with the grand total.
+static void exclusive_scan(const std::vector<u32> &counts, std::vector<u32> &offsets, std::vector<u32> &totals) {
+    u32 len = (u32)counts.size(), n_blocks = (len + 2047) / 2048;
+    totals.assign(n_blocks + 1, 0);
+    launch(n_blocks, 256, true, [&] { scan_blocks(counts.data(), offsets.data(), totals.data(), len); });
+    launch(1, 256, true, [&] { scan_totals(totals.data(), n_blocks); });
+    launch(blocks(len, 256), 256, false, [&] { scan_add(offsets.data(), totals.data(), len); });
+}
+
+static void scan() {
+    u32 len = word();
+    std::vector<u32> counts = words(len), offsets(len), totals;
+    exclusive_scan(counts, offsets, totals);
+    offsets.push_back(totals.back());
+    print(offsets.data(), offsets.size());
+}
+
 // CudaBases::msm_resident, up to the window sums.
 static void msm() {
     u64 n = word();
-    u32 c = word(), w = word(), segment = word();
+    u32 c = word(), w = word(), level_points = word(), n_levels = word();
+    std::vector<u32> plan = words(5 * n_levels);
     std::vector<u32> bases = words(16 * n), scalars = words(8 * n);
-    u32 n_buckets = w << (c - 1), scan_blocks_n = (n_buckets + 2047) / 2048;
+    u32 n_buckets = w << (c - 1);
     u64 chunks = (n * w + CHUNK - 1) / CHUNK;
-    u32 per_window = (1u << (c - 1)) / segment;
-    std::vector<u32> counts(n_buckets), offsets(n_buckets), cursors(n_buckets), totals(scan_blocks_n + 1);
+    std::vector<u32> counts(n_buckets), offsets(n_buckets), cursors(n_buckets), totals;
     std::vector<u64> entries(n * w > 0 ? n * w : 1);
-    std::vector<u32> first(chunks * 32 + 1), last(chunks * 32 + 1), buckets(n_buckets * 32), segments(w * per_window * 32);
+    std::vector<u32> first(chunks * 32 + 1), last(chunks * 32 + 1), buckets(n_buckets * 32), levels(level_points * 32);
     u32 count = 0, write = 1;
     launch(blocks(n, 256), 256, false, [&] { msm_digits(scalars.data(), n, c, w, counts.data(), entries.data(), count); });
-    launch(scan_blocks_n, 256, true, [&] { scan_blocks(counts.data(), offsets.data(), totals.data(), n_buckets); });
-    launch(1, 1, false, [&] { scan_totals(totals.data(), scan_blocks_n); });
-    launch(blocks(n_buckets, 256), 256, false, [&] { scan_add(offsets.data(), totals.data(), n_buckets); });
+    exclusive_scan(counts, offsets, totals);
     cursors = offsets;
     launch(blocks(n, 256), 256, false, [&] { msm_digits(scalars.data(), n, c, w, cursors.data(), entries.data(), write); });
-    const u32 *total = totals.data() + scan_blocks_n;
+    const u32 *total = &totals.back();
     launch(blocks(chunks, 128), 128, false, [&] {
         msm_accumulate(entries.data(), total, offsets.data(), counts.data(), bases.data(), buckets.data(), first.data(),
                        last.data());
     });
     launch(blocks(n_buckets, 256), 256, false,
            [&] { msm_join(offsets.data(), counts.data(), n_buckets, first.data(), last.data(), buckets.data()); });
-    launch(blocks(w * per_window, 256), 256, false,
-           [&] { msm_reduce_segments(buckets.data(), counts.data(), c, w, segment, segments.data()); });
-    for (u32 half = per_window / 2; half >= 1; half /= 2)
-        launch(blocks(w * half, 256), 256, false, [&] { msm_reduce_tree(segments.data(), w, half); });
-    print(segments.data(), 32 * w);
+    u32 sums_at = 0;
+    for (u32 l = 0; l < n_levels; l++) {
+        u32 reads_buckets = plan[5 * l], inputs = plan[5 * l + 1], len = plan[5 * l + 2];
+        u64 input_at = plan[5 * l + 3], output_at = plan[5 * l + 4];
+        launch(blocks(w * (inputs / len), 256), 256, false, [&] {
+            msm_reduce_level(buckets.data(), counts.data(), levels.data(), reads_buckets, inputs, len, w, input_at,
+                             output_at);
+        });
+        sums_at = (u32)output_at;
+    }
+    print(levels.data() + 32 * (u64)sums_at, 32 * w);
 }
 
 int main() {
@@ -119,6 +144,8 @@ int main() {
             if (f == 'q') arith<FqParams>(a, b); else arith<FrParams>(a, b);
         } else if (cmd == "ntt") {
             ntt();
+        } else if (cmd == "scan") {
+            scan();
         } else if (cmd == "msm") {
             msm();
         } else {
