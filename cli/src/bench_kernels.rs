@@ -219,6 +219,9 @@ pub fn run(args: BenchKernelsArgs) -> Result<()> {
     if let Ok(tiles) = std::env::var(zkml_core::kernels::NTT_TILES_ENV) {
         notes.push(format!("GPU transforms with {}={tiles}", zkml_core::kernels::NTT_TILES_ENV));
     }
+    if let Ok(bits) = std::env::var(zkml_core::kernels::MSM_WINDOW_BITS_ENV) {
+        notes.push(format!("GPU MSMs with {}={bits}", zkml_core::kernels::MSM_WINDOW_BITS_ENV));
+    }
 
     let mut rows = Vec::new();
     println!("| op | backend | n | time (ms) | Melem/s | copies to / from device (ms) |");

@@ -25,16 +25,31 @@ const MAX_WINDOW_BITS: u32 = 20;
 /// against 10) and, per 16 buckets, four doublings and three additions at the next level.
 const BUCKET_COST: u64 = 3;
 
+/// Environment variable that fixes the window width of the GPU MSMs (4 to 20 bits), to compare
+/// widths on a device; unset, [`window_bits`] chooses by its model.
+pub const MSM_WINDOW_BITS_ENV: &str = "ZKML_MSM_WINDOW_BITS";
+
 /// Window width for `n` points: the `c` in `4..=20` with the least work in the model
 /// `windows(c) · (n + 3 · 2^{c−1})`, one mixed addition per digit plus the reduction of every
 /// bucket, among those whose buckets and reduction levels take at most `max_points` points
 /// ([`bucket_points`]; a wgpu device bounds one binding). Up to n = 2^20 that is within a bit of
 /// `log n − 4` (about 32 entries a bucket); above, it passes 16 bits: 17 at 2^22 (15 windows
 /// instead of 16), 20 at 2^24 (13 windows; 12% less work in the model than 16 windows of 16
-/// bits).
-pub fn window_bits(n: usize, max_points: u64) -> u32 {
+/// bits). [`MSM_WINDOW_BITS_ENV`] overrides the model; a width it names that is out of range or
+/// does not fit is an error.
+pub fn window_bits(n: usize, max_points: u64) -> Result<u32, Error> {
+    if let Ok(value) = std::env::var(MSM_WINDOW_BITS_ENV) {
+        return match value.parse::<u32>() {
+            Ok(c) if (4..=MAX_WINDOW_BITS).contains(&c) && bucket_points(c) <= max_points => Ok(c),
+            Ok(c) if (4..=MAX_WINDOW_BITS).contains(&c) => Err(Error::InvalidInput(format!(
+                "{MSM_WINDOW_BITS_ENV}={c}: the buckets of {c}-bit windows take {} points, more than the device's {max_points}",
+                bucket_points(c)
+            ))),
+            _ => Err(Error::InvalidInput(format!("{MSM_WINDOW_BITS_ENV}={value}: expected a window width from 4 to {MAX_WINDOW_BITS} bits"))),
+        };
+    }
     let cost = |c: &u32| windows(*c) as u64 * (n as u64 + (BUCKET_COST << (c - 1)));
-    (4..=MAX_WINDOW_BITS).filter(|&c| bucket_points(c) <= max_points).min_by_key(cost).unwrap_or(4)
+    Ok((4..=MAX_WINDOW_BITS).filter(|&c| bucket_points(c) <= max_points).min_by_key(cost).unwrap_or(4))
 }
 
 /// Points the buckets of window width `c` and its reduction levels take.
@@ -120,11 +135,15 @@ mod tests {
 
     #[test]
     fn window_widths() {
-        let widths: Vec<u32> = [1usize, 1 << 10, 1 << 16, 1 << 20, 1 << 22, 1 << 24, 1 << 26].map(|n| window_bits(n, u64::MAX)).to_vec();
+        if std::env::var_os(MSM_WINDOW_BITS_ENV).is_some() {
+            eprintln!("skipping: {MSM_WINDOW_BITS_ENV} fixes the width");
+            return;
+        }
+        let widths: Vec<u32> = [1usize, 1 << 10, 1 << 16, 1 << 20, 1 << 22, 1 << 24, 1 << 26].map(|n| window_bits(n, u64::MAX).unwrap()).to_vec();
         assert_eq!(widths, [4, 7, 13, 16, 17, 20, 20]);
         // A device whose bindings hold 128 MiB (lavapipe): 2^20 buckets of 128 bytes at most.
         let cap = (128 << 20) / 128;
-        assert_eq!(window_bits(1 << 21, cap), 16);
+        assert_eq!(window_bits(1 << 21, cap).unwrap(), 16);
         assert!(bucket_points(17) > cap && bucket_points(16) <= cap);
     }
 

@@ -175,7 +175,7 @@ fn cuda_kernels_on_the_host() {
     let mut expected_msm = Vec::new();
     for (scalars, bases) in &msm_cases {
         let n = scalars.len();
-        let c = window_bits(n, u64::MAX);
+        let c = window_bits(n, u64::MAX).unwrap();
         let w = windows(c);
         let (levels, level_points) = reduction_levels(c, w);
         input.push_str(&format!("msm {n:x} {c:x} {w:x} {level_points:x} {:x}", levels.len()));

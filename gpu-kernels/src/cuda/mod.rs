@@ -369,7 +369,7 @@ impl CudaBases {
         if n == 0 {
             return Ok(G1::identity());
         }
-        let c = window_bits(n, u64::MAX);
+        let c = window_bits(n, u64::MAX)?;
         let w = windows(c);
         let n_buckets = w << (c - 1);
         let mut guard = self.scratch.lock().map_err(|_| Error::Device("MSM scratch poisoned".into()))?;

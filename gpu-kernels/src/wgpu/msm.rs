@@ -75,7 +75,7 @@ impl WgpuBases {
             return Ok(G1::identity());
         }
         // The buckets and reduction levels share one binding.
-        let c = window_bits(n, self.backend.gpu.max_bytes / (XYZZ_WORDS as u64 * 4));
+        let c = window_bits(n, self.backend.gpu.max_bytes / (XYZZ_WORDS as u64 * 4))?;
         let mut guard = self.scratch.lock().map_err(|_| Error::Device("MSM scratch poisoned".into()))?;
         let sums = self.backend.checked("msm", || {
             if !matches!(guard.as_ref(), Some(s) if s.n == n) {
