@@ -12,7 +12,9 @@
 //! - [`srs`]: KZG parameters from a file or the cached insecure development SRS;
 //! - [`artifacts`]: settings, keys and proof files; [`data`]: EZKL-format input files;
 //! - [`fixtures`]: seeded synthetic MLPs as ONNX files;
-//! - [`kernels`]: the NTT backends (CPU, wgpu) that the GPU prover will route through.
+//! - [`kernels`] (feature `gpu`): the MSM and NTT backends (CPU, CUDA, wgpu) and their `auto`
+//!   selection; key generation and proving commit through one ([`poi::setup_dir`],
+//!   [`poi::Keys::use_backend`]).
 //!
 //! ```no_run
 //! use zkml_core::{compile, prove, setup, verify, CompileOptions, VerifierKeys};
