@@ -11,7 +11,7 @@
 //                    at once, the runs cut by a chunk border become per-chunk partial sums;
 //  5. msm_join       adds the partial sums of every bucket that crosses a chunk border;
 //  6. msm_reduce_level, a few times: Σ_b (b+1)·bucket_b per window, by running sums over
-//                    segments of 16 buckets, then of 16 segment sums, and so on.
+//                    segments of 16 buckets, then of 16 segments' sums, and so on.
 // The host finishes with Σ_w 2^{c·w}·window_w (W points).
 
 // CHUNK, the entries per accumulation thread, is defined by the host (pippenger.rs).
