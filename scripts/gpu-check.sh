@@ -14,7 +14,7 @@
 # Writes OUT_DIR/{gpu.txt,kernel-tests.txt,prover-tests.txt,kernels.json,kernels.svg,ntt-2-26.json,
 # prove.json,kernel-tests-mul-ptx.txt,mul-ptx.json,mul-ptx-ntt-min-blocks-1.json,ntt-tiles.json,
 # ntt-tiles-mul-ptx.json,msm-window-16.json,ntt-min-blocks-1.json,msm-accumulate-min-blocks-4.json,
-# ncu-msm-accumulate.txt,ncu-ntt-pass.txt,wgpu-profile.json}.
+# ncu-msm.txt,ncu-ntt-pass.txt,wgpu-profile.json}.
 # Record the figures with the card's name (gpu.txt): times from different cards are not
 # comparable. On a fresh H100 machine the kernel tests alone took 284 s one test at a time, most
 # of it compiling (NVRTC, and the Vulkan pipelines of both wgpu kernel sets); with the rest the
@@ -91,11 +91,13 @@ if chosen experiments; then
     step env ZKML_NVRTC_OPTIONS=-DNTT_PASS_MIN_BLOCKS=1 "$zkml" bench-kernels --backends cuda --ops ntt --log-sizes 20,24 --runs 5 -o "$out/ntt-min-blocks-1.json"
     step env ZKML_NVRTC_OPTIONS=-DMSM_ACCUMULATE_MIN_BLOCKS=4 "$zkml" bench-kernels --backends cuda --ops msm --log-sizes 20,24 --runs 5 -o "$out/msm-accumulate-min-blocks-4.json"
 fi
-# What limits the two CUDA kernels that bound the targets (occupancy, issue slots, warp stall
+# What limits the CUDA kernels that bound the targets (occupancy, issue slots, warp stall
 # reasons, memory traffic), where Nsight Compute is installed.
 if chosen ncu && command -v ncu > /dev/null; then
     sections="--section SpeedOfLight --section Occupancy --section LaunchStats --section WarpStateStats --section ComputeWorkloadAnalysis --section MemoryWorkloadAnalysis"
-    step bash -c "ncu -k regex:msm_accumulate -c 1 $sections '$zkml' bench-kernels --backends cuda --ops msm --log-sizes 20 --runs 1 -o '$work/ncu.json' > '$out/ncu-msm-accumulate.txt' 2>&1"
+    # The MSM's two digit passes (counting, then writing the entries: 2 × n·W atomics) and its
+    # accumulation, the first launch of each.
+    step bash -c "ncu -k 'regex:msm_(digits|accumulate)' -c 3 $sections '$zkml' bench-kernels --backends cuda --ops msm --log-sizes 20 --runs 1 -o '$work/ncu.json' > '$out/ncu-msm.txt' 2>&1"
     step bash -c "ncu -k regex:fr_ntt_pass3 -c 1 $sections '$zkml' bench-kernels --backends cuda --ops ntt --log-sizes 24 --runs 1 -o '$work/ncu.json' > '$out/ncu-ntt-pass.txt' 2>&1"
 fi
 # Where the wgpu time goes: each kernel dispatch waited for and timed on its own (Vulkan has no
