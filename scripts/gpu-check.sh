@@ -95,8 +95,8 @@ fi
 # reasons, memory traffic), where Nsight Compute is installed.
 if chosen ncu && command -v ncu > /dev/null; then
     sections="--section SpeedOfLight --section Occupancy --section LaunchStats --section WarpStateStats --section ComputeWorkloadAnalysis --section MemoryWorkloadAnalysis"
-    # The MSM's two digit passes (counting, then writing the entries: 2 × n·W atomics) and its
-    # accumulation, the first launch of each.
+    # The MSM's two digit passes (counting with n·W atomics, then writing the entries at their
+    # ranks) and its accumulation, the first launch of each.
     step bash -c "ncu -k 'regex:msm_(digits|accumulate)' -c 3 $sections '$zkml' bench-kernels --backends cuda --ops msm --log-sizes 20 --runs 1 -o '$work/ncu.json' > '$out/ncu-msm.txt' 2>&1"
     step bash -c "ncu -k regex:fr_ntt_pass3 -c 1 $sections '$zkml' bench-kernels --backends cuda --ops ntt --log-sizes 24 --runs 1 -o '$work/ncu.json' > '$out/ncu-ntt-pass.txt' 2>&1"
 fi

@@ -300,7 +300,8 @@ struct Scratch {
     n: usize,
     counts: CudaSlice<u32>,
     offsets: CudaSlice<u32>,
-    cursors: CudaSlice<u32>,
+    /// Each nonzero digit's rank in its bucket, window-major (`msm_digits`).
+    ranks: CudaSlice<u32>,
     totals: CudaSlice<u32>,
     entries: CudaSlice<u64>,
     first: CudaSlice<u32>,
@@ -350,7 +351,7 @@ impl CudaBases {
             n,
             counts: alloc(buckets)?,
             offsets: alloc(buckets)?,
-            cursors: alloc(buckets)?,
+            ranks: alloc(entries)?,
             totals: alloc(buckets.div_ceil(SCAN_BLOCK as usize) + 1)?,
             entries: stream.alloc_zeros::<u64>(entries.max(1)).map_err(device_error("alloc"))?,
             first: alloc(chunks * XYZZ_WORDS)?,
@@ -386,7 +387,8 @@ impl CudaBases {
         stream.memset_zeros(&mut s.counts).map_err(&err)?;
         let (count, write) = (0u32, 1u32);
         let mut launch = stream.launch_builder(&k.msm_digits);
-        launch.arg(&scalars.words).arg(&n64).arg(&c).arg(&w).arg(&mut s.counts).arg(&mut s.entries).arg(&count);
+        launch.arg(&scalars.words).arg(&n64).arg(&c).arg(&w).arg(&mut s.counts).arg(&s.offsets).arg(&mut s.ranks).arg(&mut s.entries);
+        launch.arg(&count);
         unsafe { launch.launch(grid(n64)) }.map_err(&err)?;
 
         let scan_blocks = n_buckets.div_ceil(SCAN_BLOCK);
@@ -402,9 +404,9 @@ impl CudaBases {
         launch.arg(&mut s.offsets).arg(&s.totals).arg(&n_buckets);
         unsafe { launch.launch(grid(n_buckets as u64)) }.map_err(&err)?;
 
-        stream.memcpy_dtod(&s.offsets, &mut s.cursors).map_err(&err)?;
         let mut launch = stream.launch_builder(&k.msm_digits);
-        launch.arg(&scalars.words).arg(&n64).arg(&c).arg(&w).arg(&mut s.cursors).arg(&mut s.entries).arg(&write);
+        launch.arg(&scalars.words).arg(&n64).arg(&c).arg(&w).arg(&mut s.counts).arg(&s.offsets).arg(&mut s.ranks).arg(&mut s.entries);
+        launch.arg(&write);
         unsafe { launch.launch(grid(n64)) }.map_err(&err)?;
 
         let total = s.totals.slice(scan_blocks as usize..);

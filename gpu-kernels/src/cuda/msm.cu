@@ -4,9 +4,11 @@
 //
 // With window width c and W windows, every scalar is recoded into digits d_w in
 // (−2^{c−1}, 2^{c−1}]; digit d ≠ 0 puts ±P_i into bucket (w, |d|−1). Passes:
-//  1. msm_digits     histogram of bucket sizes (one atomic per nonzero digit);
+//  1. msm_digits     histogram of bucket sizes (one atomic per nonzero digit, whose result is
+//                    the digit's rank in its bucket);
 //  2. scan_*         exclusive prefix sum of the histogram: each bucket's range in `entries`;
-//  3. msm_digits     again, writing (bucket << 32 | sign << 31 | point) into the bucket's range;
+//  3. msm_digits     again, writing (bucket << 32 | sign << 31 | point) at the bucket's offset
+//                    plus the digit's rank (no atomics);
 //  4. msm_accumulate sums fixed-size chunks of `entries`: a bucket inside one chunk is stored
 //                    at once, the runs cut by a chunk border become per-chunk partial sums;
 //  5. msm_join       adds the partial sums of every bucket that crosses a chunk border;
@@ -43,11 +45,12 @@ __device__ __forceinline__ void canonical_scalar(const u32 *scalars, u64 i, u32 
     for (int j = 0; j < 8; j++) out[j] = s.v[j];
 }
 
-// Every nonzero digit takes a slot in its bucket. Pass 1 (write_entries = 0) only counts them in
-// `slots`; pass 3, with `slots` holding each bucket's next free position, writes the entry
-// (bucket << 32 | sign << 31 | point) there.
-extern "C" __global__ void msm_digits(const u32 *scalars, u64 n, u32 c, u32 windows, u32 *slots, u64 *entries,
-                                      u32 write_entries) {
+// Every nonzero digit takes a slot in its bucket. Pass 1 (write_entries = 0) counts them in
+// `counts` and keeps each digit's rank among its bucket's entries in `ranks` (window-major, so
+// that a warp's stores are contiguous); pass 3, with the buckets' offsets scanned, writes the
+// entry (bucket << 32 | sign << 31 | point) at its bucket's offset plus its rank.
+extern "C" __global__ void msm_digits(const u32 *scalars, u64 n, u32 c, u32 windows, u32 *counts, const u32 *offsets,
+                                      u32 *ranks, u64 *entries, u32 write_entries) {
     u64 i = (u64)blockIdx.x * blockDim.x + threadIdx.x;
     if (i >= n) return;
     u32 s[8];
@@ -57,8 +60,12 @@ extern "C" __global__ void msm_digits(const u32 *scalars, u64 n, u32 c, u32 wind
         int d = signed_digit(s, c, w, &carry);
         if (d == 0) continue;
         u32 key = w * buckets + (u32)(d < 0 ? -d : d) - 1;
-        u32 pos = atomicAdd(&slots[key], 1u);
-        if (write_entries) entries[pos] = ((u64)key << 32) | (d < 0 ? 0x80000000ull : 0) | i;
+        u64 at = (u64)w * n + i;
+        if (!write_entries) {
+            ranks[at] = atomicAdd(&counts[key], 1u);
+        } else {
+            entries[offsets[key] + ranks[at]] = ((u64)key << 32) | (d < 0 ? 0x80000000ull : 0) | i;
+        }
     }
 }
 

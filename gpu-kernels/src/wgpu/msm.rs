@@ -30,7 +30,8 @@ struct Scratch {
     n: usize,
     counts: wgpu::Buffer,
     offsets: wgpu::Buffer,
-    cursors: wgpu::Buffer,
+    /// Each nonzero digit's rank in its bucket, window-major (`msm_digits`).
+    ranks: wgpu::Buffer,
     totals: wgpu::Buffer,
     entries: wgpu::Buffer,
     points: wgpu::Buffer,
@@ -103,7 +104,7 @@ impl WgpuBases {
             n,
             counts: gpu.buffer("counts", buckets)?,
             offsets: gpu.buffer("offsets", buckets)?,
-            cursors: gpu.buffer("cursors", buckets)?,
+            ranks: gpu.buffer("ranks", entries)?,
             totals: gpu.buffer("totals", buckets.div_ceil(SCAN_BLOCK as u64) + 1)?,
             entries: gpu.buffer("entries", entries)?,
             points: gpu.buffer("points", points * XYZZ_WORDS as u64)?,
@@ -128,8 +129,9 @@ impl WgpuBases {
         };
         let params = |write_entries: u32| level_params(write_entries, [0; 5]);
         let dispatch = |kernel, params, buffers, threads: u64| Dispatch { kernel, params, buffers, threads, workgroup: WORKGROUP };
+        let digit_buffers = vec![(1, &scalars.low), (11, &scalars.high), (3, &s.counts), (4, &s.entries), (6, &s.offsets), (12, &s.ranks)];
         let count = [
-            dispatch(&k.digits, params(0), vec![(1, &scalars.low), (11, &scalars.high), (3, &s.counts), (4, &s.entries)], n as u64),
+            dispatch(&k.digits, params(0), digit_buffers.clone(), n as u64),
             Dispatch {
                 workgroup: 256,
                 ..dispatch(&k.scan_blocks, params(0), vec![(5, &s.counts), (6, &s.offsets), (7, &s.totals)], scan_blocks as u64 * 256)
@@ -138,7 +140,7 @@ impl WgpuBases {
             dispatch(&k.scan_add, params(0), vec![(6, &s.offsets), (7, &s.totals)], n_buckets as u64),
         ];
         let mut sum = vec![
-            dispatch(&k.digits, params(1), vec![(1, &scalars.low), (11, &scalars.high), (3, &s.cursors), (4, &s.entries)], n as u64),
+            dispatch(&k.digits, params(1), digit_buffers, n as u64),
             dispatch(
                 &k.accumulate,
                 params(0),
@@ -154,8 +156,6 @@ impl WgpuBases {
         let mut encoder = self.backend.gpu.device.create_command_encoder(&Default::default());
         encoder.clear_buffer(&s.counts, 0, None);
         self.backend.record(&mut encoder, &count);
-        // The write pass fills each bucket from its start: cursors begin as the offsets.
-        encoder.copy_buffer_to_buffer(&s.offsets, 0, &s.cursors, 0, n_buckets as u64 * 4);
         self.backend.record(&mut encoder, &sum);
         // The window sums are the first `w` points of the last level's output.
         let sums_at = (s.levels_at + levels.last().unwrap().output_at) as u64;

@@ -5,7 +5,8 @@
 // (-2^{c-1}, 2^{c-1}]; digit d != 0 puts ±P_i into bucket (w, |d|-1). Passes:
 //  1. msm_digits      histogram of bucket sizes (one atomic per nonzero digit);
 //  2. scan_*          exclusive prefix sum of the histogram: each bucket's range in `entries`;
-//  3. msm_digits      again, writing sign << 31 | point into the bucket's range;
+//  3. msm_digits      again, writing sign << 31 | point at its bucket's offset plus the rank
+//                     pass 1 gave it;
 //  4. msm_accumulate  sums chunks of CHUNK entries: a bucket wholly inside a chunk is stored at
 //                     once, runs cut by a chunk border become per-chunk partial sums;
 //  5. msm_join        adds the partial sums of every bucket that crosses a chunk border;
@@ -41,6 +42,7 @@ struct MsmParams {
 @group(0) @binding(9) var<storage, read_write> first: array<u32>;
 @group(0) @binding(10) var<storage, read_write> last: array<u32>;
 @group(0) @binding(11) var<storage, read> scalars_high: array<u32>;
+@group(0) @binding(12) var<storage, read_write> ranks: array<u32>;
 
 // WGSL cannot pass storage pointers to functions, hence one accessor per buffer (the word
 // conversions they share are xyzz_words / xyzz_from_words in curve.wgsl).
@@ -117,8 +119,10 @@ fn bucket_of(pos: u32) -> u32 {
     return lo;
 }
 
-// Every nonzero digit takes a slot in its bucket. Pass 1 (write_entries = 0) only counts them in
-// `slots`; pass 3, with `slots` holding each bucket's next free position, writes the entry there.
+// Every nonzero digit takes a slot in its bucket. Pass 1 (write_entries = 0) counts them in
+// `slots` and keeps each digit's rank among its bucket's entries in `ranks` (window-major, one
+// word a digit); pass 3, with the buckets' offsets scanned, writes each entry at its bucket's
+// offset plus its rank, without atomics.
 @compute @workgroup_size(64)
 fn msm_digits(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
     let i = thread_index(gid, groups);
@@ -150,9 +154,11 @@ fn msm_digits(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgr
         }
         if (magnitude == 0u) { continue; }
         let key = w * buckets + magnitude - 1u;
-        let pos = atomicAdd(&slots[key], 1u);
-        if (params.write_entries != 0u) {
-            entries[pos] = select(0u, 0x80000000u, negative) | i;
+        let at = w * params.n + i;
+        if (params.write_entries == 0u) {
+            ranks[at] = atomicAdd(&slots[key], 1u);
+        } else {
+            entries[offsets[key] + ranks[at]] = select(0u, 0x80000000u, negative) | i;
         }
     }
 }

@@ -103,14 +103,17 @@ static void msm() {
     std::vector<u32> bases = words(16 * n), scalars = words(8 * n);
     u32 n_buckets = w << (c - 1);
     u64 chunks = (n * w + CHUNK - 1) / CHUNK;
-    std::vector<u32> counts(n_buckets), offsets(n_buckets), cursors(n_buckets), totals;
+    std::vector<u32> counts(n_buckets), offsets(n_buckets), ranks(n * w > 0 ? n * w : 1), totals;
     std::vector<u64> entries(n * w > 0 ? n * w : 1);
     std::vector<u32> first(chunks * 32 + 1), last(chunks * 32 + 1), buckets(n_buckets * 32), levels(level_points * 32);
     u32 count = 0, write = 1;
-    launch(blocks(n, 256), 256, false, [&] { msm_digits(scalars.data(), n, c, w, counts.data(), entries.data(), count); });
+    launch(blocks(n, 256), 256, false, [&] {
+        msm_digits(scalars.data(), n, c, w, counts.data(), offsets.data(), ranks.data(), entries.data(), count);
+    });
     exclusive_scan(counts, offsets, totals);
-    cursors = offsets;
-    launch(blocks(n, 256), 256, false, [&] { msm_digits(scalars.data(), n, c, w, cursors.data(), entries.data(), write); });
+    launch(blocks(n, 256), 256, false, [&] {
+        msm_digits(scalars.data(), n, c, w, counts.data(), offsets.data(), ranks.data(), entries.data(), write);
+    });
     const u32 *total = &totals.back();
     launch(blocks(chunks, 128), 128, false, [&] {
         msm_accumulate(entries.data(), total, offsets.data(), counts.data(), bases.data(), buckets.data(), first.data(),
