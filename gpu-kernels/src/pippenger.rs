@@ -11,6 +11,14 @@ use crate::Error;
 /// Entries of the bucket list summed by one accumulation thread (`CHUNK` in the kernels).
 pub const CHUNK: u64 = 32;
 
+/// Threads of a block of the bucket offsets' scan, and the consecutive counts each takes
+/// (`SCAN_THREADS`, `SCAN_ITEMS` in the kernels).
+pub const SCAN_THREADS: u32 = 256;
+/// See [`SCAN_THREADS`].
+pub const SCAN_ITEMS: u32 = 8;
+/// Counts per scan block.
+pub const SCAN_BLOCK: u32 = SCAN_THREADS * SCAN_ITEMS;
+
 /// Inputs a reduction thread sums (at most; fewer where a level has fewer). One thread does
 /// about 2·16 additions and 4 doublings; at c = 16 (n = 2^20) the first level runs 16 windows ×
 /// 2^15 / 16 = 32 K threads, about as many as an H100 holds at once at that kernel's registers.
@@ -39,14 +47,16 @@ pub const MSM_WINDOW_BITS_ENV: &str = "ZKML_MSM_WINDOW_BITS";
 /// does not fit is an error.
 pub fn window_bits(n: usize, max_points: u64) -> Result<u32, Error> {
     if let Ok(value) = std::env::var(MSM_WINDOW_BITS_ENV) {
-        return match value.parse::<u32>() {
-            Ok(c) if (4..=MAX_WINDOW_BITS).contains(&c) && bucket_points(c) <= max_points => Ok(c),
-            Ok(c) if (4..=MAX_WINDOW_BITS).contains(&c) => Err(Error::InvalidInput(format!(
+        let c = value.parse::<u32>().ok().filter(|c| (4..=MAX_WINDOW_BITS).contains(c)).ok_or_else(|| {
+            Error::InvalidInput(format!("{MSM_WINDOW_BITS_ENV}={value}: expected a window width from 4 to {MAX_WINDOW_BITS} bits"))
+        })?;
+        if bucket_points(c) > max_points {
+            return Err(Error::InvalidInput(format!(
                 "{MSM_WINDOW_BITS_ENV}={c}: the buckets of {c}-bit windows take {} points, more than the device's {max_points}",
                 bucket_points(c)
-            ))),
-            _ => Err(Error::InvalidInput(format!("{MSM_WINDOW_BITS_ENV}={value}: expected a window width from 4 to {MAX_WINDOW_BITS} bits"))),
-        };
+            )));
+        }
+        return Ok(c);
     }
     let cost = |c: &u32| windows(*c) as u64 * (n as u64 + (BUCKET_COST << (c - 1)));
     Ok((4..=MAX_WINDOW_BITS).filter(|&c| bucket_points(c) <= max_points).min_by_key(cost).unwrap_or(4))

@@ -25,7 +25,7 @@ pub use compile::{source, CACHE_DIR_ENV, NVRTC_OPTIONS_ENV};
 
 use crate::backend::{log_size, ntt_passes, ntt_tiles_requested, root_of_unity, MsmBackend, NttBackend, NttPass, ResidentBases, Transform, TwiddleTables, BIT_REVERSE_TILE_BITS, NTT_TILE_LOG, NTT_TILE_THREADS};
 use crate::layout::{base_words, check_layout, words, words_mut, FIELD_WORDS, XYZZ_WORDS};
-use crate::pippenger::{combine_windows, reduction_levels, window_bits, windows, CHUNK};
+use crate::pippenger::{combine_windows, reduction_levels, window_bits, windows, CHUNK, SCAN_BLOCK, SCAN_THREADS};
 use crate::Error;
 
 /// Threads per block of the element-wise kernels.
@@ -34,8 +34,6 @@ const BLOCK: u32 = 256;
 /// thread, three blocks of 128 fit an SM's 64 K registers where only one of 256 does, 12 warps
 /// against 8 to hide the latency of its chains of dependent multiplications.
 const ACCUMULATE_BLOCK: u32 = 128;
-/// Values per scan block (`SCAN_THREADS · SCAN_ITEMS` in msm.cu).
-const SCAN_BLOCK: u32 = 256 * 8;
 
 fn device_error(what: &str) -> impl Fn(cudarc::driver::DriverError) -> Error + '_ {
     move |e| Error::Device(format!("{what}: {e}"))
@@ -394,11 +392,11 @@ impl CudaBases {
         let scan_blocks = n_buckets.div_ceil(SCAN_BLOCK);
         let mut launch = stream.launch_builder(&k.scan_blocks);
         launch.arg(&s.counts).arg(&mut s.offsets).arg(&mut s.totals).arg(&n_buckets);
-        let cfg = LaunchConfig { grid_dim: (scan_blocks, 1, 1), block_dim: (256, 1, 1), shared_mem_bytes: 0 };
+        let cfg = LaunchConfig { grid_dim: (scan_blocks, 1, 1), block_dim: (SCAN_THREADS, 1, 1), shared_mem_bytes: 0 };
         unsafe { launch.launch(cfg) }.map_err(&err)?;
         let mut launch = stream.launch_builder(&k.scan_totals);
         launch.arg(&mut s.totals).arg(&scan_blocks);
-        let one_block = LaunchConfig { grid_dim: (1, 1, 1), block_dim: (256, 1, 1), shared_mem_bytes: 0 };
+        let one_block = LaunchConfig { grid_dim: (1, 1, 1), block_dim: (SCAN_THREADS, 1, 1), shared_mem_bytes: 0 };
         unsafe { launch.launch(one_block) }.map_err(&err)?;
         let mut launch = stream.launch_builder(&k.scan_add);
         launch.arg(&mut s.offsets).arg(&s.totals).arg(&n_buckets);

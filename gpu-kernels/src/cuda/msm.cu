@@ -70,9 +70,8 @@ extern "C" __global__ void msm_digits(const u32 *scalars, u64 n, u32 c, u32 wind
 }
 
 // Exclusive scan in three passes: per-block scans with block totals, a scan of the totals (one
-// block), then the block offsets added back. SCAN_ITEMS consecutive values per thread.
-#define SCAN_THREADS 256
-#define SCAN_ITEMS 8
+// block), then the block offsets added back. SCAN_ITEMS consecutive values per thread, in blocks
+// of SCAN_THREADS (both defined by the host, pippenger.rs).
 
 // Hillis–Steele inclusive scan of one value per thread of a SCAN_THREADS block: the sum of
 // `own` over this thread and those before it.

@@ -10,11 +10,8 @@ use halo2curves::group::Group;
 use super::{Dispatch, WgpuBackend, WgpuValues, WORKGROUP};
 use crate::backend::{MsmBackend, NttBackend, ResidentBases};
 use crate::layout::{base_words, XYZZ_WORDS};
-use crate::pippenger::{bucket_points, combine_windows, reduction_levels, window_bits, windows, CHUNK};
+use crate::pippenger::{bucket_points, combine_windows, reduction_levels, window_bits, windows, CHUNK, SCAN_BLOCK, SCAN_THREADS};
 use crate::Error;
-
-/// Values per scan workgroup (`SCAN_THREADS · SCAN_ITEMS` in msm.wgsl).
-const SCAN_BLOCK: u32 = 256 * 8;
 
 /// Bases resident on a wgpu device, with the work buffers of the last MSM size.
 pub struct WgpuBases {
@@ -133,10 +130,10 @@ impl WgpuBases {
         let count = [
             dispatch(&k.digits, params(0), digit_buffers.clone(), n as u64),
             Dispatch {
-                workgroup: 256,
-                ..dispatch(&k.scan_blocks, params(0), vec![(5, &s.counts), (6, &s.offsets), (7, &s.totals)], scan_blocks as u64 * 256)
+                workgroup: SCAN_THREADS,
+                ..dispatch(&k.scan_blocks, params(0), vec![(5, &s.counts), (6, &s.offsets), (7, &s.totals)], (scan_blocks * SCAN_THREADS) as u64)
             },
-            Dispatch { workgroup: 256, ..dispatch(&k.scan_totals, params(0), vec![(7, &s.totals)], 256) },
+            Dispatch { workgroup: SCAN_THREADS, ..dispatch(&k.scan_totals, params(0), vec![(7, &s.totals)], SCAN_THREADS as u64) },
             dispatch(&k.scan_add, params(0), vec![(6, &s.offsets), (7, &s.totals)], n_buckets as u64),
         ];
         let mut sum = vec![

@@ -164,11 +164,9 @@ fn msm_digits(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgr
 }
 
 // Exclusive scan of `counts` into `offsets` in three passes: per-workgroup scans with workgroup
-// totals, a scan of the totals (one workgroup), then the workgroup offsets added back.
-const SCAN_THREADS: u32 = 256u;
-const SCAN_ITEMS: u32 = 8u;
-
-var<workgroup> scan_sums: array<u32, 256>;
+// totals, a scan of the totals (one workgroup), then the workgroup offsets added back;
+// SCAN_ITEMS consecutive counts an invocation, SCAN_THREADS a workgroup (defined by the host).
+var<workgroup> scan_sums: array<u32, SCAN_THREADS>;
 
 // Hillis-Steele inclusive scan of one value per invocation of a SCAN_THREADS workgroup: the sum
 // of `own` over this invocation and those before it.
@@ -185,7 +183,7 @@ fn workgroup_scan(local: u32, own: u32) -> u32 {
     return scan_sums[local];
 }
 
-@compute @workgroup_size(256)
+@compute @workgroup_size(SCAN_THREADS)
 fn scan_blocks(@builtin(workgroup_id) group: vec3<u32>, @builtin(local_invocation_id) local: vec3<u32>) {
     let len = params.n_buckets;
     let base = (group.x * SCAN_THREADS + local.x) * SCAN_ITEMS;
@@ -207,7 +205,7 @@ fn scan_blocks(@builtin(workgroup_id) group: vec3<u32>, @builtin(local_invocatio
 
 // One workgroup scans the workgroup totals in place (3 328 of them for 13 windows of 2^19
 // buckets), each invocation a run of them, and writes the grand total after them.
-@compute @workgroup_size(256)
+@compute @workgroup_size(SCAN_THREADS)
 fn scan_totals(@builtin(local_invocation_id) local: vec3<u32>) {
     let blocks = params.scan_blocks;
     let per = (blocks + SCAN_THREADS - 1u) / SCAN_THREADS;

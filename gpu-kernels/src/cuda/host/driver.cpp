@@ -80,10 +80,10 @@ static void ntt() {
 // The exclusive scan of `counts` into `offsets` as CudaBases::msm_resident runs it; `totals`
 // ends with the grand total.
 static void exclusive_scan(const std::vector<u32> &counts, std::vector<u32> &offsets, std::vector<u32> &totals) {
-    u32 len = (u32)counts.size(), n_blocks = (len + 2047) / 2048;
+    u32 len = (u32)counts.size(), n_blocks = (len + SCAN_THREADS * SCAN_ITEMS - 1) / (SCAN_THREADS * SCAN_ITEMS);
     totals.assign(n_blocks + 1, 0);
-    launch(n_blocks, 256, true, [&] { scan_blocks(counts.data(), offsets.data(), totals.data(), len); });
-    launch(1, 256, true, [&] { scan_totals(totals.data(), n_blocks); });
+    launch(n_blocks, SCAN_THREADS, true, [&] { scan_blocks(counts.data(), offsets.data(), totals.data(), len); });
+    launch(1, SCAN_THREADS, true, [&] { scan_totals(totals.data(), n_blocks); });
     launch(blocks(len, 256), 256, false, [&] { scan_add(offsets.data(), totals.data(), len); });
 }
 
