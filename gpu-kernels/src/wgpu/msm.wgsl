@@ -204,7 +204,8 @@ fn scan_blocks(@builtin(workgroup_id) group: vec3<u32>, @builtin(local_invocatio
 }
 
 // One workgroup scans the workgroup totals in place (3 328 of them for 13 windows of 2^19
-// buckets), each invocation a run of them, and writes the grand total after them.
+// buckets), each invocation a run of them, and writes the grand total after them: scan_blocks'
+// steps on another buffer (WGSL functions cannot take storage pointers, so they stay apart).
 @compute @workgroup_size(SCAN_THREADS)
 fn scan_totals(@builtin(local_invocation_id) local: vec3<u32>) {
     let blocks = params.scan_blocks;
