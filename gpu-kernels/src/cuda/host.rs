@@ -20,7 +20,7 @@ use crate::backend::tests::{msm_inputs, naive_msm};
 use crate::backend::{ntt_passes, root_of_unity, NttBackend, NttPass, NTT_TILE_LOG};
 use crate::cpu::CpuBackend;
 use crate::layout::base_words;
-use crate::pippenger::{combine_windows, reduction_levels, window_bits, windows};
+use crate::pippenger::{combine_groups, msm_plan, reduction_levels, BaseTables, MsmPlan};
 
 const HOST: &str = include_str!("host/cuda_host.h");
 const DRIVER: &str = include_str!("host/driver.cpp");
@@ -112,8 +112,9 @@ fn arith_cases<F: Field + SerdeObject>(tag: char, rng: &mut ChaCha20Rng, input: 
 /// cases 0, 1, p − 1, p − 2); the NTT kernels (forward, inverse, coset; 2^0 to 2^10 in radix-8
 /// passes, every radix; 2^10 to 2^13 in tiled passes, with the tiled bit reversal) against the
 /// CPU backend; the bucket offsets' scan (up to 600 000 counts) against a prefix sum; the MSM
-/// kernels (n = 1 to 8192, one to three reduction levels, with the
-/// edge-case scalars and bases of `backend::tests`, and all scalars equal) against `Σ k_i·P_i`.
+/// kernels (n = 1 to 8192, one to three reduction levels, with the edge-case scalars and bases of
+/// `backend::tests`, and all scalars equal; over the bases alone and over window tables made by
+/// `msm_table`, one group or several) against `Σ k_i·P_i`.
 #[test]
 fn cuda_kernels_on_the_host() {
     let mut rng = ChaCha20Rng::from_entropy();
@@ -167,25 +168,47 @@ fn cuda_kernels_on_the_host() {
         let offsets: Vec<u32> = counts.iter().scan(0, |run, &v| Some(std::mem::replace(run, *run + v))).collect();
         scan_expected.push([offsets, vec![counts.iter().sum()]].concat());
     }
-    let mut msm_cases: Vec<(Vec<Fr>, Vec<G1Affine>)> = [1usize, 2, 3, 17, 100, 256, 1000, 1024, 5000, 8192].into_iter().map(msm_inputs).collect();
+    let over_bases = |n| msm_plan(n, BaseTables::NONE, u64::MAX).unwrap();
+    let mut msm_cases: Vec<(Vec<Fr>, Vec<G1Affine>, MsmPlan)> = [1usize, 2, 3, 17, 100, 256, 1000, 1024, 5000, 8192]
+        .into_iter()
+        .map(|n| {
+            let (scalars, bases) = msm_inputs(n);
+            (scalars, bases, over_bases(n))
+        })
+        .collect();
     // All scalars equal: one bucket a window, summed by many threads and joined.
     let (_, bases) = msm_inputs(1000);
-    msm_cases.push((vec![Fr::ONE; 1000], bases.clone()));
-    msm_cases.push((vec![-Fr::from(3); 1000], bases));
+    msm_cases.push((vec![Fr::ONE; 1000], bases.clone(), over_bases(1000)));
+    msm_cases.push((vec![-Fr::from(3); 1000], bases.clone(), over_bases(1000)));
+    // Over window tables: a table a window (one group), and 5 tables for 32 windows (7 groups,
+    // the last of 2 windows); with the edge cases' bases (the identity among them).
+    let full = MsmPlan::with_tables(BaseTables { bits: 10, count: 26 });
+    let grouped = MsmPlan::with_tables(BaseTables { bits: 8, count: 5 });
+    assert!(full.groups == 1 && grouped.groups == 7);
+    for (n, plan) in [(1000, full), (1000, grouped), (17, full)] {
+        let (scalars, bases) = msm_inputs(n);
+        msm_cases.push((scalars, bases, plan));
+    }
+    msm_cases.push((vec![Fr::ONE; 1000], bases, full));
     let mut expected_msm = Vec::new();
-    for (scalars, bases) in &msm_cases {
+    for (scalars, bases, plan) in &msm_cases {
         let n = scalars.len();
-        let c = window_bits(n, u64::MAX).unwrap();
-        let w = windows(c);
-        let (levels, level_points) = reduction_levels(c, w);
-        input.push_str(&format!("msm {n:x} {c:x} {w:x} {level_points:x} {:x}", levels.len()));
+        let (levels, level_points) = reduction_levels(plan.c, plan.groups);
+        input.push_str(&format!(
+            "msm {n:x} {:x} {:x} {:x} {:x} {level_points:x} {:x}",
+            plan.c,
+            plan.windows,
+            plan.tables,
+            plan.groups,
+            levels.len()
+        ));
         for l in &levels {
             input.push_str(&format!(" {:x} {:x} {:x} {:x} {:x}", l.reads_buckets as u32, l.inputs, l.segment_len, l.input_at, l.output_at));
         }
         push_words(&mut input, &base_words(bases));
         push_words(&mut input, &scalars.iter().flat_map(raw_words).collect::<Vec<_>>());
         input.push('\n');
-        expected_msm.push((n, c, naive_msm(scalars, bases).to_affine()));
+        expected_msm.push((n, *plan, naive_msm(scalars, bases).to_affine()));
     }
 
     for form in [0, 1] {
@@ -209,9 +232,9 @@ fn cuda_kernels_on_the_host() {
         for (line, want) in scans.iter().zip(&scan_expected) {
             assert!(line == want, "FIELD_MUL_PTX={form}: the exclusive scan of {} counts", want.len() - 1);
         }
-        for (line, (n, c, want)) in msms.iter().zip(&expected_msm) {
-            let sum: G1Affine = combine_windows(line, *c).unwrap().to_affine();
-            assert_eq!(sum, *want, "FIELD_MUL_PTX={form}: MSM of {n} points differs from Σ k_i·P_i");
+        for (line, (n, plan, want)) in msms.iter().zip(&expected_msm) {
+            let sum: G1Affine = combine_groups(line, plan).unwrap().to_affine();
+            assert_eq!(sum, *want, "FIELD_MUL_PTX={form}: MSM of {n} points ({plan:?}) differs from Σ k_i·P_i");
         }
     }
 }

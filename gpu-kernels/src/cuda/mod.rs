@@ -25,7 +25,7 @@ pub use compile::{source, CACHE_DIR_ENV, NVRTC_OPTIONS_ENV};
 
 use crate::backend::{log_size, ntt_passes, ntt_tiles_requested, root_of_unity, MsmBackend, NttBackend, NttPass, ResidentBases, Transform, TwiddleTables, BIT_REVERSE_TILE_BITS, NTT_TILE_LOG, NTT_TILE_THREADS};
 use crate::layout::{base_words, check_layout, words, words_mut, FIELD_WORDS, XYZZ_WORDS};
-use crate::pippenger::{combine_windows, reduction_levels, window_bits, windows, CHUNK, SCAN_BLOCK, SCAN_THREADS};
+use crate::pippenger::{base_tables, combine_groups, msm_plan, reduction_levels, BaseTables, MsmPlan, CHUNK, SCAN_BLOCK, SCAN_THREADS};
 use crate::Error;
 
 /// Threads per block of the element-wise kernels.
@@ -56,6 +56,7 @@ struct Kernels {
     fill_powers: CudaFunction,
     scale_by_powers: CudaFunction,
     scale: CudaFunction,
+    msm_table: CudaFunction,
     msm_digits: CudaFunction,
     scan_blocks: CudaFunction,
     scan_totals: CudaFunction,
@@ -135,6 +136,7 @@ impl CudaBackend {
             fill_powers: f("fr_fill_powers")?,
             scale_by_powers: f("fr_scale_by_powers")?,
             scale: f("fr_scale")?,
+            msm_table: f("msm_table")?,
             msm_digits: f("msm_digits")?,
             scan_blocks: f("scan_blocks")?,
             scan_totals: f("scan_totals")?,
@@ -309,13 +311,19 @@ struct Scratch {
     levels: CudaSlice<u32>,
 }
 
-/// Bases resident on the GPU, with the work buffers of the last MSM size.
+/// Bases resident on the GPU with their window tables, and the work buffers of the last MSM
+/// size.
 pub struct CudaBases {
     backend: CudaBackend,
-    bases: CudaSlice<u32>,
+    /// `tables.count` tables of `len` affine points, table 0 the bases.
+    points: CudaSlice<u32>,
+    tables: BaseTables,
     len: usize,
     scratch: Mutex<Option<Scratch>>,
 }
+
+/// The share of the device's free memory that window tables may take when bases are loaded.
+const TABLE_MEMORY_SHARE: u64 = 4;
 
 impl MsmBackend for CudaBackend {
     fn describe(&self) -> String {
@@ -328,23 +336,48 @@ impl MsmBackend for CudaBackend {
 }
 
 impl CudaBackend {
-    /// Uploads `bases` (as [`MsmBackend::load_bases`]), keeping the CUDA type for
-    /// [`CudaBases::msm_resident`].
+    /// Uploads `bases` (as [`MsmBackend::load_bases`]) and makes their window tables
+    /// (`pippenger::base_tables`, in at most a quarter of the device's free memory), keeping the
+    /// CUDA type for [`CudaBases::msm_resident`].
     pub fn load_resident(&self, bases: &[G1Affine]) -> Result<CudaBases, Error> {
-        let words = self.device.stream.clone_htod(&base_words(bases)).map_err(device_error("uploading bases"))?;
-        Ok(CudaBases { backend: self.clone(), bases: words, len: bases.len(), scratch: Mutex::new(None) })
+        // Entries keep a point's index in 31 bits.
+        if bases.len() >= 1 << 31 {
+            return Err(Error::InvalidInput(format!("{} bases exceed the 2^31 the MSM kernels index", bases.len())));
+        }
+        let stream = &self.device.stream;
+        let (free, _) = stream.context().mem_get_info().map_err(device_error("free memory"))?;
+        let tables = base_tables(bases.len(), free as u64 / TABLE_MEMORY_SHARE, u64::MAX)?;
+        let len = bases.len();
+        let base_words = base_words(bases);
+        let table_words = base_words.len().max(1);
+        let mut points = stream.alloc_zeros::<u32>(table_words * tables.count as usize).map_err(device_error("allocating bases"))?;
+        if len > 0 {
+            stream.memcpy_htod(&base_words, &mut points.slice_mut(..table_words)).map_err(device_error("uploading bases"))?;
+        }
+        let len64 = len as u64;
+        for j in 1..tables.count {
+            let mut launch = stream.launch_builder(&self.device.kernels.msm_table);
+            launch.arg(&mut points).arg(&len64).arg(&tables.bits).arg(&j);
+            unsafe { launch.launch(grid(len64)) }.map_err(device_error("window tables"))?;
+        }
+        stream.synchronize().map_err(device_error("window tables"))?;
+        Ok(CudaBases { backend: self.clone(), points, tables, len, scratch: Mutex::new(None) })
     }
 }
 
 impl CudaBases {
-    fn scratch(&self, n: usize, c: u32) -> Result<Scratch, Error> {
+    /// The window tables made for these bases (one: the bases alone).
+    pub fn tables(&self) -> BaseTables {
+        self.tables
+    }
+
+    fn scratch(&self, n: usize, plan: &MsmPlan) -> Result<Scratch, Error> {
         let stream = &self.backend.device.stream;
         let alloc = |len: usize| stream.alloc_zeros::<u32>(len.max(1)).map_err(device_error("alloc"));
-        let w = windows(c) as usize;
-        let buckets = w << (c - 1);
-        let entries = n * w;
+        let buckets = plan.buckets() as usize;
+        let entries = n * plan.windows as usize;
         let chunks = (entries as u64).div_ceil(CHUNK) as usize;
-        let (_, level_points) = reduction_levels(c, w as u32);
+        let (_, level_points) = reduction_levels(plan.c, plan.groups);
         Ok(Scratch {
             n,
             counts: alloc(buckets)?,
@@ -368,13 +401,14 @@ impl CudaBases {
         if n == 0 {
             return Ok(G1::identity());
         }
-        let c = window_bits(n, u64::MAX)?;
-        let w = windows(c);
-        let n_buckets = w << (c - 1);
+        let plan = msm_plan(n, self.tables, u64::MAX)?;
+        let (c, w, groups, tables) = (plan.c, plan.windows, plan.groups, plan.tables);
+        let table_len = self.len as u64;
+        let n_buckets = plan.buckets();
         let mut guard = self.scratch.lock().map_err(|_| Error::Device("MSM scratch poisoned".into()))?;
         if !matches!(guard.as_ref(), Some(s) if s.n == n) {
             *guard = None; // free the old buffers before allocating new ones
-            *guard = Some(self.scratch(n, c)?);
+            *guard = Some(self.scratch(n, &plan)?);
         }
         let s = guard.as_mut().unwrap();
         let stream = &self.backend.device.stream;
@@ -385,8 +419,8 @@ impl CudaBases {
         stream.memset_zeros(&mut s.counts).map_err(&err)?;
         let (count, write) = (0u32, 1u32);
         let mut launch = stream.launch_builder(&k.msm_digits);
-        launch.arg(&scalars.words).arg(&n64).arg(&c).arg(&w).arg(&mut s.counts).arg(&s.offsets).arg(&mut s.ranks).arg(&mut s.entries);
-        launch.arg(&count);
+        launch.arg(&scalars.words).arg(&n64).arg(&c).arg(&w).arg(&tables).arg(&table_len);
+        launch.arg(&mut s.counts).arg(&s.offsets).arg(&mut s.ranks).arg(&mut s.entries).arg(&count);
         unsafe { launch.launch(grid(n64)) }.map_err(&err)?;
 
         let scan_blocks = n_buckets.div_ceil(SCAN_BLOCK);
@@ -403,8 +437,8 @@ impl CudaBases {
         unsafe { launch.launch(grid(n_buckets as u64)) }.map_err(&err)?;
 
         let mut launch = stream.launch_builder(&k.msm_digits);
-        launch.arg(&scalars.words).arg(&n64).arg(&c).arg(&w).arg(&mut s.counts).arg(&s.offsets).arg(&mut s.ranks).arg(&mut s.entries);
-        launch.arg(&write);
+        launch.arg(&scalars.words).arg(&n64).arg(&c).arg(&w).arg(&tables).arg(&table_len);
+        launch.arg(&mut s.counts).arg(&s.offsets).arg(&mut s.ranks).arg(&mut s.entries).arg(&write);
         unsafe { launch.launch(grid(n64)) }.map_err(&err)?;
 
         let total = s.totals.slice(scan_blocks as usize..);
@@ -415,7 +449,7 @@ impl CudaBases {
             .arg(&total)
             .arg(&s.offsets)
             .arg(&s.counts)
-            .arg(&self.bases)
+            .arg(&self.points)
             .arg(&mut s.buckets)
             .arg(&mut s.first)
             .arg(&mut s.last);
@@ -424,20 +458,20 @@ impl CudaBases {
         launch.arg(&s.offsets).arg(&s.counts).arg(&n_buckets).arg(&s.first).arg(&s.last).arg(&mut s.buckets);
         unsafe { launch.launch(grid(n_buckets as u64)) }.map_err(&err)?;
 
-        let (levels, _) = reduction_levels(c, w);
+        let (levels, _) = reduction_levels(c, groups);
         for level in &levels {
             let mut launch = stream.launch_builder(&k.msm_reduce_level);
             let (reads_buckets, input_at, output_at) = (level.reads_buckets as u32, level.input_at as u64, level.output_at as u64);
             launch.arg(&s.buckets).arg(&s.counts).arg(&mut s.levels).arg(&reads_buckets);
-            launch.arg(&level.inputs).arg(&level.segment_len).arg(&w).arg(&input_at).arg(&output_at);
-            unsafe { launch.launch(grid((w * level.segments()) as u64)) }.map_err(&err)?;
+            launch.arg(&level.inputs).arg(&level.segment_len).arg(&groups).arg(&input_at).arg(&output_at);
+            unsafe { launch.launch(grid((groups * level.segments()) as u64)) }.map_err(&err)?;
         }
-        let mut sums = vec![0u32; w as usize * XYZZ_WORDS];
+        let mut sums = vec![0u32; groups as usize * XYZZ_WORDS];
         let sums_at = levels.last().unwrap().output_at as usize * XYZZ_WORDS;
         stream.memcpy_dtoh(&s.levels.slice(sums_at..sums_at + sums.len()), &mut sums).map_err(&err)?;
         stream.synchronize().map_err(&err)?;
         drop(guard);
-        combine_windows(&sums, c)
+        combine_groups(&sums, &plan)
     }
 }
 

@@ -3,7 +3,9 @@
 // (halo2's columns are full of 0s and 1s).
 //
 // With window width c and W windows, every scalar is recoded into digits d_w in
-// (−2^{c−1}, 2^{c−1}]; digit d ≠ 0 puts ±P_i into bucket (w, |d|−1). Passes:
+// (−2^{c−1}, 2^{c−1}]; digit d ≠ 0 puts ±2^{c·j}·P_i, from window table j = w mod F, into
+// bucket |d|−1 of group w / F (pippenger.rs, MsmPlan; F = 1 over the bases alone, then a
+// group is a window). Passes:
 //  1. msm_digits     histogram of bucket sizes (one atomic per nonzero digit, whose result is
 //                    the digit's rank in its bucket);
 //  2. scan_*         exclusive prefix sum of the histogram: each bucket's range in `entries`;
@@ -14,7 +16,8 @@
 //  5. msm_join       adds the partial sums of every bucket that crosses a chunk border;
 //  6. msm_reduce_level, a few times: Σ_b (b+1)·bucket_b per window, by running sums over
 //                    segments of 16 buckets, then of 16 segments' sums, and so on.
-// The host finishes with Σ_w 2^{c·w}·window_w (W points).
+// The host finishes with Σ_g 2^{c·F·g}·group_g.
+// The window tables themselves are made once, when the bases are loaded (msm_table).
 
 // CHUNK, the entries per accumulation thread, is defined by the host (pippenger.rs).
 
@@ -45,26 +48,43 @@ __device__ __forceinline__ void canonical_scalar(const u32 *scalars, u64 i, u32 
     for (int j = 0; j < 8; j++) out[j] = s.v[j];
 }
 
+// Point i of window table j (j ≥ 1) is 2^c times point i of table j − 1, doubled in XYZZ and
+// brought back to affine with one inversion (tables: `len` points each, table 0 the bases).
+extern "C" __global__ void msm_table(u32 *tables, u64 len, u32 c, u32 j) {
+    u64 i = (u64)blockIdx.x * blockDim.x + threadIdx.x;
+    if (i >= len) return;
+    Xyzz p = xyzz_from_affine(load_affine(tables, (u64)(j - 1) * len + i));
+    for (u32 k = 0; k < c; k++) p = xyzz_dbl(p);
+    store_affine(tables, (u64)j * len + i, xyzz_to_affine(p));
+}
+
 // Every nonzero digit takes a slot in its bucket. Pass 1 (write_entries = 0) counts them in
 // `counts` and keeps each digit's rank among its bucket's entries in `ranks` (window-major, so
 // that a warp's stores are contiguous); pass 3, with the buckets' offsets scanned, writes the
-// entry (bucket << 32 | sign << 31 | point) at its bucket's offset plus its rank.
-extern "C" __global__ void msm_digits(const u32 *scalars, u64 n, u32 c, u32 windows, u32 *counts, const u32 *offsets,
-                                      u32 *ranks, u64 *entries, u32 write_entries) {
+// entry (bucket << 32 | sign << 31 | point) at its bucket's offset plus its rank, `point` being
+// the index of 2^{c·j}·P_i among the tables (`table_len` points a table).
+extern "C" __global__ void msm_digits(const u32 *scalars, u64 n, u32 c, u32 windows, u32 tables, u64 table_len,
+                                      u32 *counts, const u32 *offsets, u32 *ranks, u64 *entries, u32 write_entries) {
     u64 i = (u64)blockIdx.x * blockDim.x + threadIdx.x;
     if (i >= n) return;
     u32 s[8];
     canonical_scalar(scalars, i, s);
     u32 buckets = 1u << (c - 1), carry = 0;
-    for (u32 w = 0; w < windows; w++) {
+    for (u32 w = 0, group = 0, table = 0; w < windows; w++) {
         int d = signed_digit(s, c, w, &carry);
-        if (d == 0) continue;
-        u32 key = w * buckets + (u32)(d < 0 ? -d : d) - 1;
-        u64 at = (u64)w * n + i;
-        if (!write_entries) {
-            ranks[at] = atomicAdd(&counts[key], 1u);
-        } else {
-            entries[offsets[key] + ranks[at]] = ((u64)key << 32) | (d < 0 ? 0x80000000ull : 0) | i;
+        if (d != 0) {
+            u32 key = group * buckets + (u32)(d < 0 ? -d : d) - 1;
+            u64 at = (u64)w * n + i;
+            if (!write_entries) {
+                ranks[at] = atomicAdd(&counts[key], 1u);
+            } else {
+                u64 point = table * table_len + i;
+                entries[offsets[key] + ranks[at]] = ((u64)key << 32) | (d < 0 ? 0x80000000ull : 0) | point;
+            }
+        }
+        if (++table == tables) {
+            table = 0;
+            group++;
         }
     }
 }
@@ -203,14 +223,16 @@ extern "C" __global__ void msm_join(const u32 *offsets, const u32 *counts, u32 n
 }
 
 // One level of the bucket reduction (pippenger.rs, `ReductionLevel`): thread (w, j) reduces
-// segment j of window w, `len` inputs, from the top one down with a running sum:
-// - the first level (reads_buckets) reads the buckets of window w, B_{jL+r}, and writes
+// segment j of bucket group w (`windows` groups), `len` inputs, from the top one down with a
+// running sum:
+// - the first level (reads_buckets) reads the buckets of group w, B_{jL+r}, and writes
 //   T = Σ_r (r+1)·B and S = L·Σ_r B;
 // - a later level reads pairs (T_e, S_e) and writes T = Σ_r (T_{jL+r} + r·S_{jL+r}) and
 //   S = L·Σ_r S_{jL+r}: adding the running sum into acc *before* S_e joins it gives weight r.
 // Pairs are stored from point `*_at` of `levels` as all T, then all S, segment-major
 // (j·windows + w), so the last level's T are the window sums, in window order. S is scaled
-// (log L doublings) and written only when a level follows (segments > 1).
+// (log L doublings) and written only when a level follows (segments > 1). The last level's T
+// are the group sums.
 extern "C" __global__ void msm_reduce_level(const u32 *buckets, const u32 *counts, u32 *levels, u32 reads_buckets,
                                             u32 inputs, u32 len, u32 windows, u64 input_at, u64 output_at) {
     u32 segments = inputs / len;

@@ -107,3 +107,19 @@ fn field_mul(a: FIELD, b: FIELD) -> FIELD {
 fn field_sqr(a: FIELD) -> FIELD {
     return field_mul(a, a);
 }
+
+// a^(p-2) = 1/a for a != 0 (0 for 0): square and multiply over the bits of p - 2 from bit 253
+// (the moduli are below 2^254), in a loop the host leaves rolled: it runs once per point of a
+// window table, not in the MSM itself.
+fn field_invert(a: FIELD) -> FIELD {
+    var e = field_modulus;
+    e.l[0] -= 2u; // p is odd and its low limb above 2: no borrow
+    var r = field_one;
+    var bit = 254u;
+    while (bit > 0u) {
+        bit -= 1u;
+        r = field_mul(r, r);
+        if (((e.l[bit >> 5u] >> (bit & 31u)) & 1u) != 0u) { r = field_mul(r, a); }
+    }
+    return r;
+}

@@ -139,6 +139,7 @@ struct NttTileKernels {
 
 /// The kernels of msm.wgsl.
 struct MsmKernels {
+    table: Kernel,
     digits: Kernel,
     scan_blocks: Kernel,
     scan_totals: Kernel,
@@ -331,10 +332,10 @@ impl WgpuBackend {
     /// The MSM kernels, compiled the first time they are needed.
     fn msm_kernels(&self) -> Result<&MsmKernels, Error> {
         let compiled = self.gpu.msm.get_or_init(|| {
-            let entries = ["msm_digits", "scan_blocks", "scan_totals", "scan_add", "msm_accumulate", "msm_join", "msm_reduce_level"];
-            let [digits, scan_blocks, scan_totals, scan_add, accumulate, join, reduce_level] =
+            let entries = ["msm_table", "msm_digits", "scan_blocks", "scan_totals", "scan_add", "msm_accumulate", "msm_join", "msm_reduce_level"];
+            let [table, digits, scan_blocks, scan_totals, scan_add, accumulate, join, reduce_level] =
                 compile(&self.gpu.device, "msm", msm_source(self.gpu.int64), entries)?;
-            Ok(MsmKernels { digits, scan_blocks, scan_totals, scan_add, accumulate, join, reduce_level })
+            Ok(MsmKernels { table, digits, scan_blocks, scan_totals, scan_add, accumulate, join, reduce_level })
         });
         compiled.as_ref().map_err(|e| Error::Unavailable { backend: "wgpu", reason: format!("the MSM kernels do not compile on this device: {e}") })
     }

@@ -1,6 +1,6 @@
-//! MSM through wgpu: the bases stay in a storage buffer, and each call runs the passes of
-//! `msm.wgsl` on scalars on the device (uploaded by the call, or already there:
-//! [`WgpuBases::msm_resident`]); the host plan is shared with CUDA (`pippenger.rs`).
+//! MSM through wgpu: the bases and their window tables stay in a storage buffer, and each call
+//! runs the passes of `msm.wgsl` on scalars on the device (uploaded by the call, or already
+//! there: [`WgpuBases::msm_resident`]); the host plan is shared with CUDA (`pippenger.rs`).
 
 use std::sync::Mutex;
 
@@ -10,13 +10,16 @@ use halo2curves::group::Group;
 use super::{Dispatch, WgpuBackend, WgpuValues, WORKGROUP};
 use crate::backend::{MsmBackend, NttBackend, ResidentBases};
 use crate::layout::{base_words, XYZZ_WORDS};
-use crate::pippenger::{bucket_points, combine_windows, reduction_levels, window_bits, windows, CHUNK, SCAN_BLOCK, SCAN_THREADS};
+use crate::pippenger::{base_tables, bucket_points, combine_groups, msm_plan, reduction_levels, BaseTables, MsmPlan, CHUNK, SCAN_BLOCK, SCAN_THREADS};
 use crate::Error;
 
-/// Bases resident on a wgpu device, with the work buffers of the last MSM size.
+/// Bases resident on a wgpu device with their window tables, and the work buffers of the last
+/// MSM size.
 pub struct WgpuBases {
     backend: WgpuBackend,
-    bases: wgpu::Buffer,
+    /// `tables.count` tables of `len` affine points, table 0 the bases.
+    points: wgpu::Buffer,
+    tables: BaseTables,
     len: usize,
     scratch: Mutex<Option<Scratch>>,
 }
@@ -48,17 +51,42 @@ impl MsmBackend for WgpuBackend {
 }
 
 impl WgpuBackend {
-    /// Uploads `bases` once (compiling the MSM kernels on first use); MSMs over them then take
-    /// only scalars.
+    /// Uploads `bases` once and makes their window tables (`pippenger::base_tables`, within one
+    /// binding), compiling the MSM kernels on first use; MSMs over them then take only scalars.
     pub fn load_resident(&self, bases: &[G1Affine]) -> Result<WgpuBases, Error> {
         // Entries keep the point index in 31 bits.
         if bases.len() >= 1 << 31 {
             return Err(Error::InvalidInput(format!("{} bases exceed the 2^31 the MSM kernels index", bases.len())));
         }
-        self.msm_kernels()?;
-        let buffer = self.checked("uploading bases", || self.buffer_with("bases", &base_words(bases)))?;
-        Ok(WgpuBases { backend: self.clone(), bases: buffer, len: bases.len(), scratch: Mutex::new(None) })
+        let k = self.msm_kernels()?;
+        let len = bases.len();
+        let max_bytes = self.gpu.max_bytes;
+        // Kernels index words with 32 bits.
+        let tables = base_tables(len, max_bytes.min(u32::MAX as u64 + 1), max_points(max_bytes))?;
+        let points = self.checked("uploading bases", || {
+            let base_words = base_words(bases);
+            let points = self.buffer("bases", base_words.len() as u64 * tables.count as u64)?;
+            self.gpu.queue.write_buffer(&points, 0, bytemuck::cast_slice(&base_words));
+            let params = |j: u32| {
+                let mut p = vec![0u32; 16];
+                (p[1], p[14], p[15]) = (tables.bits, len as u32, j);
+                p
+            };
+            let passes: Vec<Dispatch> = (1..tables.count)
+                .map(|j| Dispatch { kernel: &k.table, params: params(j), buffers: vec![(13, &points)], threads: len as u64, workgroup: WORKGROUP })
+                .collect();
+            let mut encoder = self.gpu.device.create_command_encoder(&Default::default());
+            self.record(&mut encoder, &passes);
+            self.finish(encoder, &[])?;
+            Ok(points)
+        })?;
+        Ok(WgpuBases { backend: self.clone(), points, tables, len, scratch: Mutex::new(None) })
     }
+}
+
+/// Points the buckets and reduction levels may take on a device: they share one binding.
+fn max_points(max_bytes: u64) -> u64 {
+    max_bytes / (XYZZ_WORDS as u64 * 4)
 }
 
 impl WgpuBases {
@@ -72,27 +100,30 @@ impl WgpuBases {
         if n == 0 {
             return Ok(G1::identity());
         }
-        // The buckets and reduction levels share one binding.
-        let c = window_bits(n, self.backend.gpu.max_bytes / (XYZZ_WORDS as u64 * 4))?;
+        let plan = msm_plan(n, self.tables, max_points(self.backend.gpu.max_bytes))?;
         let mut guard = self.scratch.lock().map_err(|_| Error::Device("MSM scratch poisoned".into()))?;
         let sums = self.backend.checked("msm", || {
             if !matches!(guard.as_ref(), Some(s) if s.n == n) {
                 *guard = None; // free the old buffers before allocating new ones
-                *guard = Some(self.scratch(n, c)?);
+                *guard = Some(self.scratch(n, &plan)?);
             }
-            self.window_sums(guard.as_ref().unwrap(), scalars, c)
+            self.group_sums(guard.as_ref().unwrap(), scalars, &plan)
         })?;
         drop(guard);
-        combine_windows(&sums, c)
+        combine_groups(&sums, &plan)
     }
 
-    fn scratch(&self, n: usize, c: u32) -> Result<Scratch, Error> {
+    /// The window tables made for these bases (one: the bases alone).
+    pub fn tables(&self) -> BaseTables {
+        self.tables
+    }
+
+    fn scratch(&self, n: usize, plan: &MsmPlan) -> Result<Scratch, Error> {
         let gpu = &self.backend;
-        let w = windows(c) as u64;
-        let buckets = w << (c - 1);
-        let entries = n as u64 * w;
+        let buckets = plan.buckets() as u64;
+        let entries = n as u64 * plan.windows as u64;
         let chunks = entries.div_ceil(CHUNK);
-        let points = bucket_points(c);
+        let points = bucket_points(plan.c, plan.groups);
         // Kernels index words with 32 bits.
         if points.max(chunks) * XYZZ_WORDS as u64 > u32::MAX as u64 || entries > u32::MAX as u64 {
             return Err(Error::InvalidInput(format!("an MSM of {n} points is too large for the wgpu kernels")));
@@ -111,18 +142,20 @@ impl WgpuBases {
         })
     }
 
-    /// Records and runs every pass, returning the window sums (XYZZ words).
-    fn window_sums(&self, s: &Scratch, scalars: &WgpuValues, c: u32) -> Result<Vec<u32>, Error> {
+    /// Records and runs every pass, returning the group sums (XYZZ words).
+    fn group_sums(&self, s: &Scratch, scalars: &WgpuValues, plan: &MsmPlan) -> Result<Vec<u32>, Error> {
         let n = scalars.len() as u32;
-        let w = windows(c);
-        let n_buckets = w << (c - 1);
+        let (c, w, groups) = (plan.c, plan.windows, plan.groups);
+        let n_buckets = plan.buckets();
         let scan_blocks = n_buckets.div_ceil(SCAN_BLOCK);
         let chunks = (n as u64 * w as u64).div_ceil(CHUNK);
-        let (levels, _) = reduction_levels(c, w);
+        let (levels, _) = reduction_levels(c, groups);
         let k = self.backend.msm_kernels()?;
-        // MsmParams in msm.wgsl: the common fields, then a reduction level's (zero elsewhere).
+        // MsmParams in msm.wgsl: the common fields, a reduction level's (zero elsewhere), the
+        // groups and tables.
         let level_params = |write_entries: u32, level: [u32; 5]| {
-            [vec![n, c, w, write_entries, n_buckets, scan_blocks, scalars.split as u32], level.to_vec()].concat()
+            let tables = [groups, plan.tables, self.len as u32, 0];
+            [&[n, c, w, write_entries, n_buckets, scan_blocks, scalars.split as u32][..], &level, &tables].concat()
         };
         let params = |write_entries: u32| level_params(write_entries, [0; 5]);
         let dispatch = |kernel, params, buffers, threads: u64| Dispatch { kernel, params, buffers, threads, workgroup: WORKGROUP };
@@ -141,22 +174,22 @@ impl WgpuBases {
             dispatch(
                 &k.accumulate,
                 params(0),
-                vec![(2, &self.bases), (4, &s.entries), (5, &s.counts), (6, &s.offsets), (7, &s.totals), (8, &s.points), (9, &s.first), (10, &s.last)],
+                vec![(2, &self.points), (4, &s.entries), (5, &s.counts), (6, &s.offsets), (7, &s.totals), (8, &s.points), (9, &s.first), (10, &s.last)],
                 chunks,
             ),
             dispatch(&k.join, params(0), vec![(5, &s.counts), (6, &s.offsets), (8, &s.points), (9, &s.first), (10, &s.last)], n_buckets as u64),
         ];
         for l in &levels {
             let level = [l.reads_buckets as u32, l.inputs, l.segment_len, s.levels_at + l.input_at, s.levels_at + l.output_at];
-            sum.push(dispatch(&k.reduce_level, level_params(0, level), vec![(5, &s.counts), (8, &s.points)], (w * l.segments()) as u64));
+            sum.push(dispatch(&k.reduce_level, level_params(0, level), vec![(5, &s.counts), (8, &s.points)], (groups * l.segments()) as u64));
         }
         let mut encoder = self.backend.gpu.device.create_command_encoder(&Default::default());
         encoder.clear_buffer(&s.counts, 0, None);
         self.backend.record(&mut encoder, &count);
         self.backend.record(&mut encoder, &sum);
-        // The window sums are the first `w` points of the last level's output.
+        // The group sums are the first `groups` points of the last level's output.
         let sums_at = (s.levels_at + levels.last().unwrap().output_at) as u64;
-        self.backend.finish(encoder, &[(&s.points, sums_at * XYZZ_WORDS as u64, w as u64 * XYZZ_WORDS as u64)])
+        self.backend.finish(encoder, &[(&s.points, sums_at * XYZZ_WORDS as u64, groups as u64 * XYZZ_WORDS as u64)])
     }
 }
 

@@ -2,7 +2,9 @@
 // cuda/msm.cu, pass for pass, so that both backends share one host plan (pippenger.rs).
 //
 // With window width c and W windows, every scalar is recoded into digits d_w in
-// (-2^{c-1}, 2^{c-1}]; digit d != 0 puts ±P_i into bucket (w, |d|-1). Passes:
+// (-2^{c-1}, 2^{c-1}]; digit d != 0 puts ±2^{c·j}·P_i, from window table j = w mod F, into
+// bucket |d|-1 of group w / F (pippenger.rs, MsmPlan; F = 1 over the bases alone, then a group
+// is a window). Passes:
 //  1. msm_digits      histogram of bucket sizes (one atomic per nonzero digit);
 //  2. scan_*          exclusive prefix sum of the histogram: each bucket's range in `entries`;
 //  3. msm_digits      again, writing sign << 31 | point at its bucket's offset plus the rank
@@ -12,7 +14,8 @@
 //  5. msm_join        adds the partial sums of every bucket that crosses a chunk border;
 //  6. msm_reduce_level, a few times: Σ_b (b+1)·bucket_b per window, by running sums over
 //                     segments of 16 buckets, then of 16 segments' sums, and so on.
-// The host finishes with Σ_w 2^{c·w}·window_w (W points).
+// The host finishes with Σ_g 2^{c·F·g}·group_g. The window tables themselves are made once, when
+// the bases are loaded (msm_table).
 //
 // Unlike the CUDA kernels, an entry does not carry its bucket (found by a binary search over the
 // offsets instead): at 2^24 points the 64-bit entries would take 2 GiB, more than the largest
@@ -23,11 +26,13 @@
 // by the host.
 
 // The level_* fields are one reduction level's (pippenger.rs, ReductionLevel), its offsets in
-// points of `points`.
+// points of `points`; `tables` is the plan's window tables (windows a group), `table_len` the
+// points of each, `table_index` the table msm_table makes.
 struct MsmParams {
     n: u32, c: u32, windows: u32, write_entries: u32,
     n_buckets: u32, scan_blocks: u32, scalars_split: u32, level_first: u32,
     level_inputs: u32, level_len: u32, level_in: u32, level_out: u32,
+    groups: u32, tables: u32, table_len: u32, table_index: u32,
 }
 
 @group(0) @binding(0) var<uniform> params: MsmParams;
@@ -43,6 +48,8 @@ struct MsmParams {
 @group(0) @binding(10) var<storage, read_write> last: array<u32>;
 @group(0) @binding(11) var<storage, read> scalars_high: array<u32>;
 @group(0) @binding(12) var<storage, read_write> ranks: array<u32>;
+// The window tables again (binding 2 is `bases`), writable for msm_table.
+@group(0) @binding(13) var<storage, read_write> table_points: array<u32>;
 
 // WGSL cannot pass storage pointers to functions, hence one accessor per buffer (the word
 // conversions they share are xyzz_words / xyzz_from_words in curve.wgsl).
@@ -119,10 +126,34 @@ fn bucket_of(pos: u32) -> u32 {
     return lo;
 }
 
+// Point i of window table j = table_index (>= 1) is 2^c times point i of table j - 1, doubled
+// in XYZZ and brought back to affine with one inversion, as msm_table in cuda/msm.cu.
+@compute @workgroup_size(64)
+fn msm_table(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
+    let i = thread_index(gid, groups);
+    let len = params.table_len;
+    if (i >= len) { return; }
+    let read_at = 16u * ((params.table_index - 1u) * len + i);
+    var a: Affine;
+    for (var k = 0u; k < 8u; k++) {
+        a.x.l[k] = table_points[read_at + k];
+        a.y.l[k] = table_points[read_at + 8u + k];
+    }
+    var p = xyzz_from_affine(a);
+    for (var k = 0u; k < params.c; k++) { p = xyzz_dbl(p); }
+    let r = xyzz_to_affine(p);
+    let write_at = 16u * (params.table_index * len + i);
+    for (var k = 0u; k < 8u; k++) {
+        table_points[write_at + k] = r.x.l[k];
+        table_points[write_at + 8u + k] = r.y.l[k];
+    }
+}
+
 // Every nonzero digit takes a slot in its bucket. Pass 1 (write_entries = 0) counts them in
 // `slots` and keeps each digit's rank among its bucket's entries in `ranks` (window-major, one
-// word a digit); pass 3, with the buckets' offsets scanned, writes each entry at its bucket's
-// offset plus its rank, without atomics.
+// word a digit); pass 3, with the buckets' offsets scanned, writes each entry (sign << 31 |
+// point, the index of 2^{c·j}·P_i among the tables) at its bucket's offset plus its rank,
+// without atomics.
 @compute @workgroup_size(64)
 fn msm_digits(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
     let i = thread_index(gid, groups);
@@ -134,6 +165,8 @@ fn msm_digits(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgr
     let c = params.c;
     let buckets = 1u << (c - 1u);
     var carry = 0u;
+    var group = 0u;
+    var table = 0u;
     for (var w = 0u; w < params.windows; w++) {
         let bit = w * c;
         let limb = bit >> 5u;
@@ -152,13 +185,19 @@ fn msm_digits(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgr
             magnitude = (1u << c) - raw;
             negative = true;
         }
-        if (magnitude == 0u) { continue; }
-        let key = w * buckets + magnitude - 1u;
-        let at = w * params.n + i;
-        if (params.write_entries == 0u) {
-            ranks[at] = atomicAdd(&slots[key], 1u);
-        } else {
-            entries[offsets[key] + ranks[at]] = select(0u, 0x80000000u, negative) | i;
+        if (magnitude != 0u) {
+            let key = group * buckets + magnitude - 1u;
+            let at = w * params.n + i;
+            if (params.write_entries == 0u) {
+                ranks[at] = atomicAdd(&slots[key], 1u);
+            } else {
+                entries[offsets[key] + ranks[at]] = select(0u, 0x80000000u, negative) | (table * params.table_len + i);
+            }
+        }
+        table++;
+        if (table == params.tables) {
+            table = 0u;
+            group++;
         }
     }
 }
@@ -293,11 +332,11 @@ fn msm_join(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgrou
 }
 
 // One level of the bucket reduction, as msm_reduce_level in cuda/msm.cu (pippenger.rs,
-// `ReductionLevel`): thread (w, j) reduces segment j of window w from its top input down. The
-// first level reads buckets (window-major, from point 0) and writes T = Σ_r (r+1)·B and
+// `ReductionLevel`): thread (w, j) reduces segment j of bucket group w from its top input down.
+// The first level reads buckets (group-major, from point 0) and writes T = Σ_r (r+1)·B and
 // S = L·Σ_r B; a later level reads pairs (T_e, S_e) and writes T = Σ_r (T_{jL+r} + r·S_{jL+r})
 // and S = L·Σ_r S_{jL+r}. Pairs lie from `level_in` / `level_out`: all T, then all S,
-// segment-major (j·windows + w); S only when a level follows.
+// segment-major (j·groups + w); S only when a level follows.
 //
 // The kernel has a single call of xyzz_add, fed by a step counter: drivers that compile on the
 // CPU (lavapipe) inline every call, and their compile time grows faster than the code (one call
@@ -310,9 +349,9 @@ fn msm_reduce_level(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_
     let len = params.level_len;
     let segments = inputs / len;
     let id = thread_index(gid, groups);
-    if (id >= params.windows * segments) { return; }
-    let w = id % params.windows;
-    let j = id / params.windows;
+    if (id >= params.groups * segments) { return; }
+    let w = id % params.groups;
+    let j = id / params.groups;
     let first = params.level_first == 1u;
     var per_input = 3u;
     if (first) { per_input = 2u; }
@@ -328,7 +367,7 @@ fn msm_reduce_level(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_
         if (step < sum_steps) {
             let e = j * len + len - 1u - step / per_input;
             let phase = step % per_input;
-            let pair = params.level_in + e * params.windows + w;
+            let pair = params.level_in + e * params.groups + w;
             if (first && phase == 0u) {
                 let key = w * inputs + e;
                 if (counts[key] != 0u) { y = load_point(key); }
@@ -337,7 +376,7 @@ fn msm_reduce_level(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_
                 y = running;
                 into_acc = true;
             } else if (phase == 1u) {
-                y = load_point(pair + inputs * params.windows);
+                y = load_point(pair + inputs * params.groups);
             } else {
                 x = acc;
                 y = load_point(pair);
@@ -350,5 +389,5 @@ fn msm_reduce_level(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_
         if (into_acc) { acc = z; } else { running = z; }
     }
     store_point(params.level_out + id, acc);
-    if (segments > 1u) { store_point(params.level_out + segments * params.windows + id, running); }
+    if (segments > 1u) { store_point(params.level_out + segments * params.groups + id, running); }
 }

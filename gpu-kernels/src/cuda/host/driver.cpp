@@ -10,10 +10,13 @@
 //                                          2: fr_bit_reverse, 3: fr_bit_reverse_tiles): prints
 //                                          the transformed values
 //   scan LEN VALUES[len]                   prints the exclusive prefix sums, then the total
-//   msm N C WINDOWS LEVEL_POINTS LEVELS (READS_BUCKETS INPUTS LEN INPUT_AT OUTPUT_AT)*LEVELS
-//       BASES[16n] SCALARS[8n]             the reduction levels as pippenger::reduction_levels
-//                                          plans them: prints the WINDOWS window sums (XYZZ,
-//                                          32 words each)
+//   msm N C WINDOWS TABLES GROUPS LEVEL_POINTS LEVELS
+//       (READS_BUCKETS INPUTS LEN INPUT_AT OUTPUT_AT)*LEVELS
+//       BASES[16n] SCALARS[8n]             an MSM as pippenger::MsmPlan plans it, over TABLES
+//                                          window tables of C bits made from the bases first,
+//                                          the reduction levels as pippenger::reduction_levels
+//                                          plans them: prints the GROUPS group sums (XYZZ, 32
+//                                          words each)
 #include <cstdlib>
 #include <cstring>
 #include <string>
@@ -95,24 +98,28 @@ static void scan() {
     print(offsets.data(), offsets.size());
 }
 
-// CudaBases::msm_resident, up to the window sums.
+// CudaBackend::load_resident's tables, then CudaBases::msm_resident up to the group sums.
 static void msm() {
     u64 n = word();
-    u32 c = word(), w = word(), level_points = word(), n_levels = word();
+    u32 c = word(), w = word(), tables = word(), groups = word(), level_points = word(), n_levels = word();
     std::vector<u32> plan = words(5 * n_levels);
     std::vector<u32> bases = words(16 * n), scalars = words(8 * n);
-    u32 n_buckets = w << (c - 1);
+    bases.resize(16 * n * tables);
+    for (u32 j = 1; j < tables; j++) launch(blocks(n, 256), 256, false, [&] { msm_table(bases.data(), n, c, j); });
+    u32 n_buckets = groups << (c - 1);
     u64 chunks = (n * w + CHUNK - 1) / CHUNK;
     std::vector<u32> counts(n_buckets), offsets(n_buckets), ranks(n * w > 0 ? n * w : 1), totals;
     std::vector<u64> entries(n * w > 0 ? n * w : 1);
     std::vector<u32> first(chunks * 32 + 1), last(chunks * 32 + 1), buckets(n_buckets * 32), levels(level_points * 32);
     u32 count = 0, write = 1;
     launch(blocks(n, 256), 256, false, [&] {
-        msm_digits(scalars.data(), n, c, w, counts.data(), offsets.data(), ranks.data(), entries.data(), count);
+        msm_digits(scalars.data(), n, c, w, tables, n, counts.data(), offsets.data(), ranks.data(), entries.data(),
+                   count);
     });
     exclusive_scan(counts, offsets, totals);
     launch(blocks(n, 256), 256, false, [&] {
-        msm_digits(scalars.data(), n, c, w, counts.data(), offsets.data(), ranks.data(), entries.data(), write);
+        msm_digits(scalars.data(), n, c, w, tables, n, counts.data(), offsets.data(), ranks.data(), entries.data(),
+                   write);
     });
     const u32 *total = &totals.back();
     launch(blocks(chunks, 128), 128, false, [&] {
@@ -125,13 +132,13 @@ static void msm() {
     for (u32 l = 0; l < n_levels; l++) {
         u32 reads_buckets = plan[5 * l], inputs = plan[5 * l + 1], len = plan[5 * l + 2];
         u64 input_at = plan[5 * l + 3], output_at = plan[5 * l + 4];
-        launch(blocks(w * (inputs / len), 256), 256, false, [&] {
-            msm_reduce_level(buckets.data(), counts.data(), levels.data(), reads_buckets, inputs, len, w, input_at,
+        launch(blocks(groups * (inputs / len), 256), 256, false, [&] {
+            msm_reduce_level(buckets.data(), counts.data(), levels.data(), reads_buckets, inputs, len, groups, input_at,
                              output_at);
         });
         sums_at = (u32)output_at;
     }
-    print(levels.data() + 32 * (u64)sums_at, 32 * w);
+    print(levels.data() + 32 * (u64)sums_at, 32 * groups);
 }
 
 int main() {
