@@ -13,8 +13,8 @@
 #
 # Writes OUT_DIR/{gpu.txt,kernel-tests.txt,prover-tests.txt,kernels.json,kernels.svg,ntt-2-26.json,
 # prove.json,kernel-tests-mul-ptx.txt,mul-ptx.json,mul-ptx-ntt-min-blocks-1.json,ntt-tiles.json,
-# ntt-tiles-mul-ptx.json,msm-window-16.json,ntt-min-blocks-1.json,msm-accumulate-min-blocks-4.json,
-# ncu-msm.txt,ncu-ntt-pass.txt,wgpu-profile.json}.
+# ntt-tiles-mul-ptx.json,msm-no-tables.json,msm-window-16.json,ntt-min-blocks-1.json,
+# msm-accumulate-min-blocks-4.json,ncu-msm.txt,ncu-ntt-pass.txt,wgpu-profile.json}.
 # Record the figures with the card's name (gpu.txt): times from different cards are not
 # comparable. On a fresh H100 machine the kernel tests alone took 284 s one test at a time, most
 # of it compiling (NVRTC, and the Vulkan pipelines of both wgpu kernel sets); with the rest the
@@ -82,8 +82,10 @@ if chosen candidates; then
     step env ZKML_NVRTC_OPTIONS="-DFIELD_MUL_PTX=1 -DNTT_PASS_MIN_BLOCKS=1" "$zkml" bench-kernels --backends cuda --ops ntt --log-sizes 20,24 --runs 5 -o "$out/mul-ptx-ntt-min-blocks-1.json"
     step env ZKML_NTT_TILES=1 "$zkml" bench-kernels --backends cuda --ops ntt --log-sizes 16,20,24 --runs 5 -o "$out/ntt-tiles.json"
     step env ZKML_NTT_TILES=1 ZKML_NVRTC_OPTIONS=-DFIELD_MUL_PTX=1 "$zkml" bench-kernels --backends cuda --ops ntt --log-sizes 16,20,24 --runs 5 -o "$out/ntt-tiles-mul-ptx.json"
-    # The window widths the cost model picks above 2^20 (17 and 20 bits) against 16 bits.
-    step env ZKML_MSM_WINDOW_BITS=16 "$zkml" bench-kernels --backends cuda,wgpu --ops msm --log-sizes 22,24 --runs 5 -o "$out/msm-window-16.json"
+    # The MSM over the bases alone (no window tables; the model's widths: 16 bits at 2^20, 20 at
+    # 2^24) against the default run's, over the tables; then 16-bit windows over the bases alone.
+    step env ZKML_MSM_TABLES=1 "$zkml" bench-kernels --backends cuda,wgpu --ops msm --log-sizes 16,20,24 --runs 5 -o "$out/msm-no-tables.json"
+    step env ZKML_MSM_TABLES=1 ZKML_MSM_WINDOW_BITS=16 "$zkml" bench-kernels --backends cuda,wgpu --ops msm --log-sizes 22,24 --runs 5 -o "$out/msm-window-16.json"
 fi
 # The CUDA kernels compiled for other occupancies than their defaults (NTT pass: two blocks per
 # SM; accumulation: unbounded registers), against the default run above.

@@ -197,6 +197,14 @@ fn open<T>(
     }
 }
 
+/// How resident bases were loaded, for the notes: the window tables made with them.
+fn tables_note(tables: zkml_core::kernels::BaseTables) -> String {
+    match tables.count {
+        1 => ", no window tables".into(),
+        count => format!(", with the window tables made on the device ({count} tables of {}-bit windows)", tables.bits),
+    }
+}
+
 /// Runs the benchmark.
 pub fn run(args: BenchKernelsArgs) -> Result<()> {
     if let Some(k) = args.log_sizes.iter().find(|k| **k > 28) {
@@ -219,8 +227,10 @@ pub fn run(args: BenchKernelsArgs) -> Result<()> {
     if let Ok(tiles) = std::env::var(zkml_core::kernels::NTT_TILES_ENV) {
         notes.push(format!("GPU transforms with {}={tiles}", zkml_core::kernels::NTT_TILES_ENV));
     }
-    if let Ok(bits) = std::env::var(zkml_core::kernels::MSM_WINDOW_BITS_ENV) {
-        notes.push(format!("GPU MSMs with {}={bits}", zkml_core::kernels::MSM_WINDOW_BITS_ENV));
+    for env in [zkml_core::kernels::MSM_WINDOW_BITS_ENV, zkml_core::kernels::MSM_TABLES_ENV] {
+        if let Ok(value) = std::env::var(env) {
+            notes.push(format!("GPU MSMs with {env}={value}"));
+        }
     }
 
     let mut rows = Vec::new();
@@ -260,15 +270,16 @@ pub fn run(args: BenchKernelsArgs) -> Result<()> {
                 let cpu_bases = CpuBackend.load_bases(&bases)?;
                 let t = Instant::now();
                 let gpu_bases = cuda.as_ref().map(|gpu| gpu.load_resident(&bases)).transpose()?;
-                if gpu_bases.is_some() {
-                    notes.push(format!("cuda: 2^{max_log} bases uploaded once in {:.1} ms", t.elapsed().as_secs_f64() * 1e3));
+                if let Some(resident) = &gpu_bases {
+                    notes.push(format!("cuda: 2^{max_log} bases uploaded once in {:.1} ms{}", t.elapsed().as_secs_f64() * 1e3, tables_note(resident.tables())));
                 }
                 let t = Instant::now();
                 let wgpu_bases = wgpu.as_ref().map(|gpu| gpu.load_resident(&bases)).transpose()?;
-                if wgpu_bases.is_some() {
+                if let Some(resident) = &wgpu_bases {
                     notes.push(format!(
-                        "wgpu: 2^{max_log} bases uploaded once in {:.1} ms (the first upload includes compiling the MSM kernels)",
-                        t.elapsed().as_secs_f64() * 1e3
+                        "wgpu: 2^{max_log} bases uploaded once in {:.1} ms{} (the first upload includes compiling the MSM kernels)",
+                        t.elapsed().as_secs_f64() * 1e3,
+                        tables_note(resident.tables())
                     ));
                 }
                 for &log_n in &args.log_sizes {

@@ -361,8 +361,14 @@ pub(crate) mod tests {
         check_ntt(&gpu, &[1, 2, 4, 64, 1 << 11, 1 << 12, 1 << 19]);
         // Tiled passes: 2^10 is one tile, 2^13 a tile of 10 stages and one of 3, 2^19 of 10, 8, 1.
         check_ntt(&gpu.clone().with_ntt_tiles(true), &[1 << 10, 1 << 13, 1 << 19]);
-        // Small sizes: lavapipe runs the kernels on the CPU, slowly.
+        // Small sizes: lavapipe runs the kernels on the CPU, slowly. 2^13 bases get 20 window
+        // tables of 13-bit windows, which the MSMs of 777 and 2^13 points use (the others run
+        // over the bases alone).
         check_msm(&gpu, &[1, 2, 7, 100, 777, 1 << 13], 300);
+        let (scalars, bases) = msm_inputs(1 << 10);
+        let resident = gpu.load_resident(&bases).unwrap();
+        assert!(resident.tables().count > 1, "2^10 bases: {:?}", resident.tables());
+        assert_eq!(resident.msm(&scalars).unwrap(), naive_msm(&scalars, &bases), "over window tables");
         // A profiled transform gives the same values and times every dispatch: 2^7 is a
         // bit reversal and three passes (3 + 3 + 1 stages).
         let a = inputs(1 << 7);

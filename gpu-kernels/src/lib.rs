@@ -6,8 +6,8 @@
 //! - [`cuda`] (feature `cuda`): CUDA kernels compiled at run time by NVRTC (NTT and MSM);
 //! - [`wgpu`] (feature `wgpu`): WGSL kernels for any Vulkan/Metal/DX12 device (NTT and MSM);
 //! - `layout` (internal): field elements and points in GPU memory, shared by the GPU backends;
-//! - `pippenger` (internal): the host side of the GPU MSMs (window widths, the levels of the
-//!   bucket reduction, the final window sum);
+//! - `pippenger` (internal): the host side of the GPU MSMs (the window tables of resident bases,
+//!   the plan of an MSM, the levels of the bucket reduction, the final sum);
 //! - [`sample`]: many distinct curve points, cheaply, for tests and benchmarks.
 //!
 //! See `BENCHMARKS.md` for measured speeds.
@@ -22,7 +22,7 @@ mod layout;
 #[cfg(any(feature = "cuda", feature = "wgpu"))]
 mod pippenger;
 #[cfg(any(feature = "cuda", feature = "wgpu"))]
-pub use pippenger::MSM_WINDOW_BITS_ENV;
+pub use pippenger::{BaseTables, MSM_TABLES_ENV, MSM_WINDOW_BITS_ENV};
 pub mod sample;
 #[cfg(feature = "wgpu")]
 pub mod wgpu;

@@ -290,7 +290,7 @@ template <class P> __device__ __forceinline__ Field f_pow(const Field &a, u64 e)
 
 // a^{p−2} = a^{-1} for a ≠ 0 (0 for 0), by square and multiply over the bits of p − 2 from
 // bit 253 (both moduli are below 2^254): about 254 squarings and 130 multiplications, in a rolled
-// loop (it runs once per point of a window table, not in the MSM itself).
+// loop (it runs once per TABLE_BATCH points of a window table, not in the MSM itself).
 template <class P> __device__ Field f_inv(const Field &a) {
     Field r = f_one<P>();
 #pragma unroll 1
@@ -432,22 +432,6 @@ __device__ __forceinline__ Affine load_affine(const u32 *bases, u64 index) {
 __device__ __forceinline__ void store_affine(u32 *bases, u64 index, const Affine &a) {
     store_field(bases, 2 * index, a.x);
     store_field(bases, 2 * index + 1, a.y);
-}
-
-// x = X/ZZ, y = Y/ZZZ with one inversion: ZZ^3 = ZZZ^2 makes 1/ZZ = (ZZ/ZZZ)^2. The identity
-// becomes (0, 0).
-__device__ __forceinline__ Affine xyzz_to_affine(const Xyzz &p) {
-    typedef FqParams Q;
-    Affine r;
-    if (xyzz_is_identity(p)) {
-        r.x = f_zero<Q>();
-        r.y = f_zero<Q>();
-        return r;
-    }
-    Field zzz_inv = f_inv<Q>(p.zzz);
-    r.y = f_mul<Q>(p.y, zzz_inv);
-    r.x = f_mul<Q>(p.x, f_sqr<Q>(f_mul<Q>(p.zz, zzz_inv)));
-    return r;
 }
 
 __device__ __forceinline__ Xyzz load_xyzz(const u32 *points, u64 index) {

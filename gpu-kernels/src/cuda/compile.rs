@@ -12,7 +12,7 @@ use halo2curves::bn256::{Fq, Fr};
 
 use crate::layout::{montgomery_constants, MontgomeryConstants};
 use crate::backend::{BIT_REVERSE_TILE_BITS, NTT_TILE_LOG, NTT_TILE_THREADS};
-use crate::pippenger::{CHUNK, SCAN_ITEMS, SCAN_THREADS};
+use crate::pippenger::{CHUNK, SCAN_ITEMS, SCAN_THREADS, TABLE_BATCH};
 use crate::Error;
 
 const BN254: &str = include_str!("bn254.cuh");
@@ -34,7 +34,7 @@ pub fn source() -> String {
     out += &field_constants("fr", &montgomery_constants::<Fr>());
     out += &field_constants("fq", &montgomery_constants::<Fq>());
     out += &format!(
-        "#define CHUNK {CHUNK}\n#define SCAN_THREADS {SCAN_THREADS}\n#define SCAN_ITEMS {SCAN_ITEMS}\n#define NTT_TILE_LOG {NTT_TILE_LOG}\n#define NTT_TILE_THREADS {NTT_TILE_THREADS}\n#define BITREV_Q {BIT_REVERSE_TILE_BITS}\n"
+        "#define CHUNK {CHUNK}\n#define TABLE_BATCH {TABLE_BATCH}\n#define SCAN_THREADS {SCAN_THREADS}\n#define SCAN_ITEMS {SCAN_ITEMS}\n#define NTT_TILE_LOG {NTT_TILE_LOG}\n#define NTT_TILE_THREADS {NTT_TILE_THREADS}\n#define BITREV_Q {BIT_REVERSE_TILE_BITS}\n"
     );
     for part in [BN254, NTT, MSM] {
         out += part;

@@ -25,7 +25,7 @@ pub use compile::{source, CACHE_DIR_ENV, NVRTC_OPTIONS_ENV};
 
 use crate::backend::{log_size, ntt_passes, ntt_tiles_requested, root_of_unity, MsmBackend, NttBackend, NttPass, ResidentBases, Transform, TwiddleTables, BIT_REVERSE_TILE_BITS, NTT_TILE_LOG, NTT_TILE_THREADS};
 use crate::layout::{base_words, check_layout, words, words_mut, FIELD_WORDS, XYZZ_WORDS};
-use crate::pippenger::{base_tables, combine_groups, msm_plan, reduction_levels, BaseTables, MsmPlan, CHUNK, SCAN_BLOCK, SCAN_THREADS};
+use crate::pippenger::{base_tables, combine_groups, msm_plan, reduction_levels, BaseTables, MsmPlan, CHUNK, SCAN_BLOCK, SCAN_THREADS, TABLE_BATCH};
 use crate::Error;
 
 /// Threads per block of the element-wise kernels.
@@ -358,7 +358,7 @@ impl CudaBackend {
         for j in 1..tables.count {
             let mut launch = stream.launch_builder(&self.device.kernels.msm_table);
             launch.arg(&mut points).arg(&len64).arg(&tables.bits).arg(&j);
-            unsafe { launch.launch(grid(len64)) }.map_err(device_error("window tables"))?;
+            unsafe { launch.launch(grid(len64.div_ceil(TABLE_BATCH as u64))) }.map_err(device_error("window tables"))?;
         }
         stream.synchronize().map_err(device_error("window tables"))?;
         Ok(CudaBases { backend: self.clone(), points, tables, len, scratch: Mutex::new(None) })

@@ -48,14 +48,48 @@ __device__ __forceinline__ void canonical_scalar(const u32 *scalars, u64 i, u32 
     for (int j = 0; j < 8; j++) out[j] = s.v[j];
 }
 
-// Point i of window table j (j ≥ 1) is 2^c times point i of table j − 1, doubled in XYZZ and
-// brought back to affine with one inversion (tables: `len` points each, table 0 the bases).
+// Point i of window table j (j ≥ 1) is 2^c times point i of table j − 1 (tables: `len` points
+// each, table 0 the bases). A thread makes TABLE_BATCH consecutive points: each doubled c times
+// in XYZZ, its X and Y stored as they are, then one inversion of the product of their ZZZ
+// (Montgomery's trick) gives every 1/ZZZ on the way back, and each point is stored affine
+// (x = X/ZZ, y = Y/ZZZ, 1/ZZ = (ZZ/ZZZ)^2 as ZZ^3 = ZZZ^2).
 extern "C" __global__ void msm_table(u32 *tables, u64 len, u32 c, u32 j) {
-    u64 i = (u64)blockIdx.x * blockDim.x + threadIdx.x;
-    if (i >= len) return;
-    Xyzz p = xyzz_from_affine(load_affine(tables, (u64)(j - 1) * len + i));
-    for (u32 k = 0; k < c; k++) p = xyzz_dbl(p);
-    store_affine(tables, (u64)j * len + i, xyzz_to_affine(p));
+    typedef FqParams Q;
+    u64 first = ((u64)blockIdx.x * blockDim.x + threadIdx.x) * TABLE_BATCH;
+    if (first >= len) return;
+    u32 count = len - first < TABLE_BATCH ? (u32)(len - first) : TABLE_BATCH;
+    u64 from = (u64)(j - 1) * len + first, to = (u64)j * len + first;
+    // Per point: ZZ, ZZZ (1 for the identity, which stays out of the product) and the product of
+    // the ZZZ before it.
+    Field zz[TABLE_BATCH], zzz[TABLE_BATCH], before[TABLE_BATCH];
+    Field product = f_one<Q>();
+    for (u32 k = 0; k < count; k++) {
+        Xyzz p = xyzz_from_affine(load_affine(tables, from + k));
+        for (u32 d = 0; d < c; d++) p = xyzz_dbl(p);
+        bool identity = xyzz_is_identity(p);
+        zz[k] = p.zz;
+        zzz[k] = identity ? f_one<Q>() : p.zzz;
+        before[k] = product;
+        product = f_mul<Q>(product, zzz[k]);
+        Affine raw;
+        raw.x = p.x;
+        raw.y = p.y;
+        store_affine(tables, to + k, raw);
+    }
+    Field inv = f_inv<Q>(product);
+    for (int k = (int)count - 1; k >= 0; k--) {
+        Field zzz_inv = f_mul<Q>(inv, before[k]);
+        inv = f_mul<Q>(inv, zzz[k]);
+        Affine a = load_affine(tables, to + k);
+        if (f_is_zero(zz[k])) {
+            a.x = f_zero<Q>();
+            a.y = f_zero<Q>();
+        } else {
+            a.y = f_mul<Q>(a.y, zzz_inv);
+            a.x = f_mul<Q>(a.x, f_sqr<Q>(f_mul<Q>(zz[k], zzz_inv)));
+        }
+        store_affine(tables, to + k, a);
+    }
 }
 
 // Every nonzero digit takes a slot in its bucket. Pass 1 (write_entries = 0) counts them in

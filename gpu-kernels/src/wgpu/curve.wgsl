@@ -77,14 +77,6 @@ fn xyzz_add(p: Xyzz, q: Xyzz) -> Xyzz {
     return Xyzz(x, y, fq_mul(fq_mul(p.zz, q.zz), pp), fq_mul(fq_mul(p.zzz, q.zzz), ppp));
 }
 
-// x = X/ZZ, y = Y/ZZZ with one inversion (ZZ^3 = ZZZ^2 makes 1/ZZ = (ZZ/ZZZ)^2); the identity
-// becomes (0, 0).
-fn xyzz_to_affine(p: Xyzz) -> Affine {
-    if (xyzz_is_identity(p)) { return Affine(fq_zero(), fq_zero()); }
-    let zzz_inv = fq_invert(p.zzz);
-    return Affine(fq_mul(p.x, fq_sqr(fq_mul(p.zz, zzz_inv))), fq_mul(p.y, zzz_inv));
-}
-
 // A point as 32 words (x, y, zz, zzz; 8 limbs each) and back, for loads and stores.
 fn xyzz_words(p: Xyzz) -> array<u32, 32> {
     var w: array<u32, 32>;

@@ -109,8 +109,8 @@ fn field_sqr(a: FIELD) -> FIELD {
 }
 
 // a^(p-2) = 1/a for a != 0 (0 for 0): square and multiply over the bits of p - 2 from bit 253
-// (the moduli are below 2^254), in a loop the host leaves rolled: it runs once per point of a
-// window table, not in the MSM itself.
+// (the moduli are below 2^254), in a loop the host leaves rolled: it runs once per TABLE_BATCH
+// points of a window table, not in the MSM itself.
 fn field_invert(a: FIELD) -> FIELD {
     var e = field_modulus;
     e.l[0] -= 2u; // p is odd and its low limb above 2: no borrow

@@ -28,7 +28,7 @@ pub use msm::WgpuBases;
 
 use crate::backend::{log_size, ntt_passes, ntt_tiles_requested, powers, root_of_unity, NttBackend, NttPass, Transform, TwiddleTables, BIT_REVERSE_TILE_BITS, NTT_TILE_LOG, NTT_TILE_THREADS};
 use crate::layout::{check_layout, montgomery_constants, words, words_mut};
-use crate::pippenger::{CHUNK, SCAN_ITEMS, SCAN_THREADS};
+use crate::pippenger::{CHUNK, SCAN_ITEMS, SCAN_THREADS, TABLE_BATCH};
 use crate::Error;
 
 const ARITH_WGSL: &str = include_str!("arith.wgsl");
@@ -76,7 +76,7 @@ fn ntt_source(int64: bool) -> String {
 /// The MSM module's source, loops unrolled.
 fn msm_source(int64: bool) -> String {
     unroll::unroll(&format!(
-        "{}{}{}{CURVE_WGSL}const CHUNK: u32 = {CHUNK}u;\nconst SCAN_THREADS: u32 = {SCAN_THREADS}u;\nconst SCAN_ITEMS: u32 = {SCAN_ITEMS}u;\n{MSM_WGSL}",
+        "{}{}{}{CURVE_WGSL}const CHUNK: u32 = {CHUNK}u;\nconst TABLE_BATCH: u32 = {TABLE_BATCH}u;\nconst SCAN_THREADS: u32 = {SCAN_THREADS}u;\nconst SCAN_ITEMS: u32 = {SCAN_ITEMS}u;\n{MSM_WGSL}",
         arith_wgsl(int64),
         field_wgsl::<Fr>("Fr", "fr_"),
         field_wgsl::<Fq>("Fq", "fq_")

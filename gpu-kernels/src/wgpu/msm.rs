@@ -10,7 +10,7 @@ use halo2curves::group::Group;
 use super::{Dispatch, WgpuBackend, WgpuValues, WORKGROUP};
 use crate::backend::{MsmBackend, NttBackend, ResidentBases};
 use crate::layout::{base_words, XYZZ_WORDS};
-use crate::pippenger::{base_tables, bucket_points, combine_groups, msm_plan, reduction_levels, BaseTables, MsmPlan, CHUNK, SCAN_BLOCK, SCAN_THREADS};
+use crate::pippenger::{base_tables, bucket_points, combine_groups, msm_plan, reduction_levels, BaseTables, MsmPlan, CHUNK, SCAN_BLOCK, SCAN_THREADS, TABLE_BATCH};
 use crate::Error;
 
 /// Bases resident on a wgpu device with their window tables, and the work buffers of the last
@@ -73,7 +73,13 @@ impl WgpuBackend {
                 p
             };
             let passes: Vec<Dispatch> = (1..tables.count)
-                .map(|j| Dispatch { kernel: &k.table, params: params(j), buffers: vec![(13, &points)], threads: len as u64, workgroup: WORKGROUP })
+                .map(|j| Dispatch {
+                    kernel: &k.table,
+                    params: params(j),
+                    buffers: vec![(13, &points)],
+                    threads: (len as u64).div_ceil(TABLE_BATCH as u64),
+                    workgroup: WORKGROUP,
+                })
                 .collect();
             let mut encoder = self.gpu.device.create_command_encoder(&Default::default());
             self.record(&mut encoder, &passes);

@@ -126,26 +126,62 @@ fn bucket_of(pos: u32) -> u32 {
     return lo;
 }
 
-// Point i of window table j = table_index (>= 1) is 2^c times point i of table j - 1, doubled
-// in XYZZ and brought back to affine with one inversion, as msm_table in cuda/msm.cu.
-@compute @workgroup_size(64)
-fn msm_table(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
-    let i = thread_index(gid, groups);
-    let len = params.table_len;
-    if (i >= len) { return; }
-    let read_at = 16u * ((params.table_index - 1u) * len + i);
+fn load_table_point(i: u32) -> Affine {
     var a: Affine;
     for (var k = 0u; k < 8u; k++) {
-        a.x.l[k] = table_points[read_at + k];
-        a.y.l[k] = table_points[read_at + 8u + k];
+        a.x.l[k] = table_points[16u * i + k];
+        a.y.l[k] = table_points[16u * i + 8u + k];
     }
-    var p = xyzz_from_affine(a);
-    for (var k = 0u; k < params.c; k++) { p = xyzz_dbl(p); }
-    let r = xyzz_to_affine(p);
-    let write_at = 16u * (params.table_index * len + i);
+    return a;
+}
+
+fn store_table_point(i: u32, a: Affine) {
     for (var k = 0u; k < 8u; k++) {
-        table_points[write_at + k] = r.x.l[k];
-        table_points[write_at + 8u + k] = r.y.l[k];
+        table_points[16u * i + k] = a.x.l[k];
+        table_points[16u * i + 8u + k] = a.y.l[k];
+    }
+}
+
+// Point i of window table j = table_index (>= 1) is 2^c times point i of table j - 1, as
+// msm_table in cuda/msm.cu: an invocation makes TABLE_BATCH consecutive points, doubled c times
+// in XYZZ (X and Y stored as they are), then brought to affine with one inversion of the product
+// of their ZZZ (Montgomery's trick).
+@compute @workgroup_size(64)
+fn msm_table(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
+    let len = params.table_len;
+    let first = thread_index(gid, groups) * TABLE_BATCH;
+    if (first >= len) { return; }
+    let count = min(TABLE_BATCH, len - first);
+    let read_at = (params.table_index - 1u) * len + first;
+    let write_at = params.table_index * len + first;
+    // Per point: ZZ, ZZZ (1 for the identity, which stays out of the product) and the product of
+    // the ZZZ before it.
+    var zz: array<Fq, TABLE_BATCH>;
+    var zzz: array<Fq, TABLE_BATCH>;
+    var before: array<Fq, TABLE_BATCH>;
+    var product = fq_one;
+    for (var k = 0u; k < count; k++) {
+        var p = xyzz_from_affine(load_table_point(read_at + k));
+        for (var d = 0u; d < params.c; d++) { p = xyzz_dbl(p); }
+        zz[k] = p.zz;
+        zzz[k] = p.zzz;
+        if (xyzz_is_identity(p)) { zzz[k] = fq_one; }
+        before[k] = product;
+        product = fq_mul(product, zzz[k]);
+        store_table_point(write_at + k, Affine(p.x, p.y));
+    }
+    var inv = fq_invert(product);
+    var k = count;
+    while (k > 0u) {
+        k -= 1u;
+        let zzz_inv = fq_mul(inv, before[k]);
+        inv = fq_mul(inv, zzz[k]);
+        var a = Affine(fq_zero(), fq_zero());
+        if (!fq_is_zero(zz[k])) {
+            let raw = load_table_point(write_at + k);
+            a = Affine(fq_mul(raw.x, fq_sqr(fq_mul(zz[k], zzz_inv))), fq_mul(raw.y, zzz_inv));
+        }
+        store_table_point(write_at + k, a);
     }
 }
 

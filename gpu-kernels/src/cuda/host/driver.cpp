@@ -105,7 +105,8 @@ static void msm() {
     std::vector<u32> plan = words(5 * n_levels);
     std::vector<u32> bases = words(16 * n), scalars = words(8 * n);
     bases.resize(16 * n * tables);
-    for (u32 j = 1; j < tables; j++) launch(blocks(n, 256), 256, false, [&] { msm_table(bases.data(), n, c, j); });
+    for (u32 j = 1; j < tables; j++)
+        launch(blocks((n + TABLE_BATCH - 1) / TABLE_BATCH, 256), 256, false, [&] { msm_table(bases.data(), n, c, j); });
     u32 n_buckets = groups << (c - 1);
     u64 chunks = (n * w + CHUNK - 1) / CHUNK;
     std::vector<u32> counts(n_buckets), offsets(n_buckets), ranks(n * w > 0 ? n * w : 1), totals;
