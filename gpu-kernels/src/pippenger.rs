@@ -13,7 +13,7 @@ use crate::Error;
 pub const CHUNK: u64 = 32;
 
 /// Points of a window table a thread of `msm_table` makes (`TABLE_BATCH` in the kernels): they
-/// share one inversion (Montgomery's trick), about 50 multiplications a point instead of 390.
+/// share one inversion (Montgomery's trick), about 55 multiplications a point instead of 390.
 pub const TABLE_BATCH: u32 = 8;
 
 /// Threads of a block of the bucket offsets' scan, and the consecutive counts each takes
@@ -110,9 +110,9 @@ impl BaseTables {
 /// `n` in the model of [`window_bits`] (`windows · n + 3 · groups · 2^{c−1}`), whose tables
 /// take at most `max_bytes` ([`AFFINE_BYTES`] a point) and whose buckets at most `max_points`
 /// points; at most [`MAX_TABLES`] tables, or as many as [`MSM_TABLES_ENV`] allows. [`NONE`]
-/// where no table pays: at 2^20 bases, 13 tables of 20-bit windows (832 MB), 17% less work than
+/// where no table pays: at 2^20 bases, 13 tables of 20-bit windows (872 MB), 17% less work than
 /// 16 windows of 16 bits over the bases alone; at 2^16, 16 of 16 bits (26% less); at 2^24,
-/// 12 of 22 bits (12 GB; 13% less).
+/// 12 of 22 bits (12.9 GB; 13% less).
 ///
 /// [`NONE`]: BaseTables::NONE
 pub fn base_tables(n: usize, max_bytes: u64, max_points: u64) -> Result<BaseTables, Error> {
