@@ -350,7 +350,12 @@ impl CudaBackend {
         let len = bases.len();
         let base_words = base_words(bases);
         let table_words = base_words.len().max(1);
-        let mut points = stream.alloc_zeros::<u32>(table_words * tables.count as usize).map_err(device_error("allocating bases"))?;
+        let (tables, mut points) = match stream.alloc_zeros::<u32>(table_words * tables.count as usize) {
+            Ok(points) => (tables, points),
+            // The free memory was counted before this allocation; another may have taken it.
+            Err(_) if tables.count > 1 => (BaseTables::NONE, stream.alloc_zeros::<u32>(table_words).map_err(device_error("allocating bases"))?),
+            Err(e) => return Err(device_error("allocating bases")(e)),
+        };
         if len > 0 {
             stream.memcpy_htod(&base_words, &mut points.slice_mut(..table_words)).map_err(device_error("uploading bases"))?;
         }
