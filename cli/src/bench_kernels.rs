@@ -14,7 +14,7 @@ use zkml_core::kernels::cpu::CpuBackend;
 use zkml_core::kernels::cuda::{CudaBackend, CudaBases, DeviceScalars};
 use zkml_core::kernels::wgpu::{KernelTime, WgpuBackend, WgpuBases, WgpuValues};
 use zkml_core::kernels::Error as KernelError;
-use zkml_core::kernels::{sample, Field, Fr, MsmBackend, NttBackend, Transform, G1};
+use zkml_core::kernels::{sample, BaseTables, Field, Fr, G1Affine, MsmBackend, NttBackend, Transform, G1};
 
 use crate::bench::median;
 
@@ -108,6 +108,8 @@ trait Resident: NttBackend + MsmBackend {
     fn transform(&self, values: &mut Self::Values, transform: Transform) -> Result<(), KernelError>;
     fn download(&self, values: &Self::Values, out: &mut [Fr]) -> Result<(), KernelError>;
     fn synchronize(&self) -> Result<(), KernelError>;
+    fn load_resident(&self, bases: &[G1Affine]) -> Result<Self::Bases, KernelError>;
+    fn tables(bases: &Self::Bases) -> BaseTables;
     fn msm(bases: &Self::Bases, scalars: &Self::Values) -> Result<G1, KernelError>;
 }
 
@@ -127,6 +129,12 @@ macro_rules! resident {
             }
             fn synchronize(&self) -> Result<(), KernelError> {
                 <$backend>::synchronize(self)
+            }
+            fn load_resident(&self, bases: &[G1Affine]) -> Result<Self::Bases, KernelError> {
+                <$backend>::load_resident(self, bases)
+            }
+            fn tables(bases: &Self::Bases) -> BaseTables {
+                bases.tables()
             }
             fn msm(bases: &Self::Bases, scalars: &Self::Values) -> Result<G1, KernelError> {
                 bases.msm_resident(scalars)
@@ -160,20 +168,40 @@ fn device_ntt<G: Resident>(gpu: &G, name: &str, input: &[Fr], reference: &[Fr], 
     Ok((row(Op::Ntt, &NttBackend::describe(gpu), log_n, seconds, Some((to_device, to_host))), on_device))
 }
 
-/// An MSM over resident bases and scalars (the window sums' readback included), checked against
-/// `reference` and then timed, with the scalars' upload timed apart; returns the row and the
-/// scalars on the device.
-fn device_msm<G: Resident>(gpu: &G, bases: &G::Bases, name: &str, scalars: &[Fr], reference: Option<G1>, log_n: u32, runs: usize) -> Result<(Value, G::Values)> {
+/// An MSM of `scalars` over `bases`, made resident first (their upload and window tables timed
+/// once), checked against `reference` and then timed, with the scalars' upload timed apart;
+/// returns the row, the resident bases and the scalars on the device.
+fn device_msm<G: Resident>(
+    gpu: &G,
+    name: &str,
+    bases: &[G1Affine],
+    scalars: &[Fr],
+    reference: Option<G1>,
+    log_n: u32,
+    runs: usize,
+) -> Result<(Value, G::Bases, G::Values)> {
+    let start = Instant::now();
+    let resident = gpu.load_resident(bases)?;
+    let bases_seconds = start.elapsed().as_secs_f64();
     let to_device = timed(runs, || {
         gpu.upload(scalars)?;
         Ok(gpu.synchronize()?)
     })?;
     let on_device = gpu.upload(scalars)?;
-    if Some(G::msm(bases, &on_device)?) != reference {
+    if Some(G::msm(&resident, &on_device)?) != reference {
         bail!("{name} MSM disagrees with the CPU at n = 2^{log_n}");
     }
-    let seconds = timed(runs, || Ok(G::msm(bases, &on_device).map(drop)?))?;
-    Ok((row(Op::Msm, &MsmBackend::describe(gpu), log_n, seconds, Some((to_device, 0.0))), on_device))
+    let seconds = timed(runs, || Ok(G::msm(&resident, &on_device).map(drop)?))?;
+    let mut row = row(Op::Msm, &MsmBackend::describe(gpu), log_n, seconds, Some((to_device, 0.0)));
+    let tables = G::tables(&resident);
+    let tables_text = match tables.count {
+        1 => "no window tables".to_string(),
+        count => format!("{count} window tables of {} bits", tables.bits),
+    };
+    println!("|  | bases: uploaded in {:.1} ms, {tables_text} |  |  |  |  |", bases_seconds * 1e3);
+    row["bases_to_device_seconds"] = json!(bases_seconds);
+    row["window_tables"] = json!({ "count": tables.count, "bits": tables.bits });
+    Ok((row, resident, on_device))
 }
 
 /// Opens a backend unless `--backends` leaves it out. One that `--backends` names must open; by
@@ -194,14 +222,6 @@ fn open<T>(
             Ok(None)
         }
         Err(e) => Err(e).context(format!("--backends {name}")),
-    }
-}
-
-/// How resident bases were loaded, for the notes: the window tables made with them.
-fn tables_note(tables: zkml_core::kernels::BaseTables) -> String {
-    match tables.count {
-        1 => ", no window tables".into(),
-        count => format!(", with the window tables made on the device ({count} tables of {}-bit windows)", tables.bits),
     }
 }
 
@@ -268,19 +288,8 @@ pub fn run(args: BenchKernelsArgs) -> Result<()> {
             Op::Msm => {
                 let bases = sample::bases(1 << max_log, Fr::random(&mut rng));
                 let cpu_bases = CpuBackend.load_bases(&bases)?;
-                let t = Instant::now();
-                let gpu_bases = cuda.as_ref().map(|gpu| gpu.load_resident(&bases)).transpose()?;
-                if let Some(resident) = &gpu_bases {
-                    notes.push(format!("cuda: 2^{max_log} bases uploaded once in {:.1} ms{}", t.elapsed().as_secs_f64() * 1e3, tables_note(resident.tables())));
-                }
-                let t = Instant::now();
-                let wgpu_bases = wgpu.as_ref().map(|gpu| gpu.load_resident(&bases)).transpose()?;
-                if let Some(resident) = &wgpu_bases {
-                    notes.push(format!(
-                        "wgpu: 2^{max_log} bases uploaded once in {:.1} ms{} (the first upload includes compiling the MSM kernels)",
-                        t.elapsed().as_secs_f64() * 1e3,
-                        tables_note(resident.tables())
-                    ));
+                if wgpu.is_some() {
+                    notes.push("wgpu: the first bases' upload includes compiling the MSM kernels".into());
                 }
                 for &log_n in &args.log_sizes {
                     let n = 1usize << log_n;
@@ -293,11 +302,13 @@ pub fn run(args: BenchKernelsArgs) -> Result<()> {
                     if args.wants("cpu") {
                         rows.push(row(Op::Msm, &MsmBackend::describe(&CpuBackend), log_n, cpu_time, None));
                     }
-                    if let (Some(gpu), Some(resident)) = (&cuda, &gpu_bases) {
-                        rows.push(device_msm(gpu, resident, "cuda", &scalars, reference, log_n, args.runs)?.0);
+                    // Bases of the MSM's own size, as a prover commits 2^k values with an SRS of
+                    // 2^k points (the window tables are chosen for the size of the bases).
+                    if let Some(gpu) = &cuda {
+                        rows.push(device_msm(gpu, "cuda", &bases[..n], &scalars, reference, log_n, args.runs)?.0);
                     }
-                    if let (Some(gpu), Some(resident)) = (&wgpu, &wgpu_bases) {
-                        let (row, on_device) = device_msm(gpu, resident, "wgpu", &scalars, reference, log_n, args.runs)?;
+                    if let Some(gpu) = &wgpu {
+                        let (row, resident, on_device) = device_msm(gpu, "wgpu", &bases[..n], &scalars, reference, log_n, args.runs)?;
                         rows.push(row);
                         if args.profile {
                             let (_, times) = gpu.profile(|| resident.msm_resident(&on_device))?;
