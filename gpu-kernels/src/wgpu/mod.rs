@@ -87,6 +87,29 @@ fn msm_source(int64: bool) -> String {
 struct Kernel {
     name: &'static str,
     pipeline: wgpu::ComputePipeline,
+    /// Whether the kernel has the NTT kernels' shared layout ([`ntt_layout`]): its parameters
+    /// bound at a dynamic offset, so that one bind group serves all passes of a transform.
+    shared_layout: bool,
+}
+
+/// The NTT kernels' bindings (ntt.wgsl), shared by all of them: the parameters (8 words, at a
+/// dynamic offset), the two halves of the values, the twiddles and the factors.
+fn ntt_layout(device: &wgpu::Device) -> wgpu::PipelineLayout {
+    let storage = |binding, read_only| wgpu::BindGroupLayoutEntry {
+        binding,
+        visibility: wgpu::ShaderStages::COMPUTE,
+        ty: wgpu::BindingType::Buffer { ty: wgpu::BufferBindingType::Storage { read_only }, has_dynamic_offset: false, min_binding_size: None },
+        count: None,
+    };
+    let params = wgpu::BindGroupLayoutEntry {
+        binding: 0,
+        visibility: wgpu::ShaderStages::COMPUTE,
+        ty: wgpu::BindingType::Buffer { ty: wgpu::BufferBindingType::Uniform, has_dynamic_offset: true, min_binding_size: std::num::NonZeroU64::new(32) },
+        count: None,
+    };
+    let entries = [params, storage(1, false), storage(2, false), storage(3, true), storage(4, true)];
+    let group = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor { label: Some("ntt"), entries: &entries });
+    device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor { label: Some("ntt"), bind_group_layouts: &[Some(&group)], immediate_size: 0 })
 }
 
 /// Time spent in one kernel while [`WgpuBackend::profile`] ran.
@@ -101,16 +124,23 @@ pub struct KernelTime {
 }
 
 /// Compiles `source` and one pipeline per entry point; shader and pipeline errors are returned
-/// instead of wgpu's default panic. Each pipeline derives its bind group layout from the
-/// bindings its kernel uses.
-fn compile<const N: usize>(device: &wgpu::Device, label: &str, source: String, entries: [&'static str; N]) -> Result<[Kernel; N], String> {
+/// instead of wgpu's default panic. Each pipeline has `layout`, or else derives its bind group
+/// layout from the bindings its kernel uses.
+fn compile<const N: usize>(
+    device: &wgpu::Device,
+    label: &str,
+    source: String,
+    entries: [&'static str; N],
+    layout: Option<&wgpu::PipelineLayout>,
+) -> Result<[Kernel; N], String> {
     let scope = device.push_error_scope(wgpu::ErrorFilter::Validation);
     let module = device.create_shader_module(wgpu::ShaderModuleDescriptor { label: Some(label), source: wgpu::ShaderSource::Wgsl(source.into()) });
     let kernels = entries.map(|entry| Kernel {
         name: entry,
+        shared_layout: layout.is_some(),
         pipeline: device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
             label: Some(entry),
-            layout: None,
+            layout,
             module: &module,
             entry_point: Some(entry),
             compilation_options: Default::default(),
@@ -155,6 +185,10 @@ struct Gpu {
     queue: wgpu::Queue,
     adapter: wgpu::AdapterInfo,
     ntt: NttKernels,
+    /// The NTT kernels' pipeline layout ([`ntt_layout`]), for the tiled ones compiled later.
+    ntt_layout: wgpu::PipelineLayout,
+    /// A buffer for the bindings of a layout that a transform leaves unused.
+    unused: wgpu::Buffer,
     /// Compiled on first use: they take seconds to compile on lavapipe.
     msm: OnceLock<Result<MsmKernels, String>>,
     /// The tiled NTT kernels, compiled on first use (they need 32 KiB of workgroup memory).
@@ -284,8 +318,12 @@ impl WgpuBackend {
             ..Default::default()
         }))
         .map_err(|e| unavailable(format!("cannot open the device ({e})")))?;
-        let [bit_reverse, butterfly_pass, scale, scale_by] = compile(&device, "ntt", ntt_source(int64), ["bit_reverse", "butterfly_pass", "scale", "scale_by"])
-            .map_err(|e| unavailable(format!("the NTT kernels do not compile on this device: {e}")))?;
+        let ntt_layout = ntt_layout(&device);
+        let [bit_reverse, butterfly_pass, scale, scale_by] =
+            compile(&device, "ntt", ntt_source(int64), ["bit_reverse", "butterfly_pass", "scale", "scale_by"], Some(&ntt_layout))
+                .map_err(|e| unavailable(format!("the NTT kernels do not compile on this device: {e}")))?;
+        // Bound where an NTT kernel's layout has a binding its transform does not use.
+        let unused = device.create_buffer(&wgpu::BufferDescriptor { label: Some("unused"), size: 32, usage: wgpu::BufferUsages::STORAGE, mapped_at_creation: false });
         let ntt = NttKernels { bit_reverse, butterfly_pass, scale, scale_by };
         let max_bytes = limits.max_storage_buffer_binding_size.min(limits.max_buffer_size);
         let gpu = Gpu {
@@ -293,6 +331,8 @@ impl WgpuBackend {
             queue,
             adapter: adapter.get_info(),
             ntt,
+            ntt_layout,
+            unused,
             msm: OnceLock::new(),
             ntt_tiles: OnceLock::new(),
             max_bytes,
@@ -323,7 +363,8 @@ impl WgpuBackend {
                     limits.max_compute_workgroup_storage_size, limits.max_compute_invocations_per_workgroup
                 ));
             }
-            let [pass, bit_reverse] = compile(&self.gpu.device, "ntt tiles", ntt_source(self.gpu.int64), ["tile_pass", "bit_reverse_tiles"])?;
+            let [pass, bit_reverse] =
+                compile(&self.gpu.device, "ntt tiles", ntt_source(self.gpu.int64), ["tile_pass", "bit_reverse_tiles"], Some(&self.gpu.ntt_layout))?;
             Ok(NttTileKernels { pass, bit_reverse })
         });
         compiled.as_ref().map_err(|e| Error::Unavailable { backend: "wgpu", reason: e.clone() })
@@ -334,7 +375,7 @@ impl WgpuBackend {
         let compiled = self.gpu.msm.get_or_init(|| {
             let entries = ["msm_table", "msm_digits", "scan_blocks", "scan_totals", "scan_add", "msm_accumulate", "msm_join", "msm_reduce_level"];
             let [table, digits, scan_blocks, scan_totals, scan_add, accumulate, join, reduce_level] =
-                compile(&self.gpu.device, "msm", msm_source(self.gpu.int64), entries)?;
+                compile(&self.gpu.device, "msm", msm_source(self.gpu.int64), entries, None)?;
             Ok(MsmKernels { table, digits, scan_blocks, scan_totals, scan_add, accumulate, join, reduce_level })
         });
         compiled.as_ref().map_err(|e| Error::Unavailable { backend: "wgpu", reason: format!("the MSM kernels do not compile on this device: {e}") })
@@ -392,32 +433,44 @@ impl WgpuBackend {
             contents: if contents.is_empty() { &[0; 4] } else { &contents },
             usage: wgpu::BufferUsages::UNIFORM,
         });
-        let binds: Vec<wgpu::BindGroup> = dispatches
-            .iter()
-            .enumerate()
-            .map(|(i, d)| {
-                let own_params = wgpu::BufferBinding { buffer: &params, offset: (i * stride) as u64, size: std::num::NonZeroU64::new(d.params.len() as u64 * 4) };
-                let mut entries = vec![wgpu::BindGroupEntry { binding: 0, resource: wgpu::BindingResource::Buffer(own_params) }];
-                entries.extend(d.buffers.iter().map(|(binding, buffer)| wgpu::BindGroupEntry { binding: *binding, resource: buffer.as_entire_binding() }));
-                device.create_bind_group(&wgpu::BindGroupDescriptor { label: None, layout: &d.kernel.pipeline.get_bind_group_layout(0), entries: &entries })
-            })
-            .collect();
-        let dispatch = |pass: &mut wgpu::ComputePass<'_>, d: &Dispatch<'_>, bind: &wgpu::BindGroup| {
+        // A bind group per dispatch, except that kernels of a shared layout reuse one for the
+        // same buffers, their parameters at a dynamic offset.
+        let mut shared: Vec<(&[(u32, &wgpu::Buffer)], usize)> = Vec::new();
+        let mut binds: Vec<wgpu::BindGroup> = Vec::new();
+        let mut bound: Vec<(usize, Option<u32>)> = Vec::new();
+        for (i, d) in dispatches.iter().enumerate() {
+            let offset = (i * stride) as u64;
+            if d.kernel.shared_layout {
+                if let Some(&(_, at)) = shared.iter().find(|(buffers, _)| *buffers == d.buffers.as_slice()) {
+                    bound.push((at, Some(offset as u32)));
+                    continue;
+                }
+                shared.push((&d.buffers, binds.len()));
+            }
+            let (at, dynamic) = if d.kernel.shared_layout { (0, Some(offset as u32)) } else { (offset, None) };
+            let own_params = wgpu::BufferBinding { buffer: &params, offset: at, size: std::num::NonZeroU64::new(d.params.len() as u64 * 4) };
+            let mut entries = vec![wgpu::BindGroupEntry { binding: 0, resource: wgpu::BindingResource::Buffer(own_params) }];
+            entries.extend(d.buffers.iter().map(|(binding, buffer)| wgpu::BindGroupEntry { binding: *binding, resource: buffer.as_entire_binding() }));
+            let layout = d.kernel.pipeline.get_bind_group_layout(0);
+            bound.push((binds.len(), dynamic));
+            binds.push(device.create_bind_group(&wgpu::BindGroupDescriptor { label: None, layout: &layout, entries: &entries }));
+        }
+        let dispatch = |pass: &mut wgpu::ComputePass<'_>, d: &Dispatch<'_>, (bind, dynamic): (usize, Option<u32>)| {
             let groups = d.threads.div_ceil(d.workgroup as u64).max(1) as u32;
             let x = groups.min(max_groups);
             pass.set_pipeline(&d.kernel.pipeline);
-            pass.set_bind_group(0, bind, &[]);
+            pass.set_bind_group(0, &binds[bind], dynamic.as_slice());
             pass.dispatch_workgroups(x, groups.div_ceil(x), 1);
         };
         if self.gpu.profile.lock().unwrap_or_else(|e| e.into_inner()).is_none() {
             let mut pass = encoder.begin_compute_pass(&Default::default());
-            for (d, bind) in dispatches.iter().zip(&binds) {
+            for (d, &bind) in dispatches.iter().zip(&bound) {
                 dispatch(&mut pass, d, bind);
             }
             return;
         }
         // Profiling: run what is recorded so far, then each dispatch alone, timed from the host.
-        for (d, bind) in dispatches.iter().zip(&binds) {
+        for (d, &bind) in dispatches.iter().zip(&bound) {
             self.run_recorded(encoder);
             let start = Instant::now();
             dispatch(&mut encoder.begin_compute_pass(&Default::default()), d, bind);
@@ -575,35 +628,31 @@ impl WgpuBackend {
             };
             let n_inv = inverse.then(|| self.buffer_with("1/n", words(&[Fr::from(n as u64).invert().unwrap()]))).transpose()?;
             let k = &self.gpu.ntt;
-            let pass = |kernel, extra, params: Vec<u32>, threads: u32, workgroup: u32| Dispatch {
-                kernel,
-                params,
-                buffers: [(1, &values.low), (2, &values.high)].into_iter().chain(extra).collect(),
-                threads: threads as u64,
-                workgroup,
-            };
+            // Every pass binds the same buffers (the kernels share one layout), so a transform
+            // takes one bind group: the factors are the coset powers, or 1/n, or none.
+            let factors = coset.as_ref().or(n_inv.as_ref()).unwrap_or(&self.gpu.unused);
+            let buffers = vec![(1, &values.low), (2, &values.high), (3, twiddles.as_ref()), (4, factors)];
+            let pass = |kernel, params: Vec<u32>, threads: u32, workgroup: u32| Dispatch { kernel, params, buffers: buffers.clone(), threads: threads as u64, workgroup };
             let mut passes = Vec::new();
-            if let Some(table) = &coset {
-                passes.push(pass(&k.scale_by, Some((4, table)), params(0, 0), n, WORKGROUP));
+            if coset.is_some() {
+                passes.push(pass(&k.scale_by, params(0, 0), n, WORKGROUP));
             }
             for step in ntt_passes(log_n, self.ntt_tiles) {
                 match step {
-                    NttPass::BitReverse => passes.push(pass(&k.bit_reverse, None, params(0, 0), n, WORKGROUP)),
+                    NttPass::BitReverse => passes.push(pass(&k.bit_reverse, params(0, 0), n, WORKGROUP)),
                     NttPass::BitReverseTiles => {
                         let side = 1 << BIT_REVERSE_TILE_BITS;
-                        passes.push(pass(&self.ntt_tiles_kernels()?.bit_reverse, None, params(0, 0), n, side * side));
+                        passes.push(pass(&self.ntt_tiles_kernels()?.bit_reverse, params(0, 0), n, side * side));
                     }
-                    NttPass::Registers { s, radix } => {
-                        passes.push(pass(&k.butterfly_pass, Some((3, &twiddles)), params(1 << s, radix), n >> radix, WORKGROUP));
-                    }
+                    NttPass::Registers { s, radix } => passes.push(pass(&k.butterfly_pass, params(1 << s, radix), n >> radix, WORKGROUP)),
                     NttPass::Tile { s, k: stages } => {
                         let threads = (n >> NTT_TILE_LOG) * NTT_TILE_THREADS;
-                        passes.push(pass(&self.ntt_tiles_kernels()?.pass, Some((3, &twiddles)), params(1 << s, stages), threads, NTT_TILE_THREADS));
+                        passes.push(pass(&self.ntt_tiles_kernels()?.pass, params(1 << s, stages), threads, NTT_TILE_THREADS));
                     }
                 }
             }
-            if let Some(factor) = &n_inv {
-                passes.push(pass(&k.scale, Some((4, factor)), params(0, 0), n, WORKGROUP));
+            if n_inv.is_some() {
+                passes.push(pass(&k.scale, params(0, 0), n, WORKGROUP));
             }
             let mut encoder = self.gpu.device.create_command_encoder(&Default::default());
             self.record(&mut encoder, &passes);
