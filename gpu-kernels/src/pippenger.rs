@@ -41,7 +41,7 @@ pub const MAX_TABLES: u32 = 32;
 
 /// Environment variable bounding the number of window tables of resident bases (1: the bases
 /// alone, no precomputation), to compare on a device or to save device memory; unset,
-/// [`base_tables`] chooses within the backend's memory budget.
+/// the backend chooses within its memory budget (the model of `base_tables`).
 pub const MSM_TABLES_ENV: &str = "ZKML_MSM_TABLES";
 
 /// What a bucket costs next to an entry in [`window_bits`]' model, counted in mixed additions
@@ -49,8 +49,9 @@ pub const MSM_TABLES_ENV: &str = "ZKML_MSM_TABLES";
 /// against 10) and, per 16 buckets, four doublings and three additions at the next level.
 const BUCKET_COST: u64 = 3;
 
-/// Environment variable that fixes the window width of the GPU MSMs (4 to 20 bits), to compare
-/// widths on a device; unset, [`window_bits`] chooses by its model.
+/// Environment variable that fixes the window width of the GPU MSMs over the bases alone (4 to
+/// 24 bits, no window tables), to compare widths on a device; unset, a cost model chooses
+/// (`window_bits`).
 pub const MSM_WINDOW_BITS_ENV: &str = "ZKML_MSM_WINDOW_BITS";
 
 /// Window width for `n` points over the bases alone: the `c` in `4..=24` with the least work in
@@ -301,7 +302,7 @@ mod tests {
         // 4 tables of 2^20 points: groups of 4 windows; no room for a second table: none.
         let four = tables(20, (4 * AFFINE_BYTES) << 20);
         assert!(four.count == 4 && MsmPlan::with_tables(four).groups == windows(four.bits).div_ceil(4), "{four:?}");
-        assert_eq!(tables(20, (2 * AFFINE_BYTES << 20) - 1), BaseTables::NONE);
+        assert_eq!(tables(20, ((2 * AFFINE_BYTES) << 20) - 1), BaseTables::NONE);
         // Against 16 windows of 16 bits over the bases, each with its own buckets.
         let plain = MsmPlan::over_bases(16);
         assert!(full.cost(1 << 20) * 100 < plain.cost(1 << 20) * 84);
