@@ -67,15 +67,10 @@ impl WgpuBackend {
             let base_words = base_words(bases);
             let points = self.buffer("bases", base_words.len() as u64 * tables.count as u64)?;
             self.gpu.queue.write_buffer(&points, 0, bytemuck::cast_slice(&base_words));
-            let params = |j: u32| {
-                let mut p = vec![0u32; 16];
-                (p[1], p[14], p[15]) = (tables.bits, len as u32, j);
-                p
-            };
             let passes: Vec<Dispatch> = (1..tables.count)
                 .map(|j| Dispatch {
                     kernel: &k.table,
-                    params: params(j),
+                    params: MsmParams { c: tables.bits, table_len: len as u32, table_index: j, ..Default::default() }.words(),
                     buffers: vec![(13, &points)],
                     threads: (len as u64).div_ceil(TABLE_BATCH as u64),
                     workgroup: WORKGROUP,
@@ -87,6 +82,51 @@ impl WgpuBackend {
             Ok(points)
         })?;
         Ok(WgpuBases { backend: self.clone(), points, tables, len, scratch: Mutex::new(None) })
+    }
+}
+
+/// `MsmParams` of msm.wgsl, field for field; a kernel reads only some of them, the rest are 0.
+#[derive(Clone, Copy, Default)]
+struct MsmParams {
+    n: u32,
+    c: u32,
+    windows: u32,
+    write_entries: u32,
+    n_buckets: u32,
+    scan_blocks: u32,
+    scalars_split: u32,
+    level_first: u32,
+    level_inputs: u32,
+    level_len: u32,
+    level_in: u32,
+    level_out: u32,
+    groups: u32,
+    tables: u32,
+    table_len: u32,
+    table_index: u32,
+}
+
+impl MsmParams {
+    /// The words of the uniform buffer, in the WGSL struct's order.
+    fn words(&self) -> Vec<u32> {
+        vec![
+            self.n,
+            self.c,
+            self.windows,
+            self.write_entries,
+            self.n_buckets,
+            self.scan_blocks,
+            self.scalars_split,
+            self.level_first,
+            self.level_inputs,
+            self.level_len,
+            self.level_in,
+            self.level_out,
+            self.groups,
+            self.tables,
+            self.table_len,
+            self.table_index,
+        ]
     }
 }
 
@@ -157,13 +197,19 @@ impl WgpuBases {
         let chunks = (n as u64 * w as u64).div_ceil(CHUNK);
         let (levels, _) = reduction_levels(c, groups);
         let k = self.backend.msm_kernels()?;
-        // MsmParams in msm.wgsl: the common fields, a reduction level's (zero elsewhere), the
-        // groups and tables.
-        let level_params = |write_entries: u32, level: [u32; 5]| {
-            let tables = [groups, plan.tables, self.len as u32, 0];
-            [&[n, c, w, write_entries, n_buckets, scan_blocks, scalars.split as u32][..], &level, &tables].concat()
+        let common = MsmParams {
+            n,
+            c,
+            windows: w,
+            n_buckets,
+            scan_blocks,
+            scalars_split: scalars.split as u32,
+            groups,
+            tables: plan.tables,
+            table_len: self.len as u32,
+            ..Default::default()
         };
-        let params = |write_entries: u32| level_params(write_entries, [0; 5]);
+        let params = |write_entries: u32| MsmParams { write_entries, ..common }.words();
         let dispatch = |kernel, params, buffers, threads: u64| Dispatch { kernel, params, buffers, threads, workgroup: WORKGROUP };
         let digit_buffers = vec![(1, &scalars.low), (11, &scalars.high), (3, &s.counts), (4, &s.entries), (6, &s.offsets), (12, &s.ranks)];
         let count = [
@@ -186,8 +232,15 @@ impl WgpuBases {
             dispatch(&k.join, params(0), vec![(5, &s.counts), (6, &s.offsets), (8, &s.points), (9, &s.first), (10, &s.last)], n_buckets as u64),
         ];
         for l in &levels {
-            let level = [l.reads_buckets as u32, l.inputs, l.segment_len, s.levels_at + l.input_at, s.levels_at + l.output_at];
-            sum.push(dispatch(&k.reduce_level, level_params(0, level), vec![(5, &s.counts), (8, &s.points)], (groups * l.segments()) as u64));
+            let level = MsmParams {
+                level_first: l.reads_buckets as u32,
+                level_inputs: l.inputs,
+                level_len: l.segment_len,
+                level_in: s.levels_at + l.input_at,
+                level_out: s.levels_at + l.output_at,
+                ..common
+            };
+            sum.push(dispatch(&k.reduce_level, level.words(), vec![(5, &s.counts), (8, &s.points)], (groups * l.segments()) as u64));
         }
         let mut encoder = self.backend.gpu.device.create_command_encoder(&Default::default());
         encoder.clear_buffer(&s.counts, 0, None);
