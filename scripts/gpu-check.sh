@@ -12,9 +12,8 @@
 # (scripts/gpu-bundle.sh DIR builds the three, stripped, into DIR with this script.)
 #
 # Writes OUT_DIR/{gpu.txt,kernel-tests.txt,prover-tests.txt,kernels.json,kernels.svg,ntt-2-26.json,
-# prove.json,kernel-tests-mul-ptx.txt,mul-ptx.json,mul-ptx-ntt-min-blocks-1.json,ntt-tiles.json,
-# ntt-tiles-mul-ptx.json,msm-no-tables.json,msm-window-16.json,ntt-min-blocks-1.json,
-# msm-accumulate-min-blocks-4.json,ncu-msm.txt,ncu-ntt-pass.txt,wgpu-profile.json}.
+# prove.json,kernel-tests-mul-c.txt,mul-c.json,ntt-tiles.json,msm-no-tables.json,msm-window-16.json,
+# ntt-min-blocks-1.json,msm-accumulate-min-blocks-4.json,ncu-msm.txt,ncu-ntt-pass.txt,wgpu-profile.json}.
 # Record the figures with the card's name (gpu.txt): times from different cards are not
 # comparable. On a fresh H100 machine the kernel tests alone took 284 s one test at a time, most
 # of it compiling (NVRTC, and the Vulkan pipelines of both wgpu kernel sets); with the rest the
@@ -71,17 +70,15 @@ chosen ntt26 && step "$zkml" bench-kernels --ops ntt --log-sizes 26 --runs 1 -o 
 chosen prove && step "$zkml" bench --only "$model" --backends cpu,cuda,wgpu --runs 2 --work "$work" -o "$out/prove.json"
 # Experiments, last so that a run cut short still has everything above.
 # Candidates for the defaults, each timed against the default run above, every result checked
-# against the CPU first (and the CUDA device test run in the PTX form): field multiplication as PTX carry chains (FIELD_MUL_PTX=1: 320 SASS
-# instructions a product against 544, scripts/sass-stats.sh), also with the NTT pass uncapped
-# (at 128 registers that form spills); the NTT in shared-memory tiles (ZKML_NTT_TILES=1: the bit
-# reversal in 16 × 16 tiles, then a 2^24 transform in 3 passes over the array instead of 8),
-# alone and with the PTX form.
+# against the CPU first (and the CUDA device test run in the other form): field multiplication in
+# C with 64-bit accumulators (FIELD_MUL_PTX=0: 520 SASS instructions a product against 216 for the
+# default PTX carry chains, scripts/sass-stats.sh); the NTT in shared-memory tiles
+# (ZKML_NTT_TILES=1: the bit reversal in 16 × 16 tiles, then a 2^24 transform in 3 passes over the
+# array instead of 8).
 if chosen candidates; then
-    step bash -c "ZKML_NVRTC_OPTIONS=-DFIELD_MUL_PTX=1 '$kernel_tests' cuda_backend_matches_cpu --nocapture 2>&1 | tee '$out/kernel-tests-mul-ptx.txt'"
-    step env ZKML_NVRTC_OPTIONS=-DFIELD_MUL_PTX=1 "$zkml" bench-kernels --backends cuda --log-sizes 16,20,24 --runs 5 -o "$out/mul-ptx.json"
-    step env ZKML_NVRTC_OPTIONS="-DFIELD_MUL_PTX=1 -DNTT_PASS_MIN_BLOCKS=1" "$zkml" bench-kernels --backends cuda --ops ntt --log-sizes 20,24 --runs 5 -o "$out/mul-ptx-ntt-min-blocks-1.json"
+    step bash -c "ZKML_NVRTC_OPTIONS=-DFIELD_MUL_PTX=0 '$kernel_tests' cuda_backend_matches_cpu --nocapture 2>&1 | tee '$out/kernel-tests-mul-c.txt'"
+    step env ZKML_NVRTC_OPTIONS=-DFIELD_MUL_PTX=0 "$zkml" bench-kernels --backends cuda --log-sizes 16,20,24 --runs 5 -o "$out/mul-c.json"
     step env ZKML_NTT_TILES=1 "$zkml" bench-kernels --backends cuda --ops ntt --log-sizes 16,20,24 --runs 5 -o "$out/ntt-tiles.json"
-    step env ZKML_NTT_TILES=1 ZKML_NVRTC_OPTIONS=-DFIELD_MUL_PTX=1 "$zkml" bench-kernels --backends cuda --ops ntt --log-sizes 16,20,24 --runs 5 -o "$out/ntt-tiles-mul-ptx.json"
     # The MSM over the bases alone (no window tables; the model's widths: 16 bits at 2^20, 20 at
     # 2^24) against the default run's, over the tables; then 16-bit windows over the bases alone.
     step env ZKML_MSM_TABLES=1 "$zkml" bench-kernels --backends cuda,wgpu --ops msm --log-sizes 16,20,24 --runs 5 -o "$out/msm-no-tables.json"

@@ -6,9 +6,12 @@
 // halo2curves, so the moduli are written in one place only; they are switch functions so that
 // fully unrolled loops see immediates.
 //
-// Multiplication is CIOS Montgomery with 64-bit accumulators: each row adds a·b[i] and one
-// reduction step. Both moduli are below 2^254, so the running value never needs a tenth limb
-// and a single conditional subtraction ends the product.
+// Multiplication is CIOS Montgomery: each row adds a·b[i] and one reduction step. Both moduli are
+// below 2^254, so the running value never needs a tenth limb and a single conditional
+// subtraction ends the product. Additions, subtractions and that conditional subtraction are
+// PTX carry chains (`add.cc` / `sub.cc`), one instruction a limb, where C with 64-bit
+// intermediates took about four (sm_90: `f_add` 64 SASS instructions with its loads and store
+// instead of 96).
 
 struct Field { u32 v[8]; };
 
@@ -52,50 +55,104 @@ __device__ __forceinline__ bool f_eq(const Field &a, const Field &b) {
     return acc == 0;
 }
 
+// 32-bit operations on the carry flag (PTX `.cc`; after a subtraction the flag is the borrow).
+// NVRTC compiles them to carry-chained IMAD and IADD3; a host build (the arithmetic tests)
+// emulates them with an explicit flag, one per thread.
+#ifdef __CUDA_ARCH__
+#define CARRY_OP(name, ptx)                                                                        \
+    __device__ __forceinline__ u32 name(u32 a, u32 b, u32 c) {                                    \
+        u32 r;                                                                                     \
+        asm volatile(ptx " %0, %1, %2, %3;" : "=r"(r) : "r"(a), "r"(b), "r"(c));                 \
+        return r;                                                                                  \
+    }
+CARRY_OP(mad_lo_cc, "mad.lo.cc.u32")
+CARRY_OP(madc_lo_cc, "madc.lo.cc.u32")
+CARRY_OP(madc_hi_cc, "madc.hi.cc.u32")
+CARRY_OP(madc_hi, "madc.hi.u32")
+#undef CARRY_OP
+__device__ __forceinline__ u32 add_cc(u32 a, u32 b) {
+    u32 r;
+    asm volatile("add.cc.u32 %0, %1, %2;" : "=r"(r) : "r"(a), "r"(b));
+    return r;
+}
+__device__ __forceinline__ u32 addc_cc(u32 a, u32 b) {
+    u32 r;
+    asm volatile("addc.cc.u32 %0, %1, %2;" : "=r"(r) : "r"(a), "r"(b));
+    return r;
+}
+__device__ __forceinline__ u32 addc(u32 a, u32 b) {
+    u32 r;
+    asm volatile("addc.u32 %0, %1, %2;" : "=r"(r) : "r"(a), "r"(b));
+    return r;
+}
+__device__ __forceinline__ u32 sub_cc(u32 a, u32 b) {
+    u32 r;
+    asm volatile("sub.cc.u32 %0, %1, %2;" : "=r"(r) : "r"(a), "r"(b));
+    return r;
+}
+__device__ __forceinline__ u32 subc_cc(u32 a, u32 b) {
+    u32 r;
+    asm volatile("subc.cc.u32 %0, %1, %2;" : "=r"(r) : "r"(a), "r"(b));
+    return r;
+}
+__device__ __forceinline__ u32 subc(u32 a, u32 b) {
+    u32 r;
+    asm volatile("subc.u32 %0, %1, %2;" : "=r"(r) : "r"(a), "r"(b));
+    return r;
+}
+#else
+// The host build: one carry flag, set by the `.cc` forms and read by the `c` forms.
+static thread_local u32 carry_flag;
+static inline u32 set_carry(u64 sum) {
+    carry_flag = (u32)(sum >> 32);
+    return (u32)sum;
+}
+static inline u32 lo(u32 a, u32 b) { return (u32)((u64)a * b); }
+static inline u32 hi(u32 a, u32 b) { return (u32)(((u64)a * b) >> 32); }
+static inline u32 mad_lo_cc(u32 a, u32 b, u32 c) { return set_carry((u64)lo(a, b) + c); }
+static inline u32 madc_lo_cc(u32 a, u32 b, u32 c) { return set_carry((u64)lo(a, b) + c + carry_flag); }
+static inline u32 madc_hi_cc(u32 a, u32 b, u32 c) { return set_carry((u64)hi(a, b) + c + carry_flag); }
+static inline u32 madc_hi(u32 a, u32 b, u32 c) { return hi(a, b) + c + carry_flag; }
+static inline u32 add_cc(u32 a, u32 b) { return set_carry((u64)a + b); }
+static inline u32 addc_cc(u32 a, u32 b) { return set_carry((u64)a + b + carry_flag); }
+static inline u32 addc(u32 a, u32 b) { return a + b + carry_flag; }
+static inline u32 set_borrow(u64 difference) {
+    carry_flag = (u32)(difference >> 63);
+    return (u32)difference;
+}
+static inline u32 sub_cc(u32 a, u32 b) { return set_borrow((u64)a - b); }
+static inline u32 subc_cc(u32 a, u32 b) { return set_borrow((u64)a - b - carry_flag); }
+static inline u32 subc(u32 a, u32 b) { return a - b - carry_flag; }
+#endif
+
 // r − p if r ≥ p, else r (r < 2p).
 template <class P> __device__ __forceinline__ Field f_reduce_once(const Field &r) {
     Field s;
-    u64 borrow = 0;
+    s.v[0] = sub_cc(r.v[0], P::p(0));
 #pragma unroll
-    for (int i = 0; i < 8; i++) {
-        u64 d = (u64)r.v[i] - P::p(i) - borrow;
-        s.v[i] = (u32)d;
-        borrow = (d >> 63) & 1;
-    }
-    return borrow ? r : s;
+    for (int i = 1; i < 8; i++) s.v[i] = subc_cc(r.v[i], P::p(i));
+    return subc(0, 0) ? r : s;  // the borrow out: r < p
 }
 
 template <class P> __device__ __forceinline__ Field f_add(const Field &a, const Field &b) {
     Field r;
-    u64 carry = 0;
+    r.v[0] = add_cc(a.v[0], b.v[0]);
 #pragma unroll
-    for (int i = 0; i < 8; i++) {
-        u64 s = (u64)a.v[i] + b.v[i] + carry;
-        r.v[i] = (u32)s;
-        carry = s >> 32;
-    }
-    // a + b < 2p < 2^256: no carry out of the top limb.
+    for (int i = 1; i < 7; i++) r.v[i] = addc_cc(a.v[i], b.v[i]);
+    r.v[7] = addc(a.v[7], b.v[7]);  // a + b < 2p < 2^256: no carry out
     return f_reduce_once<P>(r);
 }
 
 template <class P> __device__ __forceinline__ Field f_sub(const Field &a, const Field &b) {
     Field r;
-    u64 borrow = 0;
+    r.v[0] = sub_cc(a.v[0], b.v[0]);
 #pragma unroll
-    for (int i = 0; i < 8; i++) {
-        u64 d = (u64)a.v[i] - b.v[i] - borrow;
-        r.v[i] = (u32)d;
-        borrow = (d >> 63) & 1;
-    }
-    if (borrow) {
-        u64 carry = 0;
+    for (int i = 1; i < 8; i++) r.v[i] = subc_cc(a.v[i], b.v[i]);
+    u32 wrapped = subc(0, 0);  // all ones where a < b: add p back
+    r.v[0] = add_cc(r.v[0], P::p(0) & wrapped);
 #pragma unroll
-        for (int i = 0; i < 8; i++) {
-            u64 s = (u64)r.v[i] + P::p(i) + carry;
-            r.v[i] = (u32)s;
-            carry = s >> 32;
-        }
-    }
+    for (int i = 1; i < 7; i++) r.v[i] = addc_cc(r.v[i], P::p(i) & wrapped);
+    r.v[7] = addc(r.v[7], P::p(7) & wrapped);
     return r;
 }
 
@@ -104,13 +161,14 @@ template <class P> __device__ __forceinline__ Field f_neg(const Field &a) {
 }
 
 // Multiplication: `FIELD_MUL_PTX` picks between two forms of the same CIOS product, a tuning
-// knob until both are timed on a GPU (`ZKML_NVRTC_OPTIONS=-DFIELD_MUL_PTX=1`):
-// - 0 (default): C with 64-bit accumulators; every 32 × 32-bit product costs one IMAD.WIDE and
-//   about three additions and moves (≈ 545 SASS instructions a product on sm_90);
-// - 1: PTX carry chains (`mad.lo.cc` / `madc.hi.cc`), two instructions a product, in two
-//   independent chains per row (≈ 40% fewer instructions; see `f_mul_chains`).
+// knob until both are timed on a GPU (`ZKML_NVRTC_OPTIONS=-DFIELD_MUL_PTX=0`):
+// - 1 (default): PTX carry chains (`mad.lo.cc` / `madc.hi.cc`) in two independent chains per
+//   row (`f_mul_chains`); ptxas fuses each lo/hi pair into one IMAD.WIDE.U32.X, so a product
+//   is 216 SASS instructions on sm_90 with its loads and store (`fr_scale`);
+// - 0: C with 64-bit accumulators; every 32 × 32-bit product costs one IMAD.WIDE and about
+//   three additions and moves (520 instructions).
 #ifndef FIELD_MUL_PTX
-#define FIELD_MUL_PTX 0
+#define FIELD_MUL_PTX 1
 #endif
 
 template <class P> __device__ __forceinline__ Field f_mul_wide(const Field &a, const Field &b) {
@@ -146,53 +204,6 @@ template <class P> __device__ __forceinline__ Field f_mul_wide(const Field &a, c
     for (int i = 0; i < 8; i++) r.v[i] = t[i];
     return f_reduce_once<P>(r);
 }
-
-// 32-bit operations on the carry flag (PTX `.cc`). NVRTC compiles them to carry-chained IMAD and
-// IADD3; a host build (the arithmetic tests) emulates them with an explicit flag.
-#ifdef __CUDA_ARCH__
-#define CARRY_OP(name, ptx)                                                                        \
-    __device__ __forceinline__ u32 name(u32 a, u32 b, u32 c) {                                    \
-        u32 r;                                                                                     \
-        asm volatile(ptx " %0, %1, %2, %3;" : "=r"(r) : "r"(a), "r"(b), "r"(c));                 \
-        return r;                                                                                  \
-    }
-CARRY_OP(mad_lo_cc, "mad.lo.cc.u32")
-CARRY_OP(madc_lo_cc, "madc.lo.cc.u32")
-CARRY_OP(madc_hi_cc, "madc.hi.cc.u32")
-CARRY_OP(madc_hi, "madc.hi.u32")
-#undef CARRY_OP
-__device__ __forceinline__ u32 add_cc(u32 a, u32 b) {
-    u32 r;
-    asm volatile("add.cc.u32 %0, %1, %2;" : "=r"(r) : "r"(a), "r"(b));
-    return r;
-}
-__device__ __forceinline__ u32 addc_cc(u32 a, u32 b) {
-    u32 r;
-    asm volatile("addc.cc.u32 %0, %1, %2;" : "=r"(r) : "r"(a), "r"(b));
-    return r;
-}
-__device__ __forceinline__ u32 addc(u32 a, u32 b) {
-    u32 r;
-    asm volatile("addc.u32 %0, %1, %2;" : "=r"(r) : "r"(a), "r"(b));
-    return r;
-}
-#else
-// The host build: one carry flag, set by the `.cc` forms and read by the `c` forms.
-static u32 carry_flag;
-static inline u32 set_carry(u64 sum) {
-    carry_flag = (u32)(sum >> 32);
-    return (u32)sum;
-}
-static inline u32 lo(u32 a, u32 b) { return (u32)((u64)a * b); }
-static inline u32 hi(u32 a, u32 b) { return (u32)(((u64)a * b) >> 32); }
-static inline u32 mad_lo_cc(u32 a, u32 b, u32 c) { return set_carry((u64)lo(a, b) + c); }
-static inline u32 madc_lo_cc(u32 a, u32 b, u32 c) { return set_carry((u64)lo(a, b) + c + carry_flag); }
-static inline u32 madc_hi_cc(u32 a, u32 b, u32 c) { return set_carry((u64)hi(a, b) + c + carry_flag); }
-static inline u32 madc_hi(u32 a, u32 b, u32 c) { return hi(a, b) + c + carry_flag; }
-static inline u32 add_cc(u32 a, u32 b) { return set_carry((u64)a + b); }
-static inline u32 addc_cc(u32 a, u32 b) { return set_carry((u64)a + b + carry_flag); }
-static inline u32 addc(u32 a, u32 b) { return a + b + carry_flag; }
-#endif
 
 // acc += Σ_k x[off + 2k]·y·2^{64k}: the products of every other limb of x tile the eight words of
 // acc in (lo, hi) pairs, so one carry chain adds them all; its carry out stays in the flag.
