@@ -27,6 +27,17 @@ pub enum Op {
     Msm,
 }
 
+/// Which transform the NTT rows time.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum NttTransform {
+    /// Coefficients to evaluations.
+    Forward,
+    /// Evaluations to coefficients (with the 1/n).
+    Inverse,
+    /// Coefficients to evaluations on a coset (a random shift each size).
+    Coset,
+}
+
 /// Arguments of `zkml bench-kernels`.
 #[derive(Args)]
 pub struct BenchKernelsArgs {
@@ -39,6 +50,9 @@ pub struct BenchKernelsArgs {
     /// Backends to measure (cpu, cuda, wgpu); by default every one this machine has.
     #[arg(long, value_delimiter = ',')]
     backends: Vec<String>,
+    /// The transform the NTT rows time.
+    #[arg(long, value_enum, default_value = "forward")]
+    transform: NttTransform,
     /// Timed runs per size (the median is reported).
     #[arg(long, default_value_t = 3)]
     runs: usize,
@@ -147,7 +161,15 @@ resident!(WgpuBackend, WgpuValues, WgpuBases);
 
 /// A forward NTT on device-resident values, checked against `reference` and then timed, with
 /// the copies to and from the device timed apart; returns the row and the values on the device.
-fn device_ntt<G: Resident>(gpu: &G, name: &str, input: &[Fr], reference: &[Fr], log_n: u32, runs: usize) -> Result<(Value, G::Values)> {
+fn device_ntt<G: Resident>(
+    gpu: &G,
+    name: &str,
+    input: &[Fr],
+    reference: &[Fr],
+    transform: Transform,
+    log_n: u32,
+    runs: usize,
+) -> Result<(Value, G::Values)> {
     let to_device = timed(runs, || {
         gpu.upload(input)?;
         Ok(gpu.synchronize()?)
@@ -155,13 +177,18 @@ fn device_ntt<G: Resident>(gpu: &G, name: &str, input: &[Fr], reference: &[Fr], 
     let mut on_device = gpu.upload(input)?;
     let mut out = vec![Fr::ZERO; input.len()];
     // The first transform (twiddles made, checked) is not timed.
-    gpu.transform(&mut on_device, Transform::Forward)?;
+    gpu.transform(&mut on_device, transform)?;
     gpu.download(&on_device, &mut out)?;
     if out != reference {
-        bail!("{name} NTT disagrees with the CPU at n = 2^{log_n}");
+        let kind = match transform {
+            Transform::Forward => "forward",
+            Transform::Inverse => "inverse",
+            Transform::Coset(_) => "coset",
+        };
+        bail!("{name} {kind} NTT disagrees with the CPU at n = 2^{log_n}");
     }
     let seconds = timed(runs, || {
-        gpu.transform(&mut on_device, Transform::Forward)?;
+        gpu.transform(&mut on_device, transform)?;
         Ok(gpu.synchronize()?)
     })?;
     let to_host = timed(runs, || Ok(gpu.download(&on_device, &mut out)?))?;
@@ -244,6 +271,9 @@ pub fn run(args: BenchKernelsArgs) -> Result<()> {
             notes.push(format!("cuda kernels compiled with {}={options}", zkml_core::kernels::cuda::NVRTC_OPTIONS_ENV));
         }
     }
+    if args.transform != NttTransform::Forward && args.ops.contains(&Op::Ntt) {
+        notes.push(format!("NTT rows: the {} transform", format!("{:?}", args.transform).to_lowercase()));
+    }
     if let Ok(tiles) = std::env::var(zkml_core::kernels::NTT_TILES_ENV) {
         notes.push(format!("GPU transforms with {}={tiles}", zkml_core::kernels::NTT_TILES_ENV));
     }
@@ -264,24 +294,38 @@ pub fn run(args: BenchKernelsArgs) -> Result<()> {
                 for &log_n in &args.log_sizes {
                     let n = 1usize << log_n;
                     let input: Vec<Fr> = (0..n).map(|_| Fr::random(&mut rng)).collect();
+                    let transform = match args.transform {
+                        NttTransform::Forward => Transform::Forward,
+                        NttTransform::Inverse => Transform::Inverse,
+                        NttTransform::Coset => Transform::Coset(Fr::random(&mut rng)),
+                    };
                     let mut reference = input.clone();
                     let cpu_time = timed(args.runs, || {
                         reference.copy_from_slice(&input);
-                        Ok(CpuBackend.ntt(&mut reference)?)
+                        Ok(match transform {
+                            Transform::Forward => CpuBackend.ntt(&mut reference),
+                            Transform::Inverse => CpuBackend.intt(&mut reference),
+                            Transform::Coset(shift) => CpuBackend.coset_ntt(&mut reference, shift),
+                        }?)
                     })?;
+                    let mut ntt_rows = Vec::new();
                     if args.wants("cpu") {
-                        rows.push(row(Op::Ntt, &NttBackend::describe(&CpuBackend), log_n, cpu_time, None));
+                        ntt_rows.push(row(Op::Ntt, &NttBackend::describe(&CpuBackend), log_n, cpu_time, None));
                     }
                     if let Some(gpu) = &cuda {
-                        rows.push(device_ntt(gpu, "cuda", &input, &reference, log_n, args.runs)?.0);
+                        ntt_rows.push(device_ntt(gpu, "cuda", &input, &reference, transform, log_n, args.runs)?.0);
                     }
                     if let Some(gpu) = &wgpu {
-                        let (row, mut on_device) = device_ntt(gpu, "wgpu", &input, &reference, log_n, args.runs)?;
-                        rows.push(row);
+                        let (row, mut on_device) = device_ntt(gpu, "wgpu", &input, &reference, transform, log_n, args.runs)?;
+                        ntt_rows.push(row);
                         if args.profile {
-                            let (_, times) = gpu.profile(|| gpu.transform(&mut on_device, Transform::Forward))?;
-                            add_profile(rows.last_mut().expect("just pushed"), &times);
+                            let (_, times) = gpu.profile(|| gpu.transform(&mut on_device, transform))?;
+                            add_profile(ntt_rows.last_mut().expect("just pushed"), &times);
                         }
+                    }
+                    for mut row in ntt_rows {
+                        row["transform"] = json!(format!("{:?}", args.transform).to_lowercase());
+                        rows.push(row);
                     }
                 }
             }
@@ -323,7 +367,7 @@ pub fn run(args: BenchKernelsArgs) -> Result<()> {
         println!("{note}");
     }
     let report = json!({
-        "what": "BN254 kernels: forward NTT over Fr and MSM over G1 (GPU: device-resident data; copies reported apart)",
+        "what": "BN254 kernels: NTT over Fr (the rows' transform) and MSM over G1 (GPU: device-resident data; copies reported apart)",
         "machine": crate::bench::machine(),
         "notes": notes,
         "results": rows,

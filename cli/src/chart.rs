@@ -47,7 +47,12 @@ fn series(inputs: &[PathBuf]) -> Result<(String, Vec<Series>)> {
             }
             // GPU backends name their device; the CPU backend is told apart by the machine.
             let device = if backend.starts_with("cpu") { format!("{backend} — {machine}") } else { backend.to_string() };
-            let label = match row["op"].as_str() {
+            // NTT rows of another transform than the forward one say which.
+            let op = match (row["op"].as_str(), row["transform"].as_str()) {
+                (Some(op), Some(transform)) if transform != "forward" => Some(format!("{op} ({transform})")),
+                (op, _) => op.map(String::from),
+            };
+            let label = match op {
                 Some(op) => format!("{op}: {device}"),
                 None => device,
             };

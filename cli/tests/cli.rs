@@ -115,6 +115,16 @@ fn bench_chart_draws_one_line_per_backend_and_machine() {
     for label in ["cpu (2 threads) — Xeon", "cpu (2 threads) — EPYC", "NVIDIA H100", "NVIDIA H200", "1 ms"] {
         assert!(svg.contains(label), "{label} missing");
     }
+    // NTT rows of the inverse or coset transform are lines of their own.
+    let rows: Vec<_> = [("forward", 16, 0.0001), ("forward", 20, 0.0006), ("inverse", 16, 0.00012), ("inverse", 20, 0.0007)]
+        .iter()
+        .map(|(transform, log_n, seconds)| serde_json::json!({ "op": "ntt", "transform": transform, "backend": "cuda NVIDIA H100", "log_n": log_n, "seconds": seconds }))
+        .collect();
+    std::fs::write(dir.join("c.json"), serde_json::json!({ "machine": { "cpu": "Xeon" }, "results": rows }).to_string()).unwrap();
+    ok(&zkml(&dir, &["bench-chart", "c.json", "-o", "transforms.svg"]));
+    let svg = std::fs::read_to_string(dir.join("transforms.svg")).unwrap();
+    assert_eq!(svg.matches("<polyline").count(), 2);
+    assert!(svg.contains("ntt: cuda NVIDIA H100") && svg.contains("ntt (inverse): cuda NVIDIA H100"), "{svg}");
     std::fs::write(dir.join("bad.json"), "{\"results\": [{\"backend\": \"cpu\"}]}").unwrap();
     let out = zkml(&dir, &["bench-chart", "bad.json"]);
     assert!(String::from_utf8_lossy(&out.stderr).contains("lacks backend"), "{out:?}");
