@@ -52,6 +52,7 @@ struct Kernels {
     bit_reverse: CudaFunction,
     bit_reverse_tiles: CudaFunction,
     ntt_pass: [CudaFunction; 3],
+    ntt_pass3_first: CudaFunction,
     ntt_tile: CudaFunction,
     fill_powers: CudaFunction,
     scale_by_powers: CudaFunction,
@@ -132,6 +133,7 @@ impl CudaBackend {
             bit_reverse: f("fr_bit_reverse")?,
             bit_reverse_tiles: f("fr_bit_reverse_tiles")?,
             ntt_pass: [f("fr_ntt_pass1")?, f("fr_ntt_pass2")?, f("fr_ntt_pass3")?],
+            ntt_pass3_first: f("fr_ntt_pass3_first")?,
             ntt_tile: f("fr_ntt_tile")?,
             fill_powers: f("fr_fill_powers")?,
             scale_by_powers: f("fr_scale_by_powers")?,
@@ -244,6 +246,12 @@ impl CudaBackend {
                         launch.arg(&mut *data).arg(&log_n);
                         // One thread per element, a block per pair of tiles.
                         unsafe { launch.launch(grid_of_blocks(n, 1 << (2 * BIT_REVERSE_TILE_BITS))) }.map_err(device_error("bit reversal"))?;
+                    }
+                    NttPass::Registers { s: 0, radix: 3 } => {
+                        // Stages 0–2 skip the multiplications by ω^0.
+                        let mut launch = stream.launch_builder(&k.ntt_pass3_first);
+                        launch.arg(&mut *data).arg(twiddles.as_ref()).arg(&log_n);
+                        unsafe { launch.launch(grid(n >> 3)) }.map_err(device_error("butterflies"))?;
                     }
                     NttPass::Registers { s, radix } => {
                         let mut launch = stream.launch_builder(&k.ntt_pass[radix as usize - 1]);

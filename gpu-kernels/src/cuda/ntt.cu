@@ -21,9 +21,6 @@ extern "C" __global__ void fr_bit_reverse(u32 *data, u32 log_n) {
     store_field(data, j, a);
 }
 
-// Stages s .. s+K−1 on the 2^K elements x[j] = a[base + j·2^s] held in registers, where `low`
-// (< 2^s) is base's low bits: stage t = s + u pairs x[j] with x[j + 2^u] (bit u of j clear),
-// twiddle ω^{((j mod 2^u)·2^s + low)·n/2^{t+1}}.
 // Bit reversal in tiles, for the tiled transforms (n = 2^N, N ≥ 2·BITREV_Q): write an index as
 // (a, b, c) = a·2^{N−q} + b·2^q + c with a, c < 2^q, q = BITREV_Q; it moves to (rev c, rev b,
 // rev a). Block b takes the 2^q × 2^q elements with middle part b and those with middle part
@@ -57,7 +54,13 @@ extern "C" __global__ void __launch_bounds__(1 << (2 * BITREV_Q)) fr_bit_reverse
     }
 }
 
-template <int K>
+// Stages s .. s+K−1 on the 2^K elements x[j] = a[base + j·2^s] held in registers, where `low`
+// (< 2^s) is base's low bits: stage t = s + u pairs x[j] with x[j + 2^u] (bit u of j clear),
+// twiddle ω^{((j mod 2^u)·2^s + low)·n/2^{t+1}}.
+// FIRST: the stages start at 0 (s = 0, so low = 0), where the twiddle of m = j mod 2^u = 0 is
+// ω^0 = 1: those butterflies skip their multiplication (all of stage 0, half of stage 1, a
+// quarter of stage 2: 5 multiplications in a radix-8 pass instead of 12).
+template <int K, bool FIRST>
 __device__ __forceinline__ void radix_butterflies(Field x[1 << K], const u32 *twiddles, u32 log_n, u32 s, u64 low) {
 #pragma unroll
     for (int u = 0; u < K; u++) {
@@ -66,18 +69,19 @@ __device__ __forceinline__ void radix_butterflies(Field x[1 << K], const u32 *tw
         // Stage t has 2^u distinct twiddles (butterfly j takes w[j mod 2^u]): each loaded once.
         Field w[1 << (K - 1)];
 #pragma unroll
-        for (int m = 0; m < half; m++) w[m] = load_field(twiddles, ((((u64)m) << s) | low) << (log_n - t - 1));
+        for (int m = FIRST ? 1 : 0; m < half; m++) w[m] = load_field(twiddles, ((((u64)m) << s) | low) << (log_n - t - 1));
 #pragma unroll
         for (int j = 0; j < (1 << K); j++) {
             if (j & half) continue;
-            Field b = f_mul<FrParams>(x[j + half], w[j & (half - 1)]);
+            int m = j & (half - 1);
+            Field b = FIRST && m == 0 ? x[j + half] : f_mul<FrParams>(x[j + half], w[m]);
             x[j + half] = f_sub<FrParams>(x[j], b);
             x[j] = f_add<FrParams>(x[j], b);
         }
     }
 }
 
-template <int K>
+template <int K, bool FIRST>
 __device__ __forceinline__ void ntt_pass(u32 *data, const u32 *twiddles, u32 log_n, u32 s) {
     u64 groups = 1ull << (log_n - K);
     u64 g = (u64)blockIdx.x * blockDim.x + threadIdx.x;
@@ -87,7 +91,7 @@ __device__ __forceinline__ void ntt_pass(u32 *data, const u32 *twiddles, u32 log
     Field x[1 << K];
 #pragma unroll
     for (int j = 0; j < (1 << K); j++) x[j] = load_field(data, base + ((u64)j << s));
-    radix_butterflies<K>(x, twiddles, log_n, s, low);
+    radix_butterflies<K, FIRST>(x, twiddles, log_n, s, low);
 #pragma unroll
     for (int j = 0; j < (1 << K); j++) store_field(data, base + ((u64)j << s), x[j]);
 }
@@ -102,13 +106,17 @@ __device__ __forceinline__ void ntt_pass(u32 *data, const u32 *twiddles, u32 log
 #endif
 
 extern "C" __global__ void fr_ntt_pass1(u32 *data, const u32 *twiddles, u32 log_n, u32 s) {
-    ntt_pass<1>(data, twiddles, log_n, s);
+    ntt_pass<1, false>(data, twiddles, log_n, s);
 }
 extern "C" __global__ void fr_ntt_pass2(u32 *data, const u32 *twiddles, u32 log_n, u32 s) {
-    ntt_pass<2>(data, twiddles, log_n, s);
+    ntt_pass<2, false>(data, twiddles, log_n, s);
 }
 extern "C" __global__ void __launch_bounds__(256, NTT_PASS_MIN_BLOCKS) fr_ntt_pass3(u32 *data, const u32 *twiddles, u32 log_n, u32 s) {
-    ntt_pass<3>(data, twiddles, log_n, s);
+    ntt_pass<3, false>(data, twiddles, log_n, s);
+}
+// The radix-8 pass over stages 0–2 (s = 0), without the multiplications by ω^0 = 1.
+extern "C" __global__ void __launch_bounds__(256, NTT_PASS_MIN_BLOCKS) fr_ntt_pass3_first(u32 *data, const u32 *twiddles, u32 log_n) {
+    ntt_pass<3, true>(data, twiddles, log_n, 0);
 }
 
 // Tiled pass: stages s .. s+k−1 through shared memory, so that a 2^24 transform reads and writes
@@ -133,7 +141,7 @@ __device__ __forceinline__ void tile_step(u32 (*tile)[1 << NTT_TILE_LOG], const 
         }
         // Index bits below stage s + u: m_base's low u bits above s, then lo.
         u64 low = ((u64)(m_base & ((1u << u) - 1)) << s) | (lo0 + l);
-        radix_butterflies<R>(x, twiddles, log_n, s + u, low);
+        radix_butterflies<R, false>(x, twiddles, log_n, s + u, low);
 #pragma unroll
         for (int j = 0; j < (1 << R); j++) {
             u32 e = ((m_base + ((u32)j << u)) << l_bits) | l;

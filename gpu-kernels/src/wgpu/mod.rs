@@ -157,6 +157,7 @@ fn compile<const N: usize>(
 struct NttKernels {
     bit_reverse: Kernel,
     butterfly_pass: Kernel,
+    butterfly_pass_first: Kernel,
     scale: Kernel,
     scale_by: Kernel,
 }
@@ -319,12 +320,12 @@ impl WgpuBackend {
         }))
         .map_err(|e| unavailable(format!("cannot open the device ({e})")))?;
         let ntt_layout = ntt_layout(&device);
-        let [bit_reverse, butterfly_pass, scale, scale_by] =
-            compile(&device, "ntt", ntt_source(int64), ["bit_reverse", "butterfly_pass", "scale", "scale_by"], Some(&ntt_layout))
+        let names = ["bit_reverse", "butterfly_pass", "butterfly_pass_first", "scale", "scale_by"];
+        let [bit_reverse, butterfly_pass, butterfly_pass_first, scale, scale_by] = compile(&device, "ntt", ntt_source(int64), names, Some(&ntt_layout))
                 .map_err(|e| unavailable(format!("the NTT kernels do not compile on this device: {e}")))?;
         // Bound where an NTT kernel's layout has a binding its transform does not use.
         let unused = device.create_buffer(&wgpu::BufferDescriptor { label: Some("unused"), size: 32, usage: wgpu::BufferUsages::STORAGE, mapped_at_creation: false });
-        let ntt = NttKernels { bit_reverse, butterfly_pass, scale, scale_by };
+        let ntt = NttKernels { bit_reverse, butterfly_pass, butterfly_pass_first, scale, scale_by };
         let max_bytes = limits.max_storage_buffer_binding_size.min(limits.max_buffer_size);
         let gpu = Gpu {
             device,
@@ -644,7 +645,11 @@ impl WgpuBackend {
                         let side = 1 << BIT_REVERSE_TILE_BITS;
                         passes.push(pass(&self.ntt_tiles_kernels()?.bit_reverse, params(0, 0), n, side * side));
                     }
-                    NttPass::Registers { s, radix } => passes.push(pass(&k.butterfly_pass, params(1 << s, radix), n >> radix, WORKGROUP)),
+                    NttPass::Registers { s, radix } => {
+                        // Stages from 0 skip the multiplications by w^0.
+                        let kernel = if s == 0 { &k.butterfly_pass_first } else { &k.butterfly_pass };
+                        passes.push(pass(kernel, params(1 << s, radix), n >> radix, WORKGROUP));
+                    }
                     NttPass::Tile { s, k: stages } => {
                         let threads = (n >> NTT_TILE_LOG) * NTT_TILE_THREADS;
                         passes.push(pass(&self.ntt_tiles_kernels()?.pass, params(1 << s, stages), threads, NTT_TILE_THREADS));

@@ -105,8 +105,10 @@ fn bit_reverse_tiles(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgro
 // Stages [s, s + r) on the 2^r elements x[j] = a[base + j·2^s] (r <= 3), where `lo` (< 2^s) is
 // base's low bits: stage s + u pairs x[j] (bit u of j clear) with x[j + 2^u], the global
 // butterfly of half 2^(s+u), twiddle w^(i·n/2^(s+u+1)) with i = (j mod 2^u)·2^s + lo. The loops
-// have literal bounds, so the host unrolls them and every index into `x` is a constant.
-fn butterflies(x: ptr<function, array<Fr, 8>>, r: u32, s: u32, lo: u32) {
+// have literal bounds, so the host unrolls them and every index into `x` is a constant. `first`:
+// s = 0 (so lo = 0), where the twiddle of p mod 2^u = 0 is w^0 = 1 and those butterflies skip
+// their multiplication (5 in a radix-8 first pass instead of 12).
+fn butterflies(x: ptr<function, array<Fr, 8>>, r: u32, s: u32, lo: u32, first: bool) {
     let size = 1u << r;
     for (var u = 0u; u < 3u; u++) {
         const half = 1u << u;
@@ -114,13 +116,14 @@ fn butterflies(x: ptr<function, array<Fr, 8>>, r: u32, s: u32, lo: u32) {
             // Stage u has 2^u distinct twiddles: butterfly p takes w[p mod 2^u]. Each is loaded once.
             var w: array<Fr, 4>;
             for (var m = 0u; m < 4u; m++) {
-                if (m < half) { w[m] = load_twiddle(((m << s) + lo) * (params.n >> (s + u + 1u))); }
+                if (m < half && !(first && m == 0u)) { w[m] = load_twiddle(((m << s) + lo) * (params.n >> (s + u + 1u))); }
             }
             // Butterfly p pairs j (bit u clear) with j + 2^u: constants once unrolled.
             for (var p = 0u; p < 4u; p++) {
                 const j = ((p >> u) << (u + 1u)) | (p & (half - 1u));
                 if (j + half < size) {
-                    let b = fr_mul((*x)[j + half], w[p & (half - 1u)]);
+                    var b = (*x)[j + half];
+                    if (!(first && (p & (half - 1u)) == 0u)) { b = fr_mul(b, w[p & (half - 1u)]); }
                     (*x)[j + half] = fr_sub((*x)[j], b);
                     (*x)[j] = fr_add((*x)[j], b);
                 }
@@ -131,10 +134,10 @@ fn butterflies(x: ptr<function, array<Fr, 8>>, r: u32, s: u32, lo: u32) {
 
 // Stages [s, s + r) of the transform in one pass, r = params.stages <= 3, params.half = 2^s
 // (the pass of cuda/ntt.cu). Those stages mix exactly the 2^r elements g_hi·2^(s+r) + j·2^s + lo
-// (j < 2^r) of group g; one thread keeps its group in registers through the r stages.
-@compute @workgroup_size(64)
-fn butterfly_pass(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
-    let g = thread_index(gid, groups);
+// (j < 2^r) of group g; one thread keeps its group in registers through the r stages. `first`
+// is a constant of each entry point (s = 0 for butterfly_pass_first), so each is compiled for
+// its own case.
+fn pass_at(g: u32, first: bool) {
     let r = params.stages;
     if (g >= (params.n >> r)) { return; }
     let s = countTrailingZeros(params.half);
@@ -145,10 +148,21 @@ fn butterfly_pass(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_wo
     for (var j = 0u; j < 8u; j++) {
         if (j < size) { x[j] = load_data(base + j * params.half); }
     }
-    butterflies(&x, r, s, lo);
+    butterflies(&x, r, s, lo, first);
     for (var j = 0u; j < 8u; j++) {
         if (j < size) { store_data(base + j * params.half, x[j]); }
     }
+}
+
+@compute @workgroup_size(64)
+fn butterfly_pass(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
+    pass_at(thread_index(gid, groups), false);
+}
+
+// The pass over stages [0, r), without the multiplications by w^0 = 1.
+@compute @workgroup_size(64)
+fn butterfly_pass_first(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
+    pass_at(thread_index(gid, groups), true);
 }
 
 // Tiled pass (`fr_ntt_tile` of cuda/ntt.cu): stages [s, s + k) through workgroup memory,
@@ -193,7 +207,7 @@ fn tile_pass(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) gro
                 }
             }
             // Index bits below stage s + u: m_base's low u bits above s, then lo0 + l.
-            butterflies(&x, r, s + u, ((m_base & ((1u << u) - 1u)) << s) | (lo0 + l));
+            butterflies(&x, r, s + u, ((m_base & ((1u << u) - 1u)) << s) | (lo0 + l), false);
             for (var j = 0u; j < 8u; j++) {
                 if (j < (1u << r)) {
                     let e = ((m_base + (j << u)) << l_bits) | l;
