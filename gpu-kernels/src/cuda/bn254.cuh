@@ -70,36 +70,19 @@ CARRY_OP(madc_lo_cc, "madc.lo.cc.u32")
 CARRY_OP(madc_hi_cc, "madc.hi.cc.u32")
 CARRY_OP(madc_hi, "madc.hi.u32")
 #undef CARRY_OP
-__device__ __forceinline__ u32 add_cc(u32 a, u32 b) {
-    u32 r;
-    asm volatile("add.cc.u32 %0, %1, %2;" : "=r"(r) : "r"(a), "r"(b));
-    return r;
-}
-__device__ __forceinline__ u32 addc_cc(u32 a, u32 b) {
-    u32 r;
-    asm volatile("addc.cc.u32 %0, %1, %2;" : "=r"(r) : "r"(a), "r"(b));
-    return r;
-}
-__device__ __forceinline__ u32 addc(u32 a, u32 b) {
-    u32 r;
-    asm volatile("addc.u32 %0, %1, %2;" : "=r"(r) : "r"(a), "r"(b));
-    return r;
-}
-__device__ __forceinline__ u32 sub_cc(u32 a, u32 b) {
-    u32 r;
-    asm volatile("sub.cc.u32 %0, %1, %2;" : "=r"(r) : "r"(a), "r"(b));
-    return r;
-}
-__device__ __forceinline__ u32 subc_cc(u32 a, u32 b) {
-    u32 r;
-    asm volatile("subc.cc.u32 %0, %1, %2;" : "=r"(r) : "r"(a), "r"(b));
-    return r;
-}
-__device__ __forceinline__ u32 subc(u32 a, u32 b) {
-    u32 r;
-    asm volatile("subc.u32 %0, %1, %2;" : "=r"(r) : "r"(a), "r"(b));
-    return r;
-}
+#define CARRY_OP2(name, ptx)                                                                       \
+    __device__ __forceinline__ u32 name(u32 a, u32 b) {                                           \
+        u32 r;                                                                                     \
+        asm volatile(ptx " %0, %1, %2;" : "=r"(r) : "r"(a), "r"(b));                              \
+        return r;                                                                                  \
+    }
+CARRY_OP2(add_cc, "add.cc.u32")
+CARRY_OP2(addc_cc, "addc.cc.u32")
+CARRY_OP2(addc, "addc.u32")
+CARRY_OP2(sub_cc, "sub.cc.u32")
+CARRY_OP2(subc_cc, "subc.cc.u32")
+CARRY_OP2(subc, "subc.u32")
+#undef CARRY_OP2
 #else
 // The host build: one carry flag, set by the `.cc` forms and read by the `c` forms.
 static thread_local u32 carry_flag;
