@@ -38,6 +38,17 @@ pub enum NttTransform {
     Coset,
 }
 
+impl NttTransform {
+    /// The name `--transform` takes, also the rows' `transform`.
+    fn name(self) -> &'static str {
+        match self {
+            Self::Forward => "forward",
+            Self::Inverse => "inverse",
+            Self::Coset => "coset",
+        }
+    }
+}
+
 /// Arguments of `zkml bench-kernels`.
 #[derive(Args)]
 pub struct BenchKernelsArgs {
@@ -159,7 +170,7 @@ macro_rules! resident {
 resident!(CudaBackend, DeviceScalars, CudaBases);
 resident!(WgpuBackend, WgpuValues, WgpuBases);
 
-/// A forward NTT on device-resident values, checked against `reference` and then timed, with
+/// An NTT on device-resident values, checked against `reference` and then timed, with
 /// the copies to and from the device timed apart; returns the row and the values on the device.
 fn device_ntt<G: Resident>(
     gpu: &G,
@@ -180,12 +191,7 @@ fn device_ntt<G: Resident>(
     gpu.transform(&mut on_device, transform)?;
     gpu.download(&on_device, &mut out)?;
     if out != reference {
-        let kind = match transform {
-            Transform::Forward => "forward",
-            Transform::Inverse => "inverse",
-            Transform::Coset(_) => "coset",
-        };
-        bail!("{name} {kind} NTT disagrees with the CPU at n = 2^{log_n}");
+        bail!("{name} NTT disagrees with the CPU at n = 2^{log_n}");
     }
     let seconds = timed(runs, || {
         gpu.transform(&mut on_device, transform)?;
@@ -272,7 +278,7 @@ pub fn run(args: BenchKernelsArgs) -> Result<()> {
         }
     }
     if args.transform != NttTransform::Forward && args.ops.contains(&Op::Ntt) {
-        notes.push(format!("NTT rows: the {} transform", format!("{:?}", args.transform).to_lowercase()));
+        notes.push(format!("NTT rows: the {} transform", args.transform.name()));
     }
     if let Ok(tiles) = std::env::var(zkml_core::kernels::NTT_TILES_ENV) {
         notes.push(format!("GPU transforms with {}={tiles}", zkml_core::kernels::NTT_TILES_ENV));
@@ -312,11 +318,12 @@ pub fn run(args: BenchKernelsArgs) -> Result<()> {
                     if args.wants("cpu") {
                         ntt_rows.push(row(Op::Ntt, &NttBackend::describe(&CpuBackend), log_n, cpu_time, None));
                     }
+                    let which = || format!("the {} transform", args.transform.name());
                     if let Some(gpu) = &cuda {
-                        ntt_rows.push(device_ntt(gpu, "cuda", &input, &reference, transform, log_n, args.runs)?.0);
+                        ntt_rows.push(device_ntt(gpu, "cuda", &input, &reference, transform, log_n, args.runs).with_context(which)?.0);
                     }
                     if let Some(gpu) = &wgpu {
-                        let (row, mut on_device) = device_ntt(gpu, "wgpu", &input, &reference, transform, log_n, args.runs)?;
+                        let (row, mut on_device) = device_ntt(gpu, "wgpu", &input, &reference, transform, log_n, args.runs).with_context(which)?;
                         ntt_rows.push(row);
                         if args.profile {
                             let (_, times) = gpu.profile(|| gpu.transform(&mut on_device, transform))?;
@@ -324,7 +331,7 @@ pub fn run(args: BenchKernelsArgs) -> Result<()> {
                         }
                     }
                     for mut row in ntt_rows {
-                        row["transform"] = json!(format!("{:?}", args.transform).to_lowercase());
+                        row["transform"] = json!(args.transform.name());
                         rows.push(row);
                     }
                 }

@@ -322,7 +322,7 @@ impl WgpuBackend {
         let ntt_layout = ntt_layout(&device);
         let names = ["bit_reverse", "butterfly_pass", "butterfly_pass_first", "scale", "scale_by"];
         let [bit_reverse, butterfly_pass, butterfly_pass_first, scale, scale_by] = compile(&device, "ntt", ntt_source(int64), names, Some(&ntt_layout))
-                .map_err(|e| unavailable(format!("the NTT kernels do not compile on this device: {e}")))?;
+            .map_err(|e| unavailable(format!("the NTT kernels do not compile on this device: {e}")))?;
         // Bound where an NTT kernel's layout has a binding its transform does not use.
         let unused = device.create_buffer(&wgpu::BufferDescriptor { label: Some("unused"), size: 32, usage: wgpu::BufferUsages::STORAGE, mapped_at_creation: false });
         let ntt = NttKernels { bit_reverse, butterfly_pass, butterfly_pass_first, scale, scale_by };
