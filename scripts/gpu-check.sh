@@ -13,17 +13,17 @@
 #
 # Writes OUT_DIR/{gpu.txt,kernel-tests.txt,prover-tests.txt,kernels.json,kernels.svg,ntt-2-26.json,
 # prove.json,kernel-tests-mul-c.txt,mul-c.json,ntt-tiles.json,msm-no-tables.json,msm-window-16.json,
-# ntt-min-blocks-1.json,msm-accumulate-min-blocks-4.json,ncu-msm.txt,ncu-ntt-pass.txt,wgpu-profile.json}.
+# ntt-min-blocks-1.json,msm-accumulate-min-blocks-4.json,ncu-msm.txt,ncu-ntt-pass.txt}.
 # Record the figures with the card's name (gpu.txt): times from different cards are not
 # comparable. On a fresh H100 machine the kernel tests alone took 284 s one test at a time, most
 # of it compiling (NVRTC, and the Vulkan pipelines of both wgpu kernel sets); with the rest the
 # whole can pass ten minutes, so the essential steps come first, and GPU_CHECK_STEPS picks some
 # of them for one call (a comma list of tests, kernels, ntt26, prove, candidates, experiments,
-# ncu, profile; all by default; the kernel caches under ZKML_CACHE_DIR carry over between calls
+# ncu; all by default; the kernel caches under ZKML_CACHE_DIR carry over between calls
 # on one machine).
 # Every chosen step runs even if an earlier one failed; the exit status says if any did.
 set -uo pipefail
-steps=",${GPU_CHECK_STEPS:-tests,kernels,ntt26,prove,candidates,experiments,ncu,profile},"
+steps=",${GPU_CHECK_STEPS:-tests,kernels,ntt26,prove,candidates,experiments,ncu},"
 chosen() { [[ $steps == *",$1,"* ]]; }
 usage="usage: gpu-check.sh KERNEL_TESTS PROVER_TESTS ZKML [OUT_DIR] [LOG_SIZES] [MODEL]"
 kernel_tests=${1:?$usage}
@@ -59,9 +59,12 @@ if chosen tests; then
     step bash -c "'$prover_tests' commitment --nocapture 2>&1 | tee '$out/prover-tests.txt'"
 fi
 
-# Then speed: every backend, each result checked against the CPU before it is timed.
+# Then speed: every backend, each result checked against the CPU before it is timed, and where
+# the time goes, kernel by kernel (--profile: one more run, CUDA's launches timed on the device
+# with events, as the unprofiled run queues them; wgpu's dispatches each waited for and timed on
+# its own, as Vulkan has no tool like Nsight Compute on a bare machine).
 if chosen kernels; then
-    step "$zkml" bench-kernels --log-sizes "$sizes" --runs 5 -o "$out/kernels.json"
+    step "$zkml" bench-kernels --log-sizes "$sizes" --runs 5 --profile -o "$out/kernels.json"
     step "$zkml" bench-chart "$out/kernels.json" -o "$out/kernels.svg"
 fi
 # The largest NTT the backends promise (2^26), checked against the CPU.
@@ -77,30 +80,27 @@ chosen prove && step "$zkml" bench --only "$model" --backends cpu,cuda,wgpu --ru
 # array instead of 8).
 if chosen candidates; then
     step bash -c "ZKML_NVRTC_OPTIONS=-DFIELD_MUL_PTX=0 '$kernel_tests' cuda_backend_matches_cpu --nocapture 2>&1 | tee '$out/kernel-tests-mul-c.txt'"
-    step env ZKML_NVRTC_OPTIONS=-DFIELD_MUL_PTX=0 "$zkml" bench-kernels --backends cuda --log-sizes 16,20,24 --runs 5 -o "$out/mul-c.json"
-    step env ZKML_NTT_TILES=1 "$zkml" bench-kernels --backends cuda --ops ntt --log-sizes 16,20,24 --runs 5 -o "$out/ntt-tiles.json"
+    step env ZKML_NVRTC_OPTIONS=-DFIELD_MUL_PTX=0 "$zkml" bench-kernels --backends cuda --log-sizes 16,20,24 --runs 5 --profile -o "$out/mul-c.json"
+    step env ZKML_NTT_TILES=1 "$zkml" bench-kernels --backends cuda --ops ntt --log-sizes 16,20,24 --runs 5 --profile -o "$out/ntt-tiles.json"
     # The MSM over the bases alone (no window tables; the model's widths: 16 bits at 2^20, 20 at
     # 2^24) against the default run's, over the tables; then 16-bit windows over the bases alone.
-    step env ZKML_MSM_TABLES=1 "$zkml" bench-kernels --backends cuda,wgpu --ops msm --log-sizes 16,20,24 --runs 5 -o "$out/msm-no-tables.json"
-    step env ZKML_MSM_TABLES=1 ZKML_MSM_WINDOW_BITS=16 "$zkml" bench-kernels --backends cuda,wgpu --ops msm --log-sizes 22,24 --runs 5 -o "$out/msm-window-16.json"
+    step env ZKML_MSM_TABLES=1 "$zkml" bench-kernels --backends cuda,wgpu --ops msm --log-sizes 16,20,24 --runs 5 --profile -o "$out/msm-no-tables.json"
+    step env ZKML_MSM_TABLES=1 ZKML_MSM_WINDOW_BITS=16 "$zkml" bench-kernels --backends cuda,wgpu --ops msm --log-sizes 22,24 --runs 5 --profile -o "$out/msm-window-16.json"
 fi
 # The CUDA kernels compiled for other occupancies than their defaults (NTT pass: two blocks per
 # SM; accumulation: unbounded registers), against the default run above.
 if chosen experiments; then
-    step env ZKML_NVRTC_OPTIONS=-DNTT_PASS_MIN_BLOCKS=1 "$zkml" bench-kernels --backends cuda --ops ntt --log-sizes 20,24 --runs 5 -o "$out/ntt-min-blocks-1.json"
-    step env ZKML_NVRTC_OPTIONS=-DMSM_ACCUMULATE_MIN_BLOCKS=4 "$zkml" bench-kernels --backends cuda --ops msm --log-sizes 20,24 --runs 5 -o "$out/msm-accumulate-min-blocks-4.json"
+    step env ZKML_NVRTC_OPTIONS=-DNTT_PASS_MIN_BLOCKS=1 "$zkml" bench-kernels --backends cuda --ops ntt --log-sizes 20,24 --runs 5 --profile -o "$out/ntt-min-blocks-1.json"
+    step env ZKML_NVRTC_OPTIONS=-DMSM_ACCUMULATE_MIN_BLOCKS=4 "$zkml" bench-kernels --backends cuda --ops msm --log-sizes 20,24 --runs 5 --profile -o "$out/msm-accumulate-min-blocks-4.json"
 fi
 # What limits the CUDA kernels that bound the targets (occupancy, issue slots, warp stall
 # reasons, memory traffic), where Nsight Compute is installed.
 if chosen ncu && command -v ncu > /dev/null; then
-    sections="--section SpeedOfLight --section Occupancy --section LaunchStats --section WarpStateStats --section ComputeWorkloadAnalysis --section MemoryWorkloadAnalysis"
+    sections="--clock-control none --section SpeedOfLight --section Occupancy --section LaunchStats --section WarpStateStats --section ComputeWorkloadAnalysis --section MemoryWorkloadAnalysis"
     # The MSM's two digit passes (counting with n·W atomics, then writing the entries at their
     # ranks) and its accumulation, the first launch of each.
     step bash -c "ncu -k 'regex:msm_(digits|accumulate)' -c 3 $sections '$zkml' bench-kernels --backends cuda --ops msm --log-sizes 20 --runs 1 -o '$work/ncu.json' > '$out/ncu-msm.txt' 2>&1"
     step bash -c "ncu -k regex:fr_ntt_pass3 -c 1 $sections '$zkml' bench-kernels --backends cuda --ops ntt --log-sizes 24 --runs 1 -o '$work/ncu.json' > '$out/ncu-ntt-pass.txt' 2>&1"
 fi
-# Where the wgpu time goes: each kernel dispatch waited for and timed on its own (Vulkan has no
-# tool like Nsight Compute on a bare machine).
-chosen profile && step "$zkml" bench-kernels --backends wgpu --log-sizes 20 --runs 1 --profile -o "$out/wgpu-profile.json"
 rm -rf "$work"
 exit $failed

@@ -12,9 +12,9 @@ use clap::{Args, ValueEnum};
 use serde_json::{json, Value};
 use zkml_core::kernels::cpu::CpuBackend;
 use zkml_core::kernels::cuda::{CudaBackend, CudaBases, DeviceScalars};
-use zkml_core::kernels::wgpu::{KernelTime, WgpuBackend, WgpuBases, WgpuValues};
+use zkml_core::kernels::wgpu::{WgpuBackend, WgpuBases, WgpuValues};
 use zkml_core::kernels::Error as KernelError;
-use zkml_core::kernels::{sample, BaseTables, Field, Fr, G1Affine, MsmBackend, NttBackend, Transform, G1};
+use zkml_core::kernels::{sample, BaseTables, Field, Fr, G1Affine, KernelTime, MsmBackend, NttBackend, Transform, G1};
 
 use crate::bench::median;
 
@@ -70,8 +70,9 @@ pub struct BenchKernelsArgs {
     /// Where to write the JSON results.
     #[arg(short, long, default_value = "target/bench/kernels.json")]
     output: PathBuf,
-    /// After the timed runs, run each wgpu kernel once more with every dispatch waited for on
-    /// its own, and report the time per kernel (printed, and under "profile" in the JSON).
+    /// After the timed runs of a GPU backend, run once more and report the time per kernel
+    /// (printed, and under "profile" in the JSON): CUDA times each launch on the device with
+    /// events; wgpu runs every dispatch and waits for it on its own (slower than unprofiled).
     #[arg(long)]
     profile: bool,
 }
@@ -136,6 +137,7 @@ trait Resident: NttBackend + MsmBackend {
     fn load_resident(&self, bases: &[G1Affine]) -> Result<Self::Bases, KernelError>;
     fn tables(bases: &Self::Bases) -> BaseTables;
     fn msm(bases: &Self::Bases, scalars: &Self::Values) -> Result<G1, KernelError>;
+    fn profile<T>(&self, work: impl FnOnce() -> Result<T, KernelError>) -> Result<(T, Vec<KernelTime>), KernelError>;
 }
 
 macro_rules! resident {
@@ -164,6 +166,9 @@ macro_rules! resident {
             fn msm(bases: &Self::Bases, scalars: &Self::Values) -> Result<G1, KernelError> {
                 bases.msm_resident(scalars)
             }
+            fn profile<T>(&self, work: impl FnOnce() -> Result<T, KernelError>) -> Result<(T, Vec<KernelTime>), KernelError> {
+                <$backend>::profile(self, work)
+            }
         }
     };
 }
@@ -171,7 +176,7 @@ resident!(CudaBackend, DeviceScalars, CudaBases);
 resident!(WgpuBackend, WgpuValues, WgpuBases);
 
 /// An NTT on device-resident values, checked against `reference` and then timed, with
-/// the copies to and from the device timed apart; returns the row and the values on the device.
+/// the copies to and from the device timed apart (and profiled with `--profile`); returns the row.
 fn device_ntt<G: Resident>(
     gpu: &G,
     name: &str,
@@ -179,8 +184,9 @@ fn device_ntt<G: Resident>(
     reference: &[Fr],
     transform: Transform,
     log_n: u32,
-    runs: usize,
-) -> Result<(Value, G::Values)> {
+    args: &BenchKernelsArgs,
+) -> Result<Value> {
+    let runs = args.runs;
     let to_device = timed(runs, || {
         gpu.upload(input)?;
         Ok(gpu.synchronize()?)
@@ -198,12 +204,18 @@ fn device_ntt<G: Resident>(
         Ok(gpu.synchronize()?)
     })?;
     let to_host = timed(runs, || Ok(gpu.download(&on_device, &mut out)?))?;
-    Ok((row(Op::Ntt, &NttBackend::describe(gpu), log_n, seconds, Some((to_device, to_host))), on_device))
+    let mut row = row(Op::Ntt, &NttBackend::describe(gpu), log_n, seconds, Some((to_device, to_host)));
+    if args.profile {
+        let ((), times) = gpu.profile(|| gpu.transform(&mut on_device, transform))?;
+        gpu.synchronize()?;
+        add_profile(&mut row, &times);
+    }
+    Ok(row)
 }
 
 /// An MSM of `scalars` over `bases`, made resident first (their upload and window tables timed
-/// once), checked against `reference` and then timed, with the scalars' upload timed apart;
-/// returns the row, the resident bases and the scalars on the device.
+/// once), checked against `reference` and then timed, with the scalars' upload timed apart (and
+/// profiled with `--profile`); returns the row.
 fn device_msm<G: Resident>(
     gpu: &G,
     name: &str,
@@ -211,8 +223,9 @@ fn device_msm<G: Resident>(
     scalars: &[Fr],
     reference: Option<G1>,
     log_n: u32,
-    runs: usize,
-) -> Result<(Value, G::Bases, G::Values)> {
+    args: &BenchKernelsArgs,
+) -> Result<Value> {
+    let runs = args.runs;
     let start = Instant::now();
     let resident = gpu.load_resident(bases)?;
     let bases_seconds = start.elapsed().as_secs_f64();
@@ -234,7 +247,11 @@ fn device_msm<G: Resident>(
     println!("|  | bases: uploaded in {:.1} ms, {tables_text} |  |  |  |  |", bases_seconds * 1e3);
     row["bases_to_device_seconds"] = json!(bases_seconds);
     row["window_tables"] = json!({ "count": tables.count, "bits": tables.bits });
-    Ok((row, resident, on_device))
+    if args.profile {
+        let (_, times) = gpu.profile(|| G::msm(&resident, &on_device))?;
+        add_profile(&mut row, &times);
+    }
+    Ok(row)
 }
 
 /// Opens a backend unless `--backends` leaves it out. One that `--backends` names must open; by
@@ -320,15 +337,10 @@ pub fn run(args: BenchKernelsArgs) -> Result<()> {
                     }
                     let which = || format!("the {} transform", args.transform.name());
                     if let Some(gpu) = &cuda {
-                        ntt_rows.push(device_ntt(gpu, "cuda", &input, &reference, transform, log_n, args.runs).with_context(which)?.0);
+                        ntt_rows.push(device_ntt(gpu, "cuda", &input, &reference, transform, log_n, &args).with_context(which)?);
                     }
                     if let Some(gpu) = &wgpu {
-                        let (row, mut on_device) = device_ntt(gpu, "wgpu", &input, &reference, transform, log_n, args.runs).with_context(which)?;
-                        ntt_rows.push(row);
-                        if args.profile {
-                            let (_, times) = gpu.profile(|| gpu.transform(&mut on_device, transform))?;
-                            add_profile(ntt_rows.last_mut().expect("just pushed"), &times);
-                        }
+                        ntt_rows.push(device_ntt(gpu, "wgpu", &input, &reference, transform, log_n, &args).with_context(which)?);
                     }
                     for mut row in ntt_rows {
                         row["transform"] = json!(args.transform.name());
@@ -356,15 +368,10 @@ pub fn run(args: BenchKernelsArgs) -> Result<()> {
                     // Bases of the MSM's own size, as a prover commits 2^k values with an SRS of
                     // 2^k points (the window tables are chosen for the size of the bases).
                     if let Some(gpu) = &cuda {
-                        rows.push(device_msm(gpu, "cuda", &bases[..n], &scalars, reference, log_n, args.runs)?.0);
+                        rows.push(device_msm(gpu, "cuda", &bases[..n], &scalars, reference, log_n, &args)?);
                     }
                     if let Some(gpu) = &wgpu {
-                        let (row, resident, on_device) = device_msm(gpu, "wgpu", &bases[..n], &scalars, reference, log_n, args.runs)?;
-                        rows.push(row);
-                        if args.profile {
-                            let (_, times) = gpu.profile(|| resident.msm_resident(&on_device))?;
-                            add_profile(rows.last_mut().expect("just pushed"), &times);
-                        }
+                        rows.push(device_msm(gpu, "wgpu", &bases[..n], &scalars, reference, log_n, &args)?);
                     }
                 }
             }

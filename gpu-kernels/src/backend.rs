@@ -147,6 +147,32 @@ pub(crate) fn ntt_passes(log_n: u32, tiles: bool) -> Vec<NttPass> {
 #[cfg(any(feature = "cuda", feature = "wgpu"))]
 pub(crate) type TwiddleTables<B> = std::sync::Mutex<std::collections::HashMap<(u32, bool), std::sync::Arc<B>>>;
 
+/// Time spent in one kernel while a GPU backend's `profile` ran.
+#[derive(Clone, Debug, PartialEq)]
+pub struct KernelTime {
+    /// The kernel's name in its `.cu` or `.wgsl` file.
+    pub kernel: &'static str,
+    /// How many times it was launched.
+    pub dispatches: u32,
+    /// Their total time: on the device between events around each launch (CUDA), or from the
+    /// host with each dispatch run and waited for on its own (wgpu).
+    pub seconds: f64,
+}
+
+impl KernelTime {
+    /// Adds one launch of `kernel` to `times` (kept in order of first launch).
+    #[cfg(any(feature = "cuda", feature = "wgpu"))]
+    pub(crate) fn tally(times: &mut Vec<KernelTime>, kernel: &'static str, seconds: f64) {
+        match times.iter_mut().find(|t| t.kernel == kernel) {
+            Some(t) => {
+                t.dispatches += 1;
+                t.seconds += seconds;
+            }
+            None => times.push(KernelTime { kernel, dispatches: 1, seconds }),
+        }
+    }
+}
+
 /// `[1, x, x^2, ..., x^(len-1)]`, in parallel chunks (each starts from one exponentiation).
 pub fn powers(x: Fr, len: usize) -> Vec<Fr> {
     const CHUNK: usize = 1 << 14;
@@ -477,6 +503,18 @@ pub(crate) mod tests {
 
         // n = 1, small n (narrow windows), n not a power of two, a power of two.
         check_msm(&gpu, &[1, 2, 7, 100, 1000, 3001, 1 << 12, 1 << 16], 5000);
+
+        // A profiled transform gives the same values and times every launch on the device: 2^7
+        // (its twiddles made above) is a bit reversal and three passes (3 + 3 + 1 stages; the
+        // first without ω^0).
+        let a = inputs(1 << 7);
+        let (mut want, mut got) = (a.clone(), a.clone());
+        CpuBackend.ntt(&mut want).unwrap();
+        let ((), times) = gpu.profile(|| gpu.ntt(&mut got)).unwrap();
+        assert_eq!(got, want);
+        let launches: Vec<_> = times.iter().map(|t| (t.kernel, t.dispatches)).collect();
+        assert_eq!(launches, [("fr_bit_reverse", 1), ("fr_ntt_pass3_first", 1), ("fr_ntt_pass3", 1), ("fr_ntt_pass1", 1)]);
+        assert!(times.iter().all(|t| t.seconds > 0.0));
     }
 
     /// MSMs on `gpu` against the CPU over one resident base set, on prefixes of each size of

@@ -15,7 +15,8 @@ mod host;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use cudarc::driver::{CudaContext, CudaFunction, CudaSlice, CudaStream, LaunchConfig, PushKernelArg};
+use cudarc::driver::sys::CUevent_flags;
+use cudarc::driver::{CudaContext, CudaEvent, CudaFunction, CudaSlice, CudaStream, LaunchArgs, LaunchConfig, PushKernelArg};
 use cudarc::nvrtc::Ptx;
 use halo2curves::bn256::{Fr, G1Affine, G1};
 use halo2curves::ff::Field;
@@ -23,7 +24,7 @@ use halo2curves::group::Group;
 
 pub use compile::{source, CACHE_DIR_ENV, NVRTC_OPTIONS_ENV};
 
-use crate::backend::{log_size, ntt_passes, ntt_tiles_requested, root_of_unity, MsmBackend, NttBackend, NttPass, ResidentBases, Transform, TwiddleTables, BIT_REVERSE_TILE_BITS, NTT_TILE_LOG, NTT_TILE_THREADS};
+use crate::backend::{log_size, ntt_passes, ntt_tiles_requested, root_of_unity, KernelTime, MsmBackend, NttBackend, NttPass, ResidentBases, Transform, TwiddleTables, BIT_REVERSE_TILE_BITS, NTT_TILE_LOG, NTT_TILE_THREADS};
 use crate::layout::{base_words, check_layout, words, words_mut, FIELD_WORDS, XYZZ_WORDS};
 use crate::pippenger::{base_tables, combine_groups, msm_plan, reduction_levels, BaseTables, MsmPlan, CHUNK, SCAN_BLOCK, SCAN_THREADS, TABLE_BATCH};
 use crate::Error;
@@ -47,24 +48,30 @@ fn grid_of_blocks(threads: u64, block: u32) -> LaunchConfig {
     LaunchConfig { grid_dim: (threads.div_ceil(block as u64).max(1) as u32, 1, 1), block_dim: (block, 1, 1), shared_mem_bytes: 0 }
 }
 
+/// A kernel of the module and its name (profiles report time per kernel).
+struct Kernel {
+    name: &'static str,
+    function: CudaFunction,
+}
+
 /// The kernels of the module.
 struct Kernels {
-    bit_reverse: CudaFunction,
-    bit_reverse_tiles: CudaFunction,
-    ntt_pass: [CudaFunction; 3],
-    ntt_pass3_first: CudaFunction,
-    ntt_tile: CudaFunction,
-    fill_powers: CudaFunction,
-    scale_by_powers: CudaFunction,
-    scale: CudaFunction,
-    msm_table: CudaFunction,
-    msm_digits: CudaFunction,
-    scan_blocks: CudaFunction,
-    scan_totals: CudaFunction,
-    scan_add: CudaFunction,
-    msm_accumulate: CudaFunction,
-    msm_join: CudaFunction,
-    msm_reduce_level: CudaFunction,
+    bit_reverse: Kernel,
+    bit_reverse_tiles: Kernel,
+    ntt_pass: [Kernel; 3],
+    ntt_pass3_first: Kernel,
+    ntt_tile: Kernel,
+    fill_powers: Kernel,
+    scale_by_powers: Kernel,
+    scale: Kernel,
+    msm_table: Kernel,
+    msm_digits: Kernel,
+    scan_blocks: Kernel,
+    scan_totals: Kernel,
+    scan_add: Kernel,
+    msm_accumulate: Kernel,
+    msm_join: Kernel,
+    msm_reduce_level: Kernel,
 }
 
 struct Device {
@@ -75,6 +82,57 @@ struct Device {
     twiddles: TwiddleTables<CudaSlice<u32>>,
     /// Whether the module came from the disk cache.
     cached: bool,
+    /// While a profile runs: each launch so far.
+    profile: Mutex<Option<Vec<TimedLaunch>>>,
+}
+
+/// A kernel launched while a profile runs, and the events recorded before and after it.
+struct TimedLaunch {
+    kernel: &'static str,
+    start: CudaEvent,
+    end: CudaEvent,
+}
+
+impl Device {
+    /// Starts a launch of `kernel` on the device's stream.
+    fn launch<'a>(&'a self, kernel: &'a Kernel) -> Launch<'a> {
+        Launch { device: self, kernel: kernel.name, args: self.stream.launch_builder(&kernel.function) }
+    }
+}
+
+/// A kernel launch being prepared: [`Launch::arg`] for each parameter, then [`Launch::run`].
+struct Launch<'a> {
+    device: &'a Device,
+    kernel: &'static str,
+    args: LaunchArgs<'a>,
+}
+
+impl<'a> Launch<'a> {
+    fn arg<A>(&mut self, arg: A) -> &mut Self
+    where
+        LaunchArgs<'a>: PushKernelArg<A>,
+    {
+        self.args.arg(arg);
+        self
+    }
+
+    /// Queues the kernel over `cfg` (`what` names the work in an error); while a profile runs,
+    /// between two timing events.
+    ///
+    /// # Safety
+    /// The arguments must be the kernel's parameters, in order and of their types, and `cfg`
+    /// must keep the kernel's memory accesses within its buffers.
+    unsafe fn run(&mut self, cfg: LaunchConfig, what: &str) -> Result<(), Error> {
+        let mut profile = self.device.profile.lock().unwrap_or_else(|e| e.into_inner());
+        if profile.is_some() {
+            self.args.record_kernel_launch(CUevent_flags::CU_EVENT_DEFAULT);
+        }
+        let events = unsafe { self.args.launch(cfg) }.map_err(device_error(what))?;
+        if let (Some(launches), Some((start, end))) = (profile.as_mut(), events) {
+            launches.push(TimedLaunch { kernel: self.kernel, start, end });
+        }
+        Ok(())
+    }
 }
 
 /// NTT and MSM on an NVIDIA GPU (device 0).
@@ -128,7 +186,7 @@ impl CudaBackend {
             .map_err(device_error("driver version"))?;
         let compiled = compile::cubin(arch, driver_version)?;
         let module = ctx.load_module(Ptx::from_binary(compiled.cubin)).map_err(device_error("loading the kernels"))?;
-        let f = |name: &str| module.load_function(name).map_err(device_error("loading a kernel"));
+        let f = |name: &'static str| Ok::<_, Error>(Kernel { name, function: module.load_function(name).map_err(device_error("loading a kernel"))? });
         let kernels = Kernels {
             bit_reverse: f("fr_bit_reverse")?,
             bit_reverse_tiles: f("fr_bit_reverse_tiles")?,
@@ -153,6 +211,7 @@ impl CudaBackend {
             kernels,
             twiddles: Mutex::new(HashMap::new()),
             cached: compiled.cached,
+            profile: Mutex::new(None),
         };
         Ok(Self { device: Arc::new(device), ntt_tiles: ntt_tiles_requested() })
     }
@@ -194,6 +253,22 @@ impl CudaBackend {
         self.device.stream.synchronize().map_err(device_error("synchronize"))
     }
 
+    /// Runs `work` with a pair of events around each kernel launch, and returns its result with
+    /// the device time spent in each kernel, in order of first launch. The events do not make
+    /// the host wait between launches, so the times show where an unprofiled run's time goes.
+    pub fn profile<T>(&self, work: impl FnOnce() -> Result<T, Error>) -> Result<(T, Vec<KernelTime>), Error> {
+        *self.device.profile.lock().unwrap_or_else(|e| e.into_inner()) = Some(Vec::new());
+        let result = work();
+        let launches = self.device.profile.lock().unwrap_or_else(|e| e.into_inner()).take().unwrap_or_default();
+        let result = result?;
+        let mut times = Vec::new();
+        for launch in launches {
+            let milliseconds = launch.start.elapsed_ms(&launch.end).map_err(device_error("profile"))?;
+            KernelTime::tally(&mut times, launch.kernel, milliseconds as f64 / 1e3);
+        }
+        Ok((result, times))
+    }
+
     fn constant(&self, value: Fr) -> Result<CudaSlice<u32>, Error> {
         self.device.stream.clone_htod(words(&[value])).map_err(device_error("upload"))
     }
@@ -210,9 +285,9 @@ impl CudaBackend {
         let omega = root_of_unity(log_n);
         let base = self.constant(if inverse { omega.invert().unwrap() } else { omega })?;
         let one = self.constant(Fr::ONE)?;
-        let mut launch = stream.launch_builder(&self.device.kernels.fill_powers);
+        let mut launch = self.device.launch(&self.device.kernels.fill_powers);
         launch.arg(&mut table).arg(&half).arg(&base).arg(&one);
-        unsafe { launch.launch(grid(half.div_ceil(16))) }.map_err(device_error("twiddles"))?;
+        unsafe { launch.run(grid(half.div_ceil(16)), "twiddles") }?;
         let table = Arc::new(table);
         tables.insert((log_n, inverse), table.clone());
         Ok(table)
@@ -222,14 +297,14 @@ impl CudaBackend {
     pub fn transform(&self, values: &mut DeviceScalars, transform: Transform) -> Result<(), Error> {
         let log_n = log_size(values.len)?;
         let n = values.len as u64;
-        let stream = &self.device.stream;
-        let k = &self.device.kernels;
+        let device = &self.device;
+        let k = &device.kernels;
         let data = &mut values.words;
         if let Transform::Coset(shift) = transform {
             let shift = self.constant(shift)?;
-            let mut launch = stream.launch_builder(&k.scale_by_powers);
+            let mut launch = device.launch(&k.scale_by_powers);
             launch.arg(&mut *data).arg(&n).arg(&shift);
-            unsafe { launch.launch(grid(n.div_ceil(16))) }.map_err(device_error("coset shift"))?;
+            unsafe { launch.run(grid(n.div_ceil(16)), "coset shift") }?;
         }
         if log_n > 0 {
             let inverse = matches!(transform, Transform::Inverse);
@@ -237,42 +312,41 @@ impl CudaBackend {
             for pass in ntt_passes(log_n, self.ntt_tiles) {
                 match pass {
                     NttPass::BitReverse => {
-                        let mut launch = stream.launch_builder(&k.bit_reverse);
+                        let mut launch = device.launch(&k.bit_reverse);
                         launch.arg(&mut *data).arg(&log_n);
-                        unsafe { launch.launch(grid(n)) }.map_err(device_error("bit reversal"))?;
+                        unsafe { launch.run(grid(n), "bit reversal") }?;
                     }
                     NttPass::BitReverseTiles => {
-                        let mut launch = stream.launch_builder(&k.bit_reverse_tiles);
+                        let mut launch = device.launch(&k.bit_reverse_tiles);
                         launch.arg(&mut *data).arg(&log_n);
                         // One thread per element, a block per pair of tiles.
-                        unsafe { launch.launch(grid_of_blocks(n, 1 << (2 * BIT_REVERSE_TILE_BITS))) }.map_err(device_error("bit reversal"))?;
+                        unsafe { launch.run(grid_of_blocks(n, 1 << (2 * BIT_REVERSE_TILE_BITS)), "bit reversal") }?;
                     }
                     NttPass::Registers { s: 0, radix: 3 } => {
                         // Stages 0–2 skip the multiplications by ω^0.
-                        let mut launch = stream.launch_builder(&k.ntt_pass3_first);
+                        let mut launch = device.launch(&k.ntt_pass3_first);
                         launch.arg(&mut *data).arg(twiddles.as_ref()).arg(&log_n);
-                        unsafe { launch.launch(grid(n >> 3)) }.map_err(device_error("butterflies"))?;
+                        unsafe { launch.run(grid(n >> 3), "butterflies") }?;
                     }
                     NttPass::Registers { s, radix } => {
-                        let mut launch = stream.launch_builder(&k.ntt_pass[radix as usize - 1]);
+                        let mut launch = device.launch(&k.ntt_pass[radix as usize - 1]);
                         launch.arg(&mut *data).arg(twiddles.as_ref()).arg(&log_n).arg(&s);
-                        unsafe { launch.launch(grid(n >> radix)) }.map_err(device_error("butterflies"))?;
+                        unsafe { launch.run(grid(n >> radix), "butterflies") }?;
                     }
                     NttPass::Tile { s, k: stages } => {
-                        let mut launch = stream.launch_builder(&k.ntt_tile);
+                        let mut launch = device.launch(&k.ntt_tile);
                         launch.arg(&mut *data).arg(twiddles.as_ref()).arg(&log_n).arg(&s).arg(&stages);
                         let tiles = n >> NTT_TILE_LOG;
-                        unsafe { launch.launch(grid_of_blocks(tiles * NTT_TILE_THREADS as u64, NTT_TILE_THREADS)) }
-                            .map_err(device_error("butterflies"))?;
+                        unsafe { launch.run(grid_of_blocks(tiles * NTT_TILE_THREADS as u64, NTT_TILE_THREADS), "butterflies") }?;
                     }
                 }
             }
         }
         if matches!(transform, Transform::Inverse) {
             let n_inv = self.constant(Fr::from(n).invert().unwrap())?;
-            let mut launch = stream.launch_builder(&k.scale);
+            let mut launch = device.launch(&k.scale);
             launch.arg(&mut *data).arg(&n).arg(&n_inv);
-            unsafe { launch.launch(grid(n)) }.map_err(device_error("scaling"))?;
+            unsafe { launch.run(grid(n), "scaling") }?;
         }
         Ok(())
     }
@@ -369,9 +443,9 @@ impl CudaBackend {
         }
         let len64 = len as u64;
         for j in 1..tables.count {
-            let mut launch = stream.launch_builder(&self.device.kernels.msm_table);
+            let mut launch = self.device.launch(&self.device.kernels.msm_table);
             launch.arg(&mut points).arg(&len64).arg(&tables.bits).arg(&j);
-            unsafe { launch.launch(grid(len64.div_ceil(TABLE_BATCH as u64))) }.map_err(device_error("window tables"))?;
+            unsafe { launch.run(grid(len64.div_ceil(TABLE_BATCH as u64)), "window tables") }?;
         }
         stream.synchronize().map_err(device_error("window tables"))?;
         Ok(CudaBases { backend: self.clone(), points, tables, len, scratch: Mutex::new(None) })
@@ -424,39 +498,39 @@ impl CudaBases {
             *guard = Some(self.scratch(n, &plan)?);
         }
         let s = guard.as_mut().unwrap();
-        let stream = &self.backend.device.stream;
-        let k = &self.backend.device.kernels;
+        let device = &self.backend.device;
+        let (stream, k) = (&device.stream, &device.kernels);
         let n64 = n as u64;
         let err = device_error("msm");
 
         stream.memset_zeros(&mut s.counts).map_err(&err)?;
         let (count, write) = (0u32, 1u32);
-        let mut launch = stream.launch_builder(&k.msm_digits);
+        let mut launch = device.launch(&k.msm_digits);
         launch.arg(&scalars.words).arg(&n64).arg(&c).arg(&w).arg(&tables).arg(&table_len);
         launch.arg(&mut s.counts).arg(&s.offsets).arg(&mut s.ranks).arg(&mut s.entries).arg(&count);
-        unsafe { launch.launch(grid(n64)) }.map_err(&err)?;
+        unsafe { launch.run(grid(n64), "msm") }?;
 
         let scan_blocks = n_buckets.div_ceil(SCAN_BLOCK);
-        let mut launch = stream.launch_builder(&k.scan_blocks);
+        let mut launch = device.launch(&k.scan_blocks);
         launch.arg(&s.counts).arg(&mut s.offsets).arg(&mut s.totals).arg(&n_buckets);
         let cfg = LaunchConfig { grid_dim: (scan_blocks, 1, 1), block_dim: (SCAN_THREADS, 1, 1), shared_mem_bytes: 0 };
-        unsafe { launch.launch(cfg) }.map_err(&err)?;
-        let mut launch = stream.launch_builder(&k.scan_totals);
+        unsafe { launch.run(cfg, "msm") }?;
+        let mut launch = device.launch(&k.scan_totals);
         launch.arg(&mut s.totals).arg(&scan_blocks);
         let one_block = LaunchConfig { grid_dim: (1, 1, 1), block_dim: (SCAN_THREADS, 1, 1), shared_mem_bytes: 0 };
-        unsafe { launch.launch(one_block) }.map_err(&err)?;
-        let mut launch = stream.launch_builder(&k.scan_add);
+        unsafe { launch.run(one_block, "msm") }?;
+        let mut launch = device.launch(&k.scan_add);
         launch.arg(&mut s.offsets).arg(&s.totals).arg(&n_buckets);
-        unsafe { launch.launch(grid(n_buckets as u64)) }.map_err(&err)?;
+        unsafe { launch.run(grid(n_buckets as u64), "msm") }?;
 
-        let mut launch = stream.launch_builder(&k.msm_digits);
+        let mut launch = device.launch(&k.msm_digits);
         launch.arg(&scalars.words).arg(&n64).arg(&c).arg(&w).arg(&tables).arg(&table_len);
         launch.arg(&mut s.counts).arg(&s.offsets).arg(&mut s.ranks).arg(&mut s.entries).arg(&write);
-        unsafe { launch.launch(grid(n64)) }.map_err(&err)?;
+        unsafe { launch.run(grid(n64), "msm") }?;
 
         let total = s.totals.slice(scan_blocks as usize..);
         let chunks = (n64 * w as u64).div_ceil(CHUNK);
-        let mut launch = stream.launch_builder(&k.msm_accumulate);
+        let mut launch = device.launch(&k.msm_accumulate);
         launch
             .arg(&s.entries)
             .arg(&total)
@@ -466,18 +540,18 @@ impl CudaBases {
             .arg(&mut s.buckets)
             .arg(&mut s.first)
             .arg(&mut s.last);
-        unsafe { launch.launch(grid_of_blocks(chunks, ACCUMULATE_BLOCK)) }.map_err(&err)?;
-        let mut launch = stream.launch_builder(&k.msm_join);
+        unsafe { launch.run(grid_of_blocks(chunks, ACCUMULATE_BLOCK), "msm") }?;
+        let mut launch = device.launch(&k.msm_join);
         launch.arg(&s.offsets).arg(&s.counts).arg(&n_buckets).arg(&s.first).arg(&s.last).arg(&mut s.buckets);
-        unsafe { launch.launch(grid(n_buckets as u64)) }.map_err(&err)?;
+        unsafe { launch.run(grid(n_buckets as u64), "msm") }?;
 
         let (levels, _) = reduction_levels(c, groups);
         for level in &levels {
-            let mut launch = stream.launch_builder(&k.msm_reduce_level);
+            let mut launch = device.launch(&k.msm_reduce_level);
             let (reads_buckets, input_at, output_at) = (level.reads_buckets as u32, level.input_at as u64, level.output_at as u64);
             launch.arg(&s.buckets).arg(&s.counts).arg(&mut s.levels).arg(&reads_buckets);
             launch.arg(&level.inputs).arg(&level.segment_len).arg(&groups).arg(&input_at).arg(&output_at);
-            unsafe { launch.launch(grid((groups * level.segments()) as u64)) }.map_err(&err)?;
+            unsafe { launch.run(grid((groups * level.segments()) as u64), "msm") }?;
         }
         let mut sums = vec![0u32; groups as usize * XYZZ_WORDS];
         let sums_at = levels.last().unwrap().output_at as usize * XYZZ_WORDS;

@@ -26,7 +26,7 @@ use wgpu::util::DeviceExt;
 
 pub use msm::WgpuBases;
 
-use crate::backend::{log_size, ntt_passes, ntt_tiles_requested, powers, root_of_unity, NttBackend, NttPass, Transform, TwiddleTables, BIT_REVERSE_TILE_BITS, NTT_TILE_LOG, NTT_TILE_THREADS};
+use crate::backend::{log_size, ntt_passes, ntt_tiles_requested, powers, root_of_unity, KernelTime, NttBackend, NttPass, Transform, TwiddleTables, BIT_REVERSE_TILE_BITS, NTT_TILE_LOG, NTT_TILE_THREADS};
 use crate::layout::{check_layout, montgomery_constants, words, words_mut};
 use crate::pippenger::{CHUNK, SCAN_ITEMS, SCAN_THREADS, TABLE_BATCH};
 use crate::Error;
@@ -110,17 +110,6 @@ fn ntt_layout(device: &wgpu::Device) -> wgpu::PipelineLayout {
     let entries = [params, storage(1, false), storage(2, false), storage(3, true), storage(4, true)];
     let group = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor { label: Some("ntt"), entries: &entries });
     device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor { label: Some("ntt"), bind_group_layouts: &[Some(&group)], immediate_size: 0 })
-}
-
-/// Time spent in one kernel while [`WgpuBackend::profile`] ran.
-#[derive(Clone, Debug, PartialEq)]
-pub struct KernelTime {
-    /// The kernel's entry point in its `.wgsl` file.
-    pub kernel: &'static str,
-    /// How many times it was dispatched.
-    pub dispatches: u32,
-    /// Their total wall time, each dispatch run and waited for on its own.
-    pub seconds: f64,
 }
 
 /// Compiles `source` and one pipeline per entry point; shader and pipeline errors are returned
@@ -490,13 +479,7 @@ impl WgpuBackend {
 
     fn note_time(&self, kernel: &'static str, seconds: f64) {
         if let Some(times) = self.gpu.profile.lock().unwrap_or_else(|e| e.into_inner()).as_mut() {
-            match times.iter_mut().find(|t| t.kernel == kernel) {
-                Some(t) => {
-                    t.dispatches += 1;
-                    t.seconds += seconds;
-                }
-                None => times.push(KernelTime { kernel, dispatches: 1, seconds }),
-            }
+            KernelTime::tally(times, kernel, seconds);
         }
     }
 
