@@ -6,39 +6,34 @@
 
 struct FIELD { l: array<u32, 8> }
 
-// a - b modulo 2^256, and whether it borrowed (a < b).
-struct FIELDDiff { v: FIELD, borrow: bool }
+// a - b modulo 2^256, and its borrow as a mask: all ones where a < b, else 0.
+struct FIELDDiff { v: FIELD, borrow: u32 }
 
 fn field_sub_raw(a: FIELD, b: FIELD) -> FIELDDiff {
     var r: FIELD;
     var borrow = 0u;
     for (var i = 0u; i < 8u; i++) {
-        let d = a.l[i] - b.l[i];
-        let b1 = select(0u, 1u, a.l[i] < b.l[i]);
-        r.l[i] = d - borrow;
-        let b2 = select(0u, 1u, d < borrow);
-        borrow = b1 | b2;
+        let d = sub_borrow(a.l[i], b.l[i], borrow);
+        r.l[i] = d.x; borrow = d.y;
     }
-    return FIELDDiff(r, borrow != 0u);
+    return FIELDDiff(r, borrow);
 }
 
 // a, unless a >= p, then a - p.
 fn field_reduce_once(a: FIELD) -> FIELD {
     let d = field_sub_raw(a, field_modulus);
-    if (d.borrow) { return a; }
-    return d.v;
+    var r: FIELD;
+    for (var i = 0u; i < 8u; i++) { r.l[i] = select(d.v.l[i], a.l[i], d.borrow != 0u); }
+    return r;
 }
 
-// a + b as 256-bit integers (callers keep the sum below 2^256).
+// a + b modulo 2^256 (the carry out of the top limb is dropped).
 fn field_add_raw(a: FIELD, b: FIELD) -> FIELD {
     var r: FIELD;
     var carry = 0u;
     for (var i = 0u; i < 8u; i++) {
-        let s = a.l[i] + b.l[i];
-        let c1 = select(0u, 1u, s < a.l[i]);
-        r.l[i] = s + carry;
-        let c2 = select(0u, 1u, r.l[i] < carry);
-        carry = c1 | c2;
+        let s = add_carry(a.l[i], b.l[i], carry);
+        r.l[i] = s.x; carry = s.y;
     }
     return r;
 }
@@ -64,10 +59,13 @@ fn field_dbl(a: FIELD) -> FIELD {
     return field_add(a, a);
 }
 
+// a - b, adding p back where it borrowed: a mask, not a branch, so that a warp's threads stay
+// on one path.
 fn field_sub(a: FIELD, b: FIELD) -> FIELD {
     let d = field_sub_raw(a, b);
-    if (d.borrow) { return field_add_raw(d.v, field_modulus); }
-    return d.v;
+    var p: FIELD;
+    for (var i = 0u; i < 8u; i++) { p.l[i] = field_modulus.l[i] & d.borrow; }
+    return field_add_raw(d.v, p);
 }
 
 fn field_neg(a: FIELD) -> FIELD {

@@ -1,6 +1,7 @@
-// 32-bit multiply-accumulate for devices without 64-bit integers (WGSL has none by default):
-// each 32 x 32-bit product is assembled from four 16 x 16-bit products. mac_u64.wgsl is the
-// variant for devices with SHADER_INT64; the host includes one of them.
+// 32-bit multiply-accumulate and carry chains for devices without 64-bit integers (WGSL has none
+// by default): each 32 x 32-bit product is assembled from four 16 x 16-bit products, and carries
+// come from comparisons. mac_u64.wgsl is the variant for devices with SHADER_INT64; the host
+// includes one of them.
 
 // (lo, hi) of a * b, from four 16 x 16-bit products.
 fn mul_wide(a: u32, b: u32) -> vec2<u32> {
@@ -19,4 +20,19 @@ fn mac(x: u32, y: u32, z: u32, c: u32) -> vec2<u32> {
     let s2 = s1 + c;
     let c2 = select(0u, 1u, s2 < c);
     return vec2<u32>(s2, w.y + c1 + c2);
+}
+
+// (sum, carry) of x + y + c, for a carry c of 0 or 1.
+fn add_carry(x: u32, y: u32, c: u32) -> vec2<u32> {
+    let s = x + y;
+    let r = s + c;
+    return vec2<u32>(r, select(0u, 1u, s < x) | select(0u, 1u, r < c));
+}
+
+// (difference, borrow) of x - y - borrow for a borrow given and returned as a mask (0 or all
+// ones).
+fn sub_borrow(x: u32, y: u32, borrow: u32) -> vec2<u32> {
+    let d = x - y;
+    let r = d + borrow; // d - 1 when borrowing
+    return vec2<u32>(r, 0u - (select(0u, 1u, x < y) | select(0u, 1u, d < (borrow & 1u))));
 }
