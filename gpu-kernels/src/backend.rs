@@ -310,7 +310,9 @@ pub(crate) mod tests {
     /// Fresh random values each run, with the edge cases 0, 1 and p − 1 in front.
     fn inputs(n: usize) -> Vec<Fr> {
         let mut rng = ChaCha20Rng::from_entropy();
-        let edges = [Fr::ZERO, Fr::ONE, -Fr::ONE];
+        // 0, 1, p − 1, and −1/R, which Montgomery form stores as p − 1 (the largest limbs).
+        let largest_limbs = -Fr::from(2).pow_vartime([256]).invert().unwrap();
+        let edges = [Fr::ZERO, Fr::ONE, -Fr::ONE, largest_limbs];
         (0..n).map(|i| if i < edges.len() { edges[i] } else { Fr::random(&mut rng) }).collect()
     }
 

@@ -3,9 +3,10 @@
 //!
 //! Field elements cross the bus as halo2curves stores them (Montgomery form, 8 little-endian
 //! `u32` limbs; see `layout.rs`), so nothing is converted on the host. The sources are
-//! assembled at run time: `arith.wgsl` and a multiply-accumulate (`mac_u64.wgsl` where the
-//! device has 64-bit integers, else `mac_u32.wgsl`), then `field.wgsl` instantiated for Fr (and
-//! Fq for the MSM) after constants derived from halo2curves, then `curve.wgsl` and the kernels.
+//! assembled at run time: `arith.wgsl` and the integer operations (`int_u64.wgsl` where the
+//! device has 64-bit integers, else `int_u32.wgsl`), then `field.wgsl` with its product
+//! (`field_mul_u64.wgsl` or `field_mul_u32.wgsl`) instantiated for Fr (and Fq for the MSM) after
+//! constants derived from halo2curves, then `curve.wgsl` and the kernels.
 //!
 //! - NTT (`ntt.wgsl`): iterative radix-2, a bit-reversal pass then the butterfly stages, up to
 //!   three per pass in registers (as the CUDA kernels); twiddles resident per size, sizes up to
@@ -32,18 +33,20 @@ use crate::pippenger::{CHUNK, SCAN_ITEMS, SCAN_THREADS, TABLE_BATCH};
 use crate::Error;
 
 const ARITH_WGSL: &str = include_str!("arith.wgsl");
-const MAC_U32_WGSL: &str = include_str!("mac_u32.wgsl");
-const MAC_U64_WGSL: &str = include_str!("mac_u64.wgsl");
+const INT_U32_WGSL: &str = include_str!("int_u32.wgsl");
+const INT_U64_WGSL: &str = include_str!("int_u64.wgsl");
 const FIELD_WGSL: &str = include_str!("field.wgsl");
+const FIELD_MUL_U32_WGSL: &str = include_str!("field_mul_u32.wgsl");
+const FIELD_MUL_U64_WGSL: &str = include_str!("field_mul_u64.wgsl");
 const CURVE_WGSL: &str = include_str!("curve.wgsl");
 const NTT_WGSL: &str = include_str!("ntt.wgsl");
 const MSM_WGSL: &str = include_str!("msm.wgsl");
 /// Threads per workgroup of the element-wise kernels (`WG` in arith.wgsl).
 const WORKGROUP: u32 = 64;
 
-/// field.wgsl for one field: its constants, then the template with `FIELD` → `ty` and
-/// `field_` → `prefix`.
-fn field_wgsl<F: PrimeField + SerdeObject>(ty: &str, prefix: &str) -> String {
+/// field.wgsl for one field, with the product for devices with 64-bit integers or without: its
+/// constants, then the template with `FIELD` → `ty` and `field_` → `prefix`.
+fn field_wgsl<F: PrimeField + SerdeObject>(ty: &str, prefix: &str, int64: bool) -> String {
     let k = montgomery_constants::<F>();
     let limbs = |l: &[u32; 8]| l.iter().map(|w| format!("{w:#010x}u")).collect::<Vec<_>>().join(", ");
     let constants = format!(
@@ -56,13 +59,14 @@ fn field_wgsl<F: PrimeField + SerdeObject>(ty: &str, prefix: &str) -> String {
     // The struct must precede the constants of its type.
     let (head, body) = FIELD_WGSL.split_at(FIELD_WGSL.find("struct FIELD").expect("field.wgsl declares FIELD"));
     let (decl, rest) = body.split_at(body.find('\n').unwrap() + 1);
-    format!("{head}{decl}{constants}{rest}").replace("FIELD", ty).replace("field_", prefix)
+    let mul = if int64 { FIELD_MUL_U64_WGSL } else { FIELD_MUL_U32_WGSL };
+    format!("{head}{decl}{constants}{rest}{mul}").replace("FIELD", ty).replace("field_", prefix)
 }
 
-/// The helpers every module starts with: the thread index and the multiply-accumulate, with
-/// 64-bit integers where the device has them.
+/// The helpers every module starts with: the thread index and the integer operations of the
+/// field arithmetic, with 64-bit integers where the device has them.
 fn arith_wgsl(int64: bool) -> String {
-    format!("{ARITH_WGSL}{}", if int64 { MAC_U64_WGSL } else { MAC_U32_WGSL })
+    format!("{ARITH_WGSL}{}", if int64 { INT_U64_WGSL } else { INT_U32_WGSL })
 }
 
 /// The NTT module's source, loops unrolled.
@@ -70,7 +74,7 @@ fn ntt_source(int64: bool) -> String {
     let tile = format!(
         "const TILE_LOG: u32 = {NTT_TILE_LOG}u;\nconst TILE_THREADS: u32 = {NTT_TILE_THREADS}u;\nconst BITREV_Q: u32 = {BIT_REVERSE_TILE_BITS}u;\n"
     );
-    unroll::unroll(&format!("{}{}{tile}{NTT_WGSL}", arith_wgsl(int64), field_wgsl::<Fr>("Fr", "fr_")))
+    unroll::unroll(&format!("{}{}{tile}{NTT_WGSL}", arith_wgsl(int64), field_wgsl::<Fr>("Fr", "fr_", int64)))
 }
 
 /// The MSM module's source, loops unrolled.
@@ -78,8 +82,8 @@ fn msm_source(int64: bool) -> String {
     unroll::unroll(&format!(
         "{}{}{}{CURVE_WGSL}const CHUNK: u32 = {CHUNK}u;\nconst TABLE_BATCH: u32 = {TABLE_BATCH}u;\nconst SCAN_THREADS: u32 = {SCAN_THREADS}u;\nconst SCAN_ITEMS: u32 = {SCAN_ITEMS}u;\n{MSM_WGSL}",
         arith_wgsl(int64),
-        field_wgsl::<Fr>("Fr", "fr_"),
-        field_wgsl::<Fq>("Fq", "fq_")
+        field_wgsl::<Fr>("Fr", "fr_", int64),
+        field_wgsl::<Fq>("Fq", "fq_", int64)
     ))
 }
 

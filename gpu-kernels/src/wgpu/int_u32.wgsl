@@ -1,6 +1,6 @@
 // 32-bit multiply-accumulate and carry chains for devices without 64-bit integers (WGSL has none
 // by default): each 32 x 32-bit product is assembled from four 16 x 16-bit products, and carries
-// come from comparisons. mac_u64.wgsl is the variant for devices with SHADER_INT64; the host
+// come from comparisons. int_u64.wgsl is the variant for devices with SHADER_INT64; the host
 // includes one of them.
 
 // (lo, hi) of a * b, from four 16 x 16-bit products.
