@@ -129,3 +129,27 @@ fn bench_chart_draws_one_line_per_backend_and_machine() {
     let out = zkml(&dir, &["bench-chart", "bad.json"]);
     assert!(String::from_utf8_lossy(&out.stderr).contains("lacks backend"), "{out:?}");
 }
+
+/// `bench-kernels` on the wgpu backend (lavapipe in CI), each result checked against the CPU by
+/// the command itself, with a profile per kernel in the JSON. Skips, saying why, where no wgpu
+/// adapter opens, unless `ZKML_REQUIRE_WGPU` is set.
+#[test]
+fn bench_kernels_times_and_profiles_the_wgpu_kernels() {
+    let dir = temp_dir("bench-kernels");
+    let out = zkml(&dir, &["bench-kernels", "--backends", "cpu,wgpu", "--log-sizes", "5", "--runs", "1", "--profile", "-o", "k.json"]);
+    if !out.status.success() && String::from_utf8_lossy(&out.stderr).contains("unavailable") && std::env::var_os("ZKML_REQUIRE_WGPU").is_none() {
+        eprintln!("skipped: {}", String::from_utf8_lossy(&out.stderr));
+        return;
+    }
+    ok(&out);
+    let report: serde_json::Value = serde_json::from_slice(&std::fs::read(dir.join("k.json")).unwrap()).unwrap();
+    let rows = report["results"].as_array().unwrap();
+    let kernels = |op: &str| -> Vec<String> {
+        let row = rows.iter().find(|r| r["op"] == op && r["backend"].as_str().unwrap().starts_with("wgpu")).expect("a wgpu row");
+        row["profile"].as_array().expect("a profile").iter().map(|k| k["kernel"].as_str().unwrap().to_string()).collect()
+    };
+    // 2^5: a bit reversal, the pass over stages 0-2 and one over stages 3-4.
+    assert_eq!(kernels("ntt"), ["bit_reverse", "butterfly_pass_first", "butterfly_pass"]);
+    assert!(kernels("msm").iter().any(|k| k == "msm_accumulate"), "{:?}", kernels("msm"));
+    assert!(rows.iter().filter(|r| r["backend"].as_str().unwrap().starts_with("cpu")).all(|r| r.get("profile").is_none()));
+}
