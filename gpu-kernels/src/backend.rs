@@ -307,10 +307,10 @@ pub(crate) mod tests {
 
     use super::*;
 
-    /// Fresh random values each run, with the edge cases 0, 1 and p − 1 in front.
+    /// Fresh random values each run, with the edge cases in front: 0, 1, p − 1, and −1/R, which
+    /// Montgomery form stores as p − 1 (the largest limbs a multiplication sees).
     fn inputs(n: usize) -> Vec<Fr> {
         let mut rng = ChaCha20Rng::from_entropy();
-        // 0, 1, p − 1, and −1/R, which Montgomery form stores as p − 1 (the largest limbs).
         let largest_limbs = -Fr::from(2).pow_vartime([256]).invert().unwrap();
         let edges = [Fr::ZERO, Fr::ONE, -Fr::ONE, largest_limbs];
         (0..n).map(|i| if i < edges.len() { edges[i] } else { Fr::random(&mut rng) }).collect()
@@ -512,8 +512,8 @@ pub(crate) mod tests {
         check_profiled_ntt(&a, &got, &times, &launches);
     }
 
-    /// A profiled forward transform of `input`: `got` is the CPU's transform, and `times` names
-    /// `launches` (kernel, launches), in order of first launch, each with some time.
+    /// Checks a profiled forward transform of `input`: `got` must be the CPU's transform, and
+    /// `times` must name `launches` (kernel, launches) in order of first launch, each timed.
     #[cfg(any(feature = "wgpu", feature = "cuda"))]
     fn check_profiled_ntt(input: &[Fr], got: &[Fr], times: &[KernelTime], launches: &[(&str, u32)]) {
         let mut want = input.to_vec();
