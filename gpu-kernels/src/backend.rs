@@ -94,12 +94,14 @@ pub(crate) fn ntt_tiles_requested() -> bool {
     std::env::var(NTT_TILES_ENV).is_ok_and(|v| v == "1")
 }
 
-/// One pass of a GPU transform's butterflies after the bit reversal.
+/// One pass of a GPU transform.
 #[cfg(any(feature = "cuda", feature = "wgpu"))]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum NttPass {
-    /// The bit-reversal permutation, element by element.
-    BitReverse,
+    /// Stages `0 .. radix` in one thread's registers on elements read in bit-reversed order
+    /// (the permutation and the first pass in one), `radix` ≤ 3; blocks of
+    /// [`NTT_FIRST_PASS_THREADS`], [`ntt_first_pass_blocks`] of them.
+    BitReverseRegisters { radix: u32 },
     /// The bit-reversal permutation in tiles of 2^(2·BIT_REVERSE_TILE_BITS) elements.
     BitReverseTiles,
     /// Stages `s .. s + radix` in one thread's registers, `radix` ≤ 3.
@@ -113,8 +115,25 @@ pub(crate) enum NttPass {
 #[cfg(any(feature = "cuda", feature = "wgpu"))]
 pub(crate) const BIT_REVERSE_TILE_BITS: u32 = 4;
 
-/// The passes of a 2^log_n transform on a GPU (none for n = 1): the bit reversal, then
-/// radix-8 passes in registers; or with `tiles`, the bit reversal in tiles and shared-memory
+/// Threads per block of [`NttPass::BitReverseRegisters`], one group of 2^radix elements each: the
+/// kernels' mapping of threads to groups (`first_pass_group` in cuda/ntt.cu) is written for 256.
+#[cfg(any(feature = "cuda", feature = "wgpu"))]
+pub(crate) const NTT_FIRST_PASS_THREADS: u32 = 256;
+
+/// Blocks of [`NttPass::BitReverseRegisters`] for 2^log_n elements: one where its 2^(log_n − radix)
+/// groups fit one block, else one for each 2^(log_n − 10) middle bit patterns `x` (a block holds
+/// the groups of `x` and of its reverse; those with `x` above its reverse have nothing to do).
+#[cfg(any(feature = "cuda", feature = "wgpu"))]
+pub(crate) fn ntt_first_pass_blocks(log_n: u32, radix: u32) -> u64 {
+    if log_n - radix <= NTT_FIRST_PASS_THREADS.ilog2() {
+        1
+    } else {
+        1 << (log_n - 10)
+    }
+}
+
+/// The passes of a 2^log_n transform on a GPU (none for n = 1): radix-8 passes in registers, the
+/// first on bit-reversed reads; or with `tiles`, the bit reversal in tiles and shared-memory
 /// tiles of 2^NTT_TILE_LOG elements: the first takes stages 0 .. NTT_TILE_LOG (contiguous
 /// elements), each later one up to NTT_TILE_LOG − 2 stages, so that it still reads runs of four
 /// consecutive elements (128 bytes). A 2^24 transform then reads and writes the array 3 times
@@ -125,15 +144,17 @@ pub(crate) fn ntt_passes(log_n: u32, tiles: bool) -> Vec<NttPass> {
     if log_n == 0 {
         return passes;
     }
-    let tiles = tiles && log_n >= NTT_TILE_LOG;
-    passes.push(if tiles { NttPass::BitReverseTiles } else { NttPass::BitReverse });
     let mut s = 0;
-    if tiles {
+    if tiles && log_n >= NTT_TILE_LOG {
+        passes.push(NttPass::BitReverseTiles);
         while s < log_n {
             let k = if s == 0 { NTT_TILE_LOG } else { (NTT_TILE_LOG - 2).min(log_n - s) };
             passes.push(NttPass::Tile { s, k });
             s += k;
         }
+    } else {
+        s = log_n.min(3);
+        passes.push(NttPass::BitReverseRegisters { radix: s });
     }
     while s < log_n {
         let radix = (log_n - s).min(3);
@@ -385,7 +406,8 @@ pub(crate) mod tests {
     fn wgpu_backend_matches_cpu() {
         let Some(gpu) = open_or_skip(crate::wgpu::WgpuBackend::new(), "ZKML_REQUIRE_WGPU") else { return };
         eprintln!("testing {}", NttBackend::describe(&gpu));
-        // 2^11 and 2^19 end with a pass of two and of one stage (passes do up to three).
+        // 2^11 and 2^19 end with a pass of two and of one stage (passes do up to three); the
+        // first pass of 2^11 is one workgroup, of 2^12 and 2^19 workgroups of paired middle bits.
         check_ntt(&gpu, &[1, 2, 4, 64, 1 << 11, 1 << 12, 1 << 19]);
         // Tiled passes: 2^10 is one tile, 2^13 a tile of 10 stages and one of 3, 2^19 of 10, 8, 1.
         check_ntt(&gpu.clone().with_ntt_tiles(true), &[1 << 10, 1 << 13, 1 << 19]);
@@ -397,12 +419,12 @@ pub(crate) mod tests {
         let resident = gpu.load_resident(&bases).unwrap();
         assert!(resident.tables().count > 1, "2^10 bases: {:?}", resident.tables());
         assert_eq!(resident.msm(&scalars).unwrap(), naive_msm(&scalars, &bases), "over window tables");
-        // A profiled transform gives the same values and times every dispatch: 2^7 is a
-        // bit reversal and three passes (3 + 3 + 1 stages; the first without ω^0).
+        // A profiled transform gives the same values and times every dispatch: 2^7 is three
+        // passes (3 + 3 + 1 stages; the first on bit-reversed reads, without ω^0).
         let a = inputs(1 << 7);
         let mut got = a.clone();
         let ((), times) = gpu.profile(|| gpu.ntt(&mut got)).unwrap();
-        check_profiled_ntt(&a, &got, &times, &[("bit_reverse", 1), ("butterfly_pass_first", 1), ("butterfly_pass", 2)]);
+        check_profiled_ntt(&a, &got, &times, &[("bit_reverse_pass", 1), ("butterfly_pass", 2)]);
         // Device-resident values: a forward then an inverse transform there, read back once.
         let mut on_device = gpu.upload(&a).unwrap();
         gpu.synchronize().unwrap();
@@ -503,12 +525,12 @@ pub(crate) mod tests {
         check_msm(&gpu, &[1, 2, 7, 100, 1000, 3001, 1 << 12, 1 << 16], 5000);
 
         // A profiled transform gives the same values and times every launch on the device: 2^7
-        // (its twiddles made above) is a bit reversal and three passes (3 + 3 + 1 stages; the
-        // first without ω^0).
+        // (its twiddles made above) is three passes (3 + 3 + 1 stages; the first on bit-reversed
+        // reads, without ω^0).
         let a = inputs(1 << 7);
         let mut got = a.clone();
         let ((), times) = gpu.profile(|| gpu.ntt(&mut got)).unwrap();
-        let launches = [("fr_bit_reverse", 1), ("fr_ntt_pass3_first", 1), ("fr_ntt_pass3", 1), ("fr_ntt_pass1", 1)];
+        let launches = [("fr_ntt_bit_reverse_pass3", 1), ("fr_ntt_pass3", 1), ("fr_ntt_pass1", 1)];
         check_profiled_ntt(&a, &got, &times, &launches);
     }
 

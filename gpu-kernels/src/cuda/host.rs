@@ -17,7 +17,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha20Rng;
 
 use crate::backend::tests::{msm_inputs, naive_msm};
-use crate::backend::{ntt_passes, root_of_unity, NttBackend, NttPass, NTT_TILE_LOG};
+use crate::backend::{ntt_first_pass_blocks, ntt_passes, root_of_unity, NttBackend, NttPass, NTT_TILE_LOG};
 use crate::cpu::CpuBackend;
 use crate::layout::base_words;
 use crate::pippenger::{combine_groups, msm_plan, reduction_levels, BaseTables, MsmPlan};
@@ -109,8 +109,10 @@ fn arith_cases<F: Field + SerdeObject>(tag: char, rng: &mut ChaCha20Rng, input: 
 
 /// In both forms of the field multiplication, on fresh random inputs: multiplication, squaring,
 /// addition and subtraction of `bn254.cuh` in both fields against halo2curves (with the edge
-/// cases 0, 1, p − 1, p − 2); the NTT kernels (forward, inverse, coset; 2^0 to 2^10 in radix-8
-/// passes, every radix; 2^10 to 2^13 in tiled passes, with the tiled bit reversal) against the
+/// cases 0, 1, p − 1, p − 2); the NTT kernels (forward, inverse, coset; 2^0 to 2^13 in radix-8
+/// passes, every radix, the first pass's reads in bit-reversed order from one block up to 2^11
+/// and from blocks of paired middle bits above; 2^10 to 2^13 in tiled passes, with the tiled
+/// bit reversal) against the
 /// CPU backend; the bucket offsets' scan (up to 600 000 counts) against a prefix sum; the MSM
 /// kernels (n = 1 to 8192, one to three reduction levels, with the edge-case scalars and bases of
 /// `backend::tests`, and all scalars equal; over the bases alone and over window tables made by
@@ -124,7 +126,7 @@ fn cuda_kernels_on_the_host() {
 
     let mut input = String::new();
     let mut ntt_cases = Vec::new();
-    for (log_n, tiles) in (0..=10u32).map(|l| (l, false)).chain((10..=13).map(|l| (l, true))) {
+    for (log_n, tiles) in (0..=13u32).map(|l| (l, false)).chain((10..=13).map(|l| (l, true))) {
         let n = 1usize << log_n;
         let values: Vec<Fr> = (0..n).map(|_| Fr::random(&mut rng)).collect();
         let shift = Fr::random(&mut rng);
@@ -145,7 +147,7 @@ fn cuda_kernels_on_the_host() {
                 input.push_str(&match pass {
                     NttPass::Registers { s, radix } => format!(" 0 {s:x} {radix:x}"),
                     NttPass::Tile { s, k } => format!(" 1 {s:x} {k:x}"),
-                    NttPass::BitReverse => " 2 0 0".into(),
+                    NttPass::BitReverseRegisters { radix } => format!(" 2 {:x} {radix:x}", ntt_first_pass_blocks(log_n, radix)),
                     NttPass::BitReverseTiles => " 3 0 0".into(),
                 });
             }
@@ -239,22 +241,26 @@ fn cuda_kernels_on_the_host() {
     }
 }
 
-/// The plans: the bit reversal first, then every stage once, in order; with tiles, the first
-/// tile takes the contiguous stages 0..10, later tiles at most 8 stages and never more index bits
-/// below them than they cover.
+/// The plans: every stage once, in order, the first pass on bit-reversed reads; with tiles, the
+/// bit reversal first, then the first tile takes the contiguous stages 0..10, later tiles at most
+/// 8 stages and never more index bits below them than they cover.
 #[test]
 fn ntt_passes_cover_every_stage_once() {
-    use NttPass::{BitReverse, BitReverseTiles, Registers, Tile};
+    use NttPass::{BitReverseRegisters, BitReverseTiles, Registers, Tile};
     assert_eq!(ntt_passes(24, true), [BitReverseTiles, Tile { s: 0, k: 10 }, Tile { s: 10, k: 8 }, Tile { s: 18, k: 6 }]);
     assert_eq!(ntt_passes(20, true), [BitReverseTiles, Tile { s: 0, k: 10 }, Tile { s: 10, k: 8 }, Tile { s: 18, k: 2 }]);
-    assert_eq!(ntt_passes(9, true), [BitReverse, Registers { s: 0, radix: 3 }, Registers { s: 3, radix: 3 }, Registers { s: 6, radix: 3 }]);
-    assert_eq!(ntt_passes(4, false), [BitReverse, Registers { s: 0, radix: 3 }, Registers { s: 3, radix: 1 }]);
+    assert_eq!(ntt_passes(9, true), [BitReverseRegisters { radix: 3 }, Registers { s: 3, radix: 3 }, Registers { s: 6, radix: 3 }]);
+    assert_eq!(ntt_passes(4, false), [BitReverseRegisters { radix: 3 }, Registers { s: 3, radix: 1 }]);
+    assert_eq!(ntt_passes(2, false), [BitReverseRegisters { radix: 2 }]);
     assert_eq!(ntt_passes(0, true), []);
     for log_n in 1..=28 {
         for tiles in [false, true] {
             let plan = ntt_passes(log_n, tiles);
-            assert!(matches!(plan[0], BitReverse | BitReverseTiles), "2^{log_n}: the bit reversal first");
-            let mut next = 0;
+            let mut next = match plan[0] {
+                BitReverseRegisters { radix } => radix,
+                BitReverseTiles => 0,
+                _ => panic!("2^{log_n}: the bit reversal first"),
+            };
             for &pass in &plan[1..] {
                 let (s, k) = match pass {
                     Registers { s, radix } => (s, radix),
@@ -262,7 +268,7 @@ fn ntt_passes_cover_every_stage_once() {
                         assert!(NTT_TILE_LOG - k <= s, "2^{log_n}: tile at stage {s} with {k} stages");
                         (s, k)
                     }
-                    BitReverse | BitReverseTiles => panic!("2^{log_n}: a second bit reversal"),
+                    BitReverseRegisters { .. } | BitReverseTiles => panic!("2^{log_n}: a second bit reversal"),
                 };
                 assert_eq!(s, next, "2^{log_n}: passes in order, no stage skipped");
                 assert!(k >= 1);

@@ -24,7 +24,7 @@ use halo2curves::group::Group;
 
 pub use compile::{source, CACHE_DIR_ENV, NVRTC_OPTIONS_ENV};
 
-use crate::backend::{log_size, ntt_passes, ntt_tiles_requested, root_of_unity, KernelTime, MsmBackend, NttBackend, NttPass, ResidentBases, Transform, TwiddleTables, BIT_REVERSE_TILE_BITS, NTT_TILE_LOG, NTT_TILE_THREADS};
+use crate::backend::{log_size, ntt_first_pass_blocks, ntt_passes, ntt_tiles_requested, root_of_unity, KernelTime, MsmBackend, NttBackend, NttPass, ResidentBases, Transform, TwiddleTables, BIT_REVERSE_TILE_BITS, NTT_FIRST_PASS_THREADS, NTT_TILE_LOG, NTT_TILE_THREADS};
 use crate::layout::{base_words, check_layout, words, words_mut, FIELD_WORDS, XYZZ_WORDS};
 use crate::pippenger::{base_tables, combine_groups, msm_plan, reduction_levels, BaseTables, MsmPlan, CHUNK, SCAN_BLOCK, SCAN_THREADS, TABLE_BATCH};
 use crate::Error;
@@ -56,10 +56,9 @@ struct Kernel {
 
 /// The kernels of the module.
 struct Kernels {
-    bit_reverse: Kernel,
+    ntt_bit_reverse_pass: [Kernel; 3],
     bit_reverse_tiles: Kernel,
     ntt_pass: [Kernel; 3],
-    ntt_pass3_first: Kernel,
     ntt_tile: Kernel,
     fill_powers: Kernel,
     scale_by_powers: Kernel,
@@ -188,10 +187,9 @@ impl CudaBackend {
         let module = ctx.load_module(Ptx::from_binary(compiled.cubin)).map_err(device_error("loading the kernels"))?;
         let f = |name: &'static str| Ok::<_, Error>(Kernel { name, function: module.load_function(name).map_err(device_error("loading a kernel"))? });
         let kernels = Kernels {
-            bit_reverse: f("fr_bit_reverse")?,
+            ntt_bit_reverse_pass: [f("fr_ntt_bit_reverse_pass1")?, f("fr_ntt_bit_reverse_pass2")?, f("fr_ntt_bit_reverse_pass3")?],
             bit_reverse_tiles: f("fr_bit_reverse_tiles")?,
             ntt_pass: [f("fr_ntt_pass1")?, f("fr_ntt_pass2")?, f("fr_ntt_pass3")?],
-            ntt_pass3_first: f("fr_ntt_pass3_first")?,
             ntt_tile: f("fr_ntt_tile")?,
             fill_powers: f("fr_fill_powers")?,
             scale_by_powers: f("fr_scale_by_powers")?,
@@ -311,22 +309,17 @@ impl CudaBackend {
             let twiddles = self.twiddles(log_n, inverse)?;
             for pass in ntt_passes(log_n, self.ntt_tiles) {
                 match pass {
-                    NttPass::BitReverse => {
-                        let mut launch = device.launch(&k.bit_reverse);
-                        launch.arg(&mut *data).arg(&log_n);
-                        unsafe { launch.run(grid(n), "bit reversal") }?;
+                    NttPass::BitReverseRegisters { radix } => {
+                        let mut launch = device.launch(&k.ntt_bit_reverse_pass[radix as usize - 1]);
+                        launch.arg(&mut *data).arg(twiddles.as_ref()).arg(&log_n);
+                        let threads = ntt_first_pass_blocks(log_n, radix) * NTT_FIRST_PASS_THREADS as u64;
+                        unsafe { launch.run(grid_of_blocks(threads, NTT_FIRST_PASS_THREADS), "butterflies") }?;
                     }
                     NttPass::BitReverseTiles => {
                         let mut launch = device.launch(&k.bit_reverse_tiles);
                         launch.arg(&mut *data).arg(&log_n);
                         // One thread per element, a block per pair of tiles.
                         unsafe { launch.run(grid_of_blocks(n, 1 << (2 * BIT_REVERSE_TILE_BITS)), "bit reversal") }?;
-                    }
-                    NttPass::Registers { s: 0, radix: 3 } => {
-                        // Stages 0–2 skip the multiplications by ω^0.
-                        let mut launch = device.launch(&k.ntt_pass3_first);
-                        launch.arg(&mut *data).arg(twiddles.as_ref()).arg(&log_n);
-                        unsafe { launch.run(grid(n >> 3), "butterflies") }?;
                     }
                     NttPass::Registers { s, radix } => {
                         let mut launch = device.launch(&k.ntt_pass[radix as usize - 1]);

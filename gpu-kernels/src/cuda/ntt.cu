@@ -1,25 +1,15 @@
 // Number-theoretic transforms over Fr, in place, natural order in and out.
 //
-// Decimation in time: one bit-reversal pass, then the log n butterfly stages, RADIX_LOG of them
-// per pass. A thread of pass (s, k) owns the 2^k elements whose indices differ only in bits
-// s..s+k−1, keeps them in registers through k stages, and writes them back once, so a 2^24
-// transform reads and writes the array 1 + ⌈24/3⌉ times instead of 1 + 24. Consecutive threads
-// own consecutive low indices, so every load and store of a warp is one contiguous run.
+// Decimation in time: the log n butterfly stages, three of them per pass, the first pass reading
+// its elements in bit-reversed order. A thread of pass (s, k) owns the 2^k elements whose
+// indices differ only in bits s..s+k−1, keeps them in registers through k stages, and writes them
+// back once, so a 2^24 transform reads and writes the array ⌈24/3⌉ times instead of 1 + 24 (a
+// separate bit-reversal pass would be one more). Consecutive threads own consecutive low
+// indices, so every load and store of a warp after the first pass is one contiguous run.
 //
 // Stage t pairs index i (bit t clear) with i + 2^t, twiddle ω_n^{(i mod 2^t)·n/2^{t+1}}, read
 // from a resident table of ω^j for j < n/2 (ω^{-1} for the inverse); a thread loads each of a
 // stage's distinct twiddles once (1 + 2 + 4 loads per radix-8 pass, not 3·4).
-
-extern "C" __global__ void fr_bit_reverse(u32 *data, u32 log_n) {
-    u64 n = 1ull << log_n;
-    u64 i = (u64)blockIdx.x * blockDim.x + threadIdx.x;
-    if (i >= n) return;
-    u64 j = __brevll(i) >> (64 - log_n);
-    if (log_n == 0 || i >= j) return;
-    Field a = load_field(data, i), b = load_field(data, j);
-    store_field(data, i, b);
-    store_field(data, j, a);
-}
 
 // Bit reversal in tiles, for the tiled transforms (n = 2^N, N ≥ 2·BITREV_Q): write an index as
 // (a, b, c) = a·2^{N−q} + b·2^q + c with a, c < 2^q, q = BITREV_Q; it moves to (rev c, rev b,
@@ -81,7 +71,7 @@ __device__ __forceinline__ void radix_butterflies(Field x[1 << K], const u32 *tw
     }
 }
 
-template <int K, bool FIRST>
+template <int K>
 __device__ __forceinline__ void ntt_pass(u32 *data, const u32 *twiddles, u32 log_n, u32 s) {
     u64 groups = 1ull << (log_n - K);
     u64 g = (u64)blockIdx.x * blockDim.x + threadIdx.x;
@@ -91,9 +81,54 @@ __device__ __forceinline__ void ntt_pass(u32 *data, const u32 *twiddles, u32 log
     Field x[1 << K];
 #pragma unroll
     for (int j = 0; j < (1 << K); j++) x[j] = load_field(data, base + ((u64)j << s));
-    radix_butterflies<K, FIRST>(x, twiddles, log_n, s, low);
+    radix_butterflies<K, false>(x, twiddles, log_n, s, low);
 #pragma unroll
     for (int j = 0; j < (1 << K); j++) store_field(data, base + ((u64)j << s), x[j]);
+}
+
+// The first pass, stages 0..K−1, fused with the bit reversal: group m takes the elements
+// x[j] = a[rev(m·2^K + j)] (rev over log n bits) and writes them to m·2^K + j after its stages,
+// so the transform needs no separate permutation pass. The elements a group reads are not those
+// it writes, so every block reads all its groups, waits at a barrier, then writes: a block must
+// hold each group whose destination another of its groups reads. 256 threads, one group each.
+// Where there are at most 256 groups, one block holds them all. Otherwise (K = 3, log n ≥ 12)
+// write m = (A, b) with A its top 3 bits and b = (h, x, l) its low B = log n − 6 bits, h and l of
+// 2 bits: group (A, b) writes the elements with middle bits b (index A·2^{n−3} + b·8 + c) and
+// reads those with middle bits rev b = (rev l, rev x, rev h). So the 256 groups with x or rev x
+// in the middle (8 values of A, 4 of h, 4 of l, 2 of x) are closed: block x takes them where
+// x ≤ rev x, and blocks with x > rev x have nothing to do (where x = rev x, half its threads).
+// A warp's loads are then runs of 8 consecutive elements (A is a thread's lowest bits), and each
+// thread stores 8 consecutive elements, as the passes after it load them.
+__device__ __forceinline__ bool first_pass_group(u32 log_n, u32 k, u64 *m) {
+    if (log_n - k <= 8) {
+        *m = threadIdx.x;
+        return threadIdx.x < (1u << (log_n - k));
+    }
+    u32 b_bits = log_n - 6, x_bits = b_bits - 4;
+    u64 x = blockIdx.x, x_rev = reverse_bits(blockIdx.x, x_bits);
+    u32 t = threadIdx.x, side = t >> 7;
+    u64 xs = side ? x_rev : x;
+    u64 b = ((u64)((t >> 5) & 3) << (b_bits - 2)) | (xs << 2) | ((t >> 3) & 3);
+    *m = ((u64)(t & 7) << b_bits) | b;
+    return !(side && x == x_rev);
+}
+
+template <int K>
+__device__ __forceinline__ void ntt_bit_reverse_pass(u32 *data, const u32 *twiddles, u32 log_n) {
+    if (log_n - K > 8 && blockIdx.x > reverse_bits(blockIdx.x, log_n - 10)) return;  // the whole block
+    u64 m;
+    bool active = first_pass_group(log_n, K, &m);
+    Field x[1 << K];
+    if (active) {
+#pragma unroll
+        for (int j = 0; j < (1 << K); j++) x[j] = load_field(data, __brevll((m << K) | j) >> (64 - log_n));
+        radix_butterflies<K, true>(x, twiddles, log_n, 0, 0);
+    }
+    __syncthreads();  // every read of the block done before any write
+    if (active) {
+#pragma unroll
+        for (int j = 0; j < (1 << K); j++) store_field(data, (m << K) | j, x[j]);
+    }
 }
 
 // Resident blocks per SM the radix-8 pass is compiled for; a tuning knob like
@@ -105,22 +140,24 @@ __device__ __forceinline__ void ntt_pass(u32 *data, const u32 *twiddles, u32 log
 #define NTT_PASS_MIN_BLOCKS 2
 #endif
 
-extern "C" __global__ void fr_ntt_pass1(u32 *data, const u32 *twiddles, u32 log_n, u32 s) {
-    ntt_pass<1, false>(data, twiddles, log_n, s);
-}
-extern "C" __global__ void fr_ntt_pass2(u32 *data, const u32 *twiddles, u32 log_n, u32 s) {
-    ntt_pass<2, false>(data, twiddles, log_n, s);
-}
+extern "C" __global__ void fr_ntt_pass1(u32 *data, const u32 *twiddles, u32 log_n, u32 s) { ntt_pass<1>(data, twiddles, log_n, s); }
+extern "C" __global__ void fr_ntt_pass2(u32 *data, const u32 *twiddles, u32 log_n, u32 s) { ntt_pass<2>(data, twiddles, log_n, s); }
 extern "C" __global__ void __launch_bounds__(256, NTT_PASS_MIN_BLOCKS) fr_ntt_pass3(u32 *data, const u32 *twiddles, u32 log_n, u32 s) {
-    ntt_pass<3, false>(data, twiddles, log_n, s);
+    ntt_pass<3>(data, twiddles, log_n, s);
 }
-// The radix-8 pass over stages 0–2 (s = 0), without the multiplications by ω^0 = 1.
-extern "C" __global__ void __launch_bounds__(256, NTT_PASS_MIN_BLOCKS) fr_ntt_pass3_first(u32 *data, const u32 *twiddles, u32 log_n) {
-    ntt_pass<3, true>(data, twiddles, log_n, 0);
+// The first pass (stages 0..K−1 on bit-reversed reads): K = 3 from 2^3 elements on, K = log n below.
+extern "C" __global__ void __launch_bounds__(256) fr_ntt_bit_reverse_pass1(u32 *data, const u32 *twiddles, u32 log_n) {
+    ntt_bit_reverse_pass<1>(data, twiddles, log_n);
+}
+extern "C" __global__ void __launch_bounds__(256) fr_ntt_bit_reverse_pass2(u32 *data, const u32 *twiddles, u32 log_n) {
+    ntt_bit_reverse_pass<2>(data, twiddles, log_n);
+}
+extern "C" __global__ void __launch_bounds__(256, NTT_PASS_MIN_BLOCKS) fr_ntt_bit_reverse_pass3(u32 *data, const u32 *twiddles, u32 log_n) {
+    ntt_bit_reverse_pass<3>(data, twiddles, log_n);
 }
 
 // Tiled pass: stages s .. s+k−1 through shared memory, so that a 2^24 transform reads and writes
-// the array 1 + 3 times (stages 0–9, 10–17, 18–23) instead of 1 + 8. A block owns the
+// the array 1 + 3 times (the tiled bit reversal, then stages 0–9, 10–17, 18–23) instead of 8. A block owns the
 // 2^NTT_TILE_LOG elements hi·2^{s+k} + m·2^s + lo0 + l for m < 2^k and l < 2^L, L = NTT_TILE_LOG − k
 // (runs of 2^L consecutive indices, which keep global loads coalesced; the host keeps L ≤ s).
 // The tile is stored limb-major (word w of element e at tile[w][e]) so that threads touching

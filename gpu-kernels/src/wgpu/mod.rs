@@ -8,9 +8,9 @@
 //! (`field_mul_u64.wgsl` or `field_mul_u32.wgsl`) instantiated for Fr (and Fq for the MSM) after
 //! constants derived from halo2curves, then `curve.wgsl` and the kernels.
 //!
-//! - NTT (`ntt.wgsl`): iterative radix-2, a bit-reversal pass then the butterfly stages, up to
-//!   three per pass in registers (as the CUDA kernels); twiddles resident per size, sizes up to
-//!   2^26;
+//! - NTT (`ntt.wgsl`): iterative radix-2, the butterfly stages up to three per pass in
+//!   registers, the first pass reading in bit-reversed order (as the CUDA kernels); twiddles
+//!   resident per size, sizes up to 2^26;
 //! - MSM (`msm.wgsl`, [`WgpuBases`]): the bucket method of the CUDA backend, pass for pass.
 
 mod msm;
@@ -27,7 +27,7 @@ use wgpu::util::DeviceExt;
 
 pub use msm::WgpuBases;
 
-use crate::backend::{log_size, ntt_passes, ntt_tiles_requested, powers, root_of_unity, KernelTime, NttBackend, NttPass, Transform, TwiddleTables, BIT_REVERSE_TILE_BITS, NTT_TILE_LOG, NTT_TILE_THREADS};
+use crate::backend::{log_size, ntt_first_pass_blocks, ntt_passes, ntt_tiles_requested, powers, root_of_unity, KernelTime, NttBackend, NttPass, Transform, TwiddleTables, BIT_REVERSE_TILE_BITS, NTT_FIRST_PASS_THREADS, NTT_TILE_LOG, NTT_TILE_THREADS};
 use crate::layout::{check_layout, montgomery_constants, words, words_mut};
 use crate::pippenger::{CHUNK, SCAN_ITEMS, SCAN_THREADS, TABLE_BATCH};
 use crate::Error;
@@ -148,9 +148,8 @@ fn compile<const N: usize>(
 
 /// The kernels of ntt.wgsl.
 struct NttKernels {
-    bit_reverse: Kernel,
+    bit_reverse_pass: Kernel,
     butterfly_pass: Kernel,
-    butterfly_pass_first: Kernel,
     scale: Kernel,
     scale_by: Kernel,
 }
@@ -313,12 +312,12 @@ impl WgpuBackend {
         }))
         .map_err(|e| unavailable(format!("cannot open the device ({e})")))?;
         let ntt_layout = ntt_layout(&device);
-        let names = ["bit_reverse", "butterfly_pass", "butterfly_pass_first", "scale", "scale_by"];
-        let [bit_reverse, butterfly_pass, butterfly_pass_first, scale, scale_by] = compile(&device, "ntt", ntt_source(int64), names, Some(&ntt_layout))
+        let names = ["bit_reverse_pass", "butterfly_pass", "scale", "scale_by"];
+        let [bit_reverse_pass, butterfly_pass, scale, scale_by] = compile(&device, "ntt", ntt_source(int64), names, Some(&ntt_layout))
             .map_err(|e| unavailable(format!("the NTT kernels do not compile on this device: {e}")))?;
         // Bound where an NTT kernel's layout has a binding its transform does not use.
         let unused = device.create_buffer(&wgpu::BufferDescriptor { label: Some("unused"), size: 32, usage: wgpu::BufferUsages::STORAGE, mapped_at_creation: false });
-        let ntt = NttKernels { bit_reverse, butterfly_pass, butterfly_pass_first, scale, scale_by };
+        let ntt = NttKernels { bit_reverse_pass, butterfly_pass, scale, scale_by };
         let max_bytes = limits.max_storage_buffer_binding_size.min(limits.max_buffer_size);
         let gpu = Gpu {
             device,
@@ -627,16 +626,15 @@ impl WgpuBackend {
             }
             for step in ntt_passes(log_n, self.ntt_tiles) {
                 match step {
-                    NttPass::BitReverse => passes.push(pass(&k.bit_reverse, params(0, 0), n, WORKGROUP)),
+                    NttPass::BitReverseRegisters { radix } => {
+                        let threads = ntt_first_pass_blocks(log_n, radix) as u32 * NTT_FIRST_PASS_THREADS;
+                        passes.push(pass(&k.bit_reverse_pass, params(1, radix), threads, NTT_FIRST_PASS_THREADS));
+                    }
                     NttPass::BitReverseTiles => {
                         let side = 1 << BIT_REVERSE_TILE_BITS;
                         passes.push(pass(&self.ntt_tiles_kernels()?.bit_reverse, params(0, 0), n, side * side));
                     }
-                    NttPass::Registers { s, radix } => {
-                        // Stages from 0 skip the multiplications by w^0.
-                        let kernel = if s == 0 { &k.butterfly_pass_first } else { &k.butterfly_pass };
-                        passes.push(pass(kernel, params(1 << s, radix), n >> radix, WORKGROUP));
-                    }
+                    NttPass::Registers { s, radix } => passes.push(pass(&k.butterfly_pass, params(1 << s, radix), n >> radix, WORKGROUP)),
                     NttPass::Tile { s, k: stages } => {
                         let threads = (n >> NTT_TILE_LOG) * NTT_TILE_THREADS;
                         passes.push(pass(&self.ntt_tiles_kernels()?.pass, params(1 << s, stages), threads, NTT_TILE_THREADS));

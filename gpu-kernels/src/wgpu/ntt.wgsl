@@ -1,8 +1,9 @@
 // Radix-2 NTT over Fr (the `Fr` instance of field.wgsl).
 //
 // All values are in Montgomery form, as halo2curves stores them. A forward transform of n = 2^k
-// values: `bit_reverse`, then the k butterfly stages (half = 1, 2, ..., n/2) in ⌈k/3⌉
-// `butterfly_pass` passes of up to three stages each, done in registers. The inverse
+// values: the k butterfly stages (half = 1, 2, ..., n/2) in ⌈k/3⌉ passes of up to three stages
+// each, done in registers, the first (`bit_reverse_pass`) reading its elements in bit-reversed
+// order and the others (`butterfly_pass`) in place. The inverse
 // uses inverse twiddles and a final `scale` by 1/n; the coset transform first multiplies
 // element i by g^i with `scale_by`. Twiddles: tw[i] = w^i for i < n/2, w a primitive n-th root
 // of unity; they stay on the device between transforms.
@@ -51,18 +52,6 @@ fn load_factor(i: u32) -> Fr {
     var r: Fr;
     for (var k = 0u; k < 8u; k++) { r.l[k] = factors[i * 8u + k]; }
     return r;
-}
-
-@compute @workgroup_size(64)
-fn bit_reverse(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
-    let i = thread_index(gid, groups);
-    if (i >= params.n) { return; }
-    let j = reverseBits(i) >> (32u - params.log_n);
-    if (i < j) {
-        let a = load_data(i);
-        store_data(i, load_data(j));
-        store_data(j, a);
-    }
 }
 
 // Bit reversal in tiles (`fr_bit_reverse_tiles` of cuda/ntt.cu), for the tiled transforms
@@ -134,10 +123,10 @@ fn butterflies(x: ptr<function, array<Fr, 8>>, r: u32, s: u32, lo: u32, first: b
 
 // Stages [s, s + r) of the transform in one pass, r = params.stages <= 3, params.half = 2^s
 // (the pass of cuda/ntt.cu). Those stages mix exactly the 2^r elements g_hi·2^(s+r) + j·2^s + lo
-// (j < 2^r) of group g; one thread keeps its group in registers through the r stages. `first`
-// is a constant of each entry point (s = 0 for butterfly_pass_first), so each is compiled for
-// its own case.
-fn pass_at(g: u32, first: bool) {
+// (j < 2^r) of group g; one thread keeps its group in registers through the r stages.
+@compute @workgroup_size(64)
+fn butterfly_pass(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
+    let g = thread_index(gid, groups);
     let r = params.stages;
     if (g >= (params.n >> r)) { return; }
     let s = countTrailingZeros(params.half);
@@ -148,21 +137,54 @@ fn pass_at(g: u32, first: bool) {
     for (var j = 0u; j < 8u; j++) {
         if (j < size) { x[j] = load_data(base + j * params.half); }
     }
-    butterflies(&x, r, s, lo, first);
+    butterflies(&x, r, s, lo, false);
     for (var j = 0u; j < 8u; j++) {
         if (j < size) { store_data(base + j * params.half, x[j]); }
     }
 }
 
-@compute @workgroup_size(64)
-fn butterfly_pass(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
-    pass_at(thread_index(gid, groups), false);
-}
-
-// The pass over stages [0, r), without the multiplications by w^0 = 1.
-@compute @workgroup_size(64)
-fn butterfly_pass_first(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
-    pass_at(thread_index(gid, groups), true);
+// The first pass, stages [0, r) with r = params.stages, fused with the bit reversal
+// (`ntt_bit_reverse_pass` of cuda/ntt.cu, which explains the grouping): group m takes the
+// elements a[rev(m·2^r + j)] and writes them to m·2^r + j, without the multiplications by w^0.
+// A workgroup reads all its groups before a barrier and writes after it; it holds all groups
+// where there are at most 256, else (r = 3, log n >= 12) the 256 groups m = (A, h, x', l) with
+// x' = x or rev x for its x, where x <= rev x.
+@compute @workgroup_size(256)
+fn bit_reverse_pass(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>,
+                    @builtin(local_invocation_index) lid: u32) {
+    let block = wid.x + wid.y * groups.x;
+    let r = params.stages;
+    var m = lid;
+    var has_group = lid < (params.n >> r);
+    if (params.log_n - r > 8u) {
+        let b_bits = params.log_n - 6u;
+        let x_bits = b_bits - 4u;
+        let x_rev = reverse_bits(block, x_bits);
+        // Past the last block of a dispatch spread over x and y, or the other half of a pair.
+        if (block >= (1u << x_bits) || block > x_rev) { return; }
+        let side = lid >> 7u;
+        let xs = select(block, x_rev, side == 1u);
+        has_group = !(side == 1u && block == x_rev);
+        let b = (((lid >> 5u) & 3u) << (b_bits - 2u)) | (xs << 2u) | ((lid >> 3u) & 3u);
+        m = ((lid & 7u) << b_bits) | b;
+    } else if (block > 0u) {
+        return;
+    }
+    let size = 1u << r;
+    var x: array<Fr, 8>;
+    if (has_group) {
+        for (var j = 0u; j < 8u; j++) {
+            if (j < size) { x[j] = load_data(reverse_bits((m << r) | j, params.log_n)); }
+        }
+        butterflies(&x, r, 0u, 0u, true);
+    }
+    // Every read of the workgroup done before any write.
+    storageBarrier();
+    if (has_group) {
+        for (var j = 0u; j < 8u; j++) {
+            if (j < size) { store_data((m << r) | j, x[j]); }
+        }
+    }
 }
 
 // Tiled pass (`fr_ntt_tile` of cuda/ntt.cu): stages [s, s + k) through workgroup memory,

@@ -6,10 +6,10 @@
 //   ntt LOG_N KIND PASSES (PASS S K)*PASSES SHIFT[8] OMEGA[8] ONE[8] N_INV[8] VALUES[8n]
 //                                          KIND 0 forward, 1 inverse, 2 coset (OMEGA is ω, or
 //                                          ω⁻¹ for the inverse); the passes as backend::ntt_passes
-//                                          plans them (PASS 0: fr_ntt_pass<K>, fr_ntt_pass3_first
-//                                          where S = 0 and K = 3; 1: fr_ntt_tile,
-//                                          2: fr_bit_reverse, 3: fr_bit_reverse_tiles): prints
-//                                          the transformed values
+//                                          plans them (PASS 0: fr_ntt_pass<K>; 1: fr_ntt_tile;
+//                                          2: fr_ntt_bit_reverse_pass<K> in S blocks, as
+//                                          backend::ntt_first_pass_blocks counts them;
+//                                          3: fr_bit_reverse_tiles): prints the transformed values
 //   scan LEN VALUES[len]                   prints the exclusive prefix sums, then the total
 //   msm N C WINDOWS TABLES GROUPS LEVEL_POINTS LEVELS
 //       (READS_BUCKETS INPUTS LEN INPUT_AT OUTPUT_AT)*LEVELS
@@ -69,11 +69,15 @@ static void ntt() {
                 launch(blocks(n >> k, 256), 256, false, [&] {
                     if (k == 1) fr_ntt_pass1(d, t, log_n, s);
                     if (k == 2) fr_ntt_pass2(d, t, log_n, s);
-                    if (k == 3 && s == 0) fr_ntt_pass3_first(d, t, log_n);
-                    if (k == 3 && s != 0) fr_ntt_pass3(d, t, log_n, s);
+                    if (k == 3) fr_ntt_pass3(d, t, log_n, s);
                 });
             if (pass == 1) launch((unsigned)(n >> NTT_TILE_LOG), NTT_TILE_THREADS, true, [&] { fr_ntt_tile(d, t, log_n, s, k); });
-            if (pass == 2) launch(blocks(n, 256), 256, false, [&] { fr_bit_reverse(d, log_n); });
+            if (pass == 2)
+                launch(s, 256, true, [&] {
+                    if (k == 1) fr_ntt_bit_reverse_pass1(d, t, log_n);
+                    if (k == 2) fr_ntt_bit_reverse_pass2(d, t, log_n);
+                    if (k == 3) fr_ntt_bit_reverse_pass3(d, t, log_n);
+                });
             if (pass == 3)
                 launch(1u << (log_n - 2 * BITREV_Q), 1u << (2 * BITREV_Q), true, [&] { fr_bit_reverse_tiles(d, log_n); });
         }
