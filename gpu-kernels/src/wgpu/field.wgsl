@@ -40,6 +40,20 @@ fn field_add_raw(a: FIELD, b: FIELD) -> FIELD {
     return r;
 }
 
+// Storage arrays hold elements as two vec4<u32> (limbs 0-3, then 4-7), so that a thread reads and
+// writes 16 bytes at a time instead of 4.
+fn field_from_halves(lo: vec4<u32>, hi: vec4<u32>) -> FIELD {
+    return FIELD(array<u32, 8>(lo.x, lo.y, lo.z, lo.w, hi.x, hi.y, hi.z, hi.w));
+}
+
+fn field_low_half(a: FIELD) -> vec4<u32> {
+    return vec4<u32>(a.l[0], a.l[1], a.l[2], a.l[3]);
+}
+
+fn field_high_half(a: FIELD) -> vec4<u32> {
+    return vec4<u32>(a.l[4], a.l[5], a.l[6], a.l[7]);
+}
+
 fn field_is_zero(a: FIELD) -> bool {
     var any = 0u;
     for (var i = 0u; i < 8u; i++) { any |= a.l[i]; }

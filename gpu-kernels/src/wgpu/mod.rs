@@ -374,8 +374,9 @@ impl WgpuBackend {
         compiled.as_ref().map_err(|e| Error::Unavailable { backend: "wgpu", reason: format!("the MSM kernels do not compile on this device: {e}") })
     }
 
-    /// A zeroed storage buffer of `words` `u32`s, or an error when the device cannot bind one
-    /// that large.
+    /// A zeroed storage buffer of `words` `u32`s (at least 8, one field element: kernels bind
+    /// elements as arrays of 16-byte words), or an error when the device cannot bind one that
+    /// large.
     fn buffer(&self, label: &str, words: u64) -> Result<wgpu::Buffer, Error> {
         let size = self.check_size(label, words)?;
         Ok(self.gpu.device.create_buffer(&wgpu::BufferDescriptor {
@@ -386,18 +387,18 @@ impl WgpuBackend {
         }))
     }
 
-    /// A storage buffer holding `contents`.
+    /// A storage buffer holding `contents` (8 zero words when it is empty, as [`Self::buffer`]).
     fn buffer_with(&self, label: &str, contents: &[u32]) -> Result<wgpu::Buffer, Error> {
         self.check_size(label, contents.len() as u64)?;
         Ok(self.gpu.device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
             label: Some(label),
-            contents: bytemuck::cast_slice(if contents.is_empty() { &[0u32] } else { contents }),
+            contents: bytemuck::cast_slice(if contents.is_empty() { &[0u32; 8] } else { contents }),
             usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC | wgpu::BufferUsages::COPY_DST,
         }))
     }
 
     fn check_size(&self, label: &str, words: u64) -> Result<u64, Error> {
-        let bytes = words.max(1) * 4;
+        let bytes = words.max(8) * 4;
         if bytes > self.gpu.max_bytes {
             return Err(Error::InvalidInput(format!(
                 "the {label} buffer would take {bytes} bytes, more than the device's largest binding ({} bytes)",

@@ -16,42 +16,36 @@
 struct Params { n: u32, log_n: u32, half: u32, split: u32, coset_bits: u32, stages: u32, _pad0: u32, _pad1: u32 }
 
 @group(0) @binding(0) var<uniform> params: Params;
-@group(0) @binding(1) var<storage, read_write> low: array<u32>;
-@group(0) @binding(2) var<storage, read_write> high: array<u32>;
-@group(0) @binding(3) var<storage, read> twiddles: array<u32>;
-@group(0) @binding(4) var<storage, read> factors: array<u32>;
+@group(0) @binding(1) var<storage, read_write> low: array<vec4<u32>>;
+@group(0) @binding(2) var<storage, read_write> high: array<vec4<u32>>;
+@group(0) @binding(3) var<storage, read> twiddles: array<vec4<u32>>;
+@group(0) @binding(4) var<storage, read> factors: array<vec4<u32>>;
 
-// WGSL cannot pass storage pointers to functions, hence one accessor per buffer.
+// WGSL cannot pass storage pointers to functions, hence one accessor per buffer. An element is
+// two 16-byte words (fr_from_halves).
 fn load_data(i: u32) -> Fr {
-    var r: Fr;
-    if (i < params.split) {
-        for (var k = 0u; k < 8u; k++) { r.l[k] = low[i * 8u + k]; }
-    } else {
-        let j = i - params.split;
-        for (var k = 0u; k < 8u; k++) { r.l[k] = high[j * 8u + k]; }
-    }
-    return r;
+    if (i < params.split) { return fr_from_halves(low[2u * i], low[2u * i + 1u]); }
+    let j = i - params.split;
+    return fr_from_halves(high[2u * j], high[2u * j + 1u]);
 }
 
 fn store_data(i: u32, v: Fr) {
     if (i < params.split) {
-        for (var k = 0u; k < 8u; k++) { low[i * 8u + k] = v.l[k]; }
+        low[2u * i] = fr_low_half(v);
+        low[2u * i + 1u] = fr_high_half(v);
     } else {
         let j = i - params.split;
-        for (var k = 0u; k < 8u; k++) { high[j * 8u + k] = v.l[k]; }
+        high[2u * j] = fr_low_half(v);
+        high[2u * j + 1u] = fr_high_half(v);
     }
 }
 
 fn load_twiddle(i: u32) -> Fr {
-    var r: Fr;
-    for (var k = 0u; k < 8u; k++) { r.l[k] = twiddles[i * 8u + k]; }
-    return r;
+    return fr_from_halves(twiddles[2u * i], twiddles[2u * i + 1u]);
 }
 
 fn load_factor(i: u32) -> Fr {
-    var r: Fr;
-    for (var k = 0u; k < 8u; k++) { r.l[k] = factors[i * 8u + k]; }
-    return r;
+    return fr_from_halves(factors[2u * i], factors[2u * i + 1u]);
 }
 
 // Bit reversal in tiles (`fr_bit_reverse_tiles` of cuda/ntt.cu), for the tiled transforms
