@@ -77,25 +77,12 @@ fn xyzz_add(p: Xyzz, q: Xyzz) -> Xyzz {
     return Xyzz(x, y, fq_mul(fq_mul(p.zz, q.zz), pp), fq_mul(fq_mul(p.zzz, q.zzz), ppp));
 }
 
-// A point as 32 words (x, y, zz, zzz; 8 limbs each) and back, for loads and stores.
-fn xyzz_words(p: Xyzz) -> array<u32, 32> {
-    var w: array<u32, 32>;
-    for (var k = 0u; k < 8u; k++) {
-        w[k] = p.x.l[k];
-        w[8u + k] = p.y.l[k];
-        w[16u + k] = p.zz.l[k];
-        w[24u + k] = p.zzz.l[k];
-    }
-    return w;
+// A point as storage holds it, eight 16-byte words (x, y, zz, zzz; two each), and back.
+fn xyzz_quads(p: Xyzz) -> array<vec4<u32>, 8> {
+    return array<vec4<u32>, 8>(fq_low_half(p.x), fq_high_half(p.x), fq_low_half(p.y), fq_high_half(p.y),
+                               fq_low_half(p.zz), fq_high_half(p.zz), fq_low_half(p.zzz), fq_high_half(p.zzz));
 }
 
-fn xyzz_from_words(w: array<u32, 32>) -> Xyzz {
-    var p: Xyzz;
-    for (var k = 0u; k < 8u; k++) {
-        p.x.l[k] = w[k];
-        p.y.l[k] = w[8u + k];
-        p.zz.l[k] = w[16u + k];
-        p.zzz.l[k] = w[24u + k];
-    }
-    return p;
+fn xyzz_from_quads(w: array<vec4<u32>, 8>) -> Xyzz {
+    return Xyzz(fq_from_halves(w[0], w[1]), fq_from_halves(w[2], w[3]), fq_from_halves(w[4], w[5]), fq_from_halves(w[6], w[7]));
 }

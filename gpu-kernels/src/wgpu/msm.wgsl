@@ -36,80 +36,76 @@ struct MsmParams {
 }
 
 @group(0) @binding(0) var<uniform> params: MsmParams;
-@group(0) @binding(1) var<storage, read> scalars_low: array<u32>;
-@group(0) @binding(2) var<storage, read> bases: array<u32>;
+@group(0) @binding(1) var<storage, read> scalars_low: array<vec4<u32>>;
+@group(0) @binding(2) var<storage, read> bases: array<vec4<u32>>;
 @group(0) @binding(3) var<storage, read_write> slots: array<atomic<u32>>;
 @group(0) @binding(4) var<storage, read_write> entries: array<u32>;
 @group(0) @binding(5) var<storage, read> counts: array<u32>;
 @group(0) @binding(6) var<storage, read_write> offsets: array<u32>;
 @group(0) @binding(7) var<storage, read_write> totals: array<u32>;
-@group(0) @binding(8) var<storage, read_write> points: array<u32>;
-@group(0) @binding(9) var<storage, read_write> first: array<u32>;
-@group(0) @binding(10) var<storage, read_write> last: array<u32>;
-@group(0) @binding(11) var<storage, read> scalars_high: array<u32>;
+@group(0) @binding(8) var<storage, read_write> points: array<vec4<u32>>;
+@group(0) @binding(9) var<storage, read_write> first: array<vec4<u32>>;
+@group(0) @binding(10) var<storage, read_write> last: array<vec4<u32>>;
+@group(0) @binding(11) var<storage, read> scalars_high: array<vec4<u32>>;
 @group(0) @binding(12) var<storage, read_write> ranks: array<u32>;
 // The window tables again (binding 2 is `bases`), writable for msm_table.
-@group(0) @binding(13) var<storage, read_write> table_points: array<u32>;
+@group(0) @binding(13) var<storage, read_write> table_points: array<vec4<u32>>;
 
-// WGSL cannot pass storage pointers to functions, hence one accessor per buffer (the word
-// conversions they share are xyzz_words / xyzz_from_words in curve.wgsl).
+// WGSL cannot pass storage pointers to functions, hence one accessor per buffer (the
+// conversions they share are xyzz_quads / xyzz_from_quads in curve.wgsl). Field elements,
+// points and bases are bound as arrays of 16-byte words (two an element), so that a thread reads
+// and writes 16 bytes at a time.
 
 // Scalar i: the scalars are device-resident values of the NTT's layout, their first
 // `scalars_split` in one binding and the rest in another (WgpuValues).
 fn load_scalar(i: u32) -> Fr {
-    var r: Fr;
-    if (i < params.scalars_split) {
-        for (var k = 0u; k < 8u; k++) { r.l[k] = scalars_low[8u * i + k]; }
-    } else {
-        let j = i - params.scalars_split;
-        for (var k = 0u; k < 8u; k++) { r.l[k] = scalars_high[8u * j + k]; }
-    }
-    return r;
-}
-fn load_fq_base(word: u32) -> Fq {
-    var r: Fq;
-    for (var k = 0u; k < 8u; k++) { r.l[k] = bases[word + k]; }
-    return r;
+    if (i < params.scalars_split) { return fr_from_halves(scalars_low[2u * i], scalars_low[2u * i + 1u]); }
+    let j = i - params.scalars_split;
+    return fr_from_halves(scalars_high[2u * j], scalars_high[2u * j + 1u]);
 }
 
-// An XYZZ point is 32 words: x, y, zz, zzz.
+// Base i (of the bases or, past them, of the window tables): x, then y.
+fn load_base(i: u32) -> Affine {
+    return Affine(fq_from_halves(bases[4u * i], bases[4u * i + 1u]), fq_from_halves(bases[4u * i + 2u], bases[4u * i + 3u]));
+}
+
+// An XYZZ point is 8 words: x, y, zz, zzz.
 fn load_point(i: u32) -> Xyzz {
-    var w: array<u32, 32>;
-    for (var k = 0u; k < 32u; k++) { w[k] = points[32u * i + k]; }
-    return xyzz_from_words(w);
+    var w: array<vec4<u32>, 8>;
+    for (var k = 0u; k < 8u; k++) { w[k] = points[8u * i + k]; }
+    return xyzz_from_quads(w);
 }
 
 fn store_point(i: u32, p: Xyzz) {
-    let w = xyzz_words(p);
-    for (var k = 0u; k < 32u; k++) { points[32u * i + k] = w[k]; }
+    let w = xyzz_quads(p);
+    for (var k = 0u; k < 8u; k++) { points[8u * i + k] = w[k]; }
 }
 
 fn load_first(i: u32) -> Xyzz {
-    var w: array<u32, 32>;
-    for (var k = 0u; k < 32u; k++) { w[k] = first[32u * i + k]; }
-    return xyzz_from_words(w);
+    var w: array<vec4<u32>, 8>;
+    for (var k = 0u; k < 8u; k++) { w[k] = first[8u * i + k]; }
+    return xyzz_from_quads(w);
 }
 
 fn store_first(i: u32, p: Xyzz) {
-    let w = xyzz_words(p);
-    for (var k = 0u; k < 32u; k++) { first[32u * i + k] = w[k]; }
+    let w = xyzz_quads(p);
+    for (var k = 0u; k < 8u; k++) { first[8u * i + k] = w[k]; }
 }
 
 fn load_last(i: u32) -> Xyzz {
-    var w: array<u32, 32>;
-    for (var k = 0u; k < 32u; k++) { w[k] = last[32u * i + k]; }
-    return xyzz_from_words(w);
+    var w: array<vec4<u32>, 8>;
+    for (var k = 0u; k < 8u; k++) { w[k] = last[8u * i + k]; }
+    return xyzz_from_quads(w);
 }
 
 fn store_last(i: u32, p: Xyzz) {
-    let w = xyzz_words(p);
-    for (var k = 0u; k < 32u; k++) { last[32u * i + k] = w[k]; }
+    let w = xyzz_quads(p);
+    for (var k = 0u; k < 8u; k++) { last[8u * i + k] = w[k]; }
 }
 
 // The base of an entry, negated when its digit was negative.
 fn entry_point(entry: u32) -> Affine {
-    let i = entry & 0x7fffffffu;
-    let p = Affine(load_fq_base(16u * i), load_fq_base(16u * i + 8u));
+    let p = load_base(entry & 0x7fffffffu);
     if ((entry & 0x80000000u) != 0u) { return affine_neg(p); }
     return p;
 }
@@ -127,19 +123,15 @@ fn bucket_of(pos: u32) -> u32 {
 }
 
 fn load_table_point(i: u32) -> Affine {
-    var a: Affine;
-    for (var k = 0u; k < 8u; k++) {
-        a.x.l[k] = table_points[16u * i + k];
-        a.y.l[k] = table_points[16u * i + 8u + k];
-    }
-    return a;
+    return Affine(fq_from_halves(table_points[4u * i], table_points[4u * i + 1u]),
+                  fq_from_halves(table_points[4u * i + 2u], table_points[4u * i + 3u]));
 }
 
 fn store_table_point(i: u32, a: Affine) {
-    for (var k = 0u; k < 8u; k++) {
-        table_points[16u * i + k] = a.x.l[k];
-        table_points[16u * i + 8u + k] = a.y.l[k];
-    }
+    table_points[4u * i] = fq_low_half(a.x);
+    table_points[4u * i + 1u] = fq_high_half(a.x);
+    table_points[4u * i + 2u] = fq_low_half(a.y);
+    table_points[4u * i + 3u] = fq_high_half(a.y);
 }
 
 // Point i of window table j = table_index (>= 1) is 2^c times point i of table j - 1, as
