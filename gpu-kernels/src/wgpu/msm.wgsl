@@ -318,7 +318,9 @@ fn store_run(t: u32, key: u32, start: u32, end: u32, acc: Xyzz) {
 
 // One loop over the chunk with one addition per iteration, a run's sum stored where its bucket
 // ends: the invocations of a subgroup add in step however their chunks split into buckets (with
-// a loop per run, a subgroup would wait at each run's end for its longest run).
+// a loop per run, a subgroup would wait at each run's end for its longest run). The next point
+// is loaded while the current one is added, as in cuda/msm.cu, so that its latency hides behind
+// the addition.
 @compute @workgroup_size(64)
 fn msm_accumulate(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
     let t = thread_index(gid, groups);
@@ -329,8 +331,11 @@ fn msm_accumulate(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_wo
     var key = bucket_of(start);
     var run_end = min(offsets[key] + counts[key], end);
     var acc = xyzz_identity();
+    var next = entry_point(entries[start]);
     for (var p = start; p < end; p++) {
-        acc = xyzz_add_affine(acc, entry_point(entries[p]));
+        let point = next;
+        if (p + 1u < end) { next = entry_point(entries[p + 1u]); }
+        acc = xyzz_add_affine(acc, point);
         if (p + 1u == run_end) {
             store_run(t, key, start, end, acc);
             acc = xyzz_identity();
