@@ -76,12 +76,13 @@ chosen prove && step "$zkml" bench --only "$model" --backends cpu,cuda,wgpu --ru
 # against the CPU first (and the CUDA device test run in the other form): field multiplication in
 # C with 64-bit accumulators (FIELD_MUL_PTX=0: 520 SASS instructions a product against 216 for the
 # default PTX carry chains, scripts/sass-stats.sh); the NTT in shared-memory tiles
-# (ZKML_NTT_TILES=1: the bit reversal in 16 × 16 tiles, then a 2^24 transform in 3 passes over the
-# array instead of 8).
+# (ZKML_NTT_TILES=1, both GPU backends: the bit reversal in 16 × 16 tiles, then a 2^24 transform
+# in 3 passes over the array instead of 8; 2^16 in 3 launches instead of 6, which may matter
+# most to wgpu, whose every dispatch costs more).
 if chosen candidates; then
     step bash -c "ZKML_NVRTC_OPTIONS=-DFIELD_MUL_PTX=0 '$kernel_tests' cuda_backend_matches_cpu --nocapture 2>&1 | tee '$out/kernel-tests-mul-c.txt'"
     step env ZKML_NVRTC_OPTIONS=-DFIELD_MUL_PTX=0 "$zkml" bench-kernels --backends cuda --log-sizes 16,20,24 --runs 5 --profile -o "$out/mul-c.json"
-    step env ZKML_NTT_TILES=1 "$zkml" bench-kernels --backends cuda --ops ntt --log-sizes 16,20,24 --runs 5 --profile -o "$out/ntt-tiles.json"
+    step env ZKML_NTT_TILES=1 "$zkml" bench-kernels --backends cuda,wgpu --ops ntt --log-sizes 16,20,24 --runs 5 --profile -o "$out/ntt-tiles.json"
     # The MSM over the bases alone (no window tables; the model's widths: 16 bits at 2^20, 20 at
     # 2^24) against the default run's, over the tables; then 16-bit windows over the bases alone.
     step env ZKML_MSM_TABLES=1 "$zkml" bench-kernels --backends cuda,wgpu --ops msm --log-sizes 16,20,24 --runs 5 --profile -o "$out/msm-no-tables.json"
