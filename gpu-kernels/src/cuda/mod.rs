@@ -304,14 +304,24 @@ impl CudaBackend {
             launch.arg(&mut *data).arg(&n).arg(&shift);
             unsafe { launch.run(grid(n.div_ceil(16)), "coset shift") }?;
         }
+        let inverse = matches!(transform, Transform::Inverse);
+        let passes = ntt_passes(log_n, self.ntt_tiles);
+        // The inverse's 1/n rides in a first pass that reads the elements; after the tiled bit
+        // reversal (or for n = 1) it is a pass of its own.
+        let scale_in_first_pass = inverse && matches!(passes.first(), Some(NttPass::BitReverseRegisters { .. }));
+        let n_inv = if inverse { Some(self.constant(Fr::from(n).invert().unwrap())?) } else { None };
+        let no_scale = 0u64; // a null `const u32 *`
         if log_n > 0 {
-            let inverse = matches!(transform, Transform::Inverse);
             let twiddles = self.twiddles(log_n, inverse)?;
-            for pass in ntt_passes(log_n, self.ntt_tiles) {
+            for pass in passes {
                 match pass {
                     NttPass::BitReverseRegisters { radix } => {
                         let mut launch = device.launch(&k.ntt_bit_reverse_pass[radix as usize - 1]);
                         launch.arg(&mut *data).arg(twiddles.as_ref()).arg(&log_n);
+                        match &n_inv {
+                            Some(factor) => launch.arg(factor),
+                            None => launch.arg(&no_scale),
+                        };
                         let threads = ntt_first_pass_blocks(log_n, radix) * NTT_FIRST_PASS_THREADS as u64;
                         unsafe { launch.run(grid_of_blocks(threads, NTT_FIRST_PASS_THREADS), "butterflies") }?;
                     }
@@ -335,10 +345,9 @@ impl CudaBackend {
                 }
             }
         }
-        if matches!(transform, Transform::Inverse) {
-            let n_inv = self.constant(Fr::from(n).invert().unwrap())?;
+        if let (Some(n_inv), false) = (&n_inv, scale_in_first_pass) {
             let mut launch = device.launch(&k.scale);
-            launch.arg(&mut *data).arg(&n).arg(&n_inv);
+            launch.arg(&mut *data).arg(&n).arg(n_inv);
             unsafe { launch.run(grid(n), "scaling") }?;
         }
         Ok(())

@@ -113,8 +113,10 @@ __device__ __forceinline__ bool first_pass_group(u32 log_n, u32 k, u64 *m) {
     return !(side && x == x_rev);
 }
 
+// `scale`, where not null, multiplies every element as it is read (the inverse transform's 1/n,
+// which then takes no pass of its own).
 template <int K>
-__device__ __forceinline__ void ntt_bit_reverse_pass(u32 *data, const u32 *twiddles, u32 log_n) {
+__device__ __forceinline__ void ntt_bit_reverse_pass(u32 *data, const u32 *twiddles, u32 log_n, const u32 *scale) {
     if (log_n - K > 8 && blockIdx.x > reverse_bits(blockIdx.x, log_n - 10)) return;  // the whole block
     u64 m;
     bool active = first_pass_group(log_n, K, &m);
@@ -122,6 +124,11 @@ __device__ __forceinline__ void ntt_bit_reverse_pass(u32 *data, const u32 *twidd
     if (active) {
 #pragma unroll
         for (int j = 0; j < (1 << K); j++) x[j] = load_field(data, __brevll((m << K) | j) >> (64 - log_n));
+        if (scale) {
+            Field factor = load_field(scale, 0);
+#pragma unroll
+            for (int j = 0; j < (1 << K); j++) x[j] = f_mul<FrParams>(x[j], factor);
+        }
         radix_butterflies<K, true>(x, twiddles, log_n, 0, 0);
     }
     __syncthreads();  // every read of the block done before any write
@@ -146,14 +153,14 @@ extern "C" __global__ void __launch_bounds__(256, NTT_PASS_MIN_BLOCKS) fr_ntt_pa
     ntt_pass<3>(data, twiddles, log_n, s);
 }
 // The first pass (stages 0..K−1 on bit-reversed reads): K = 3 from 2^3 elements on, K = log n below.
-extern "C" __global__ void __launch_bounds__(256) fr_ntt_bit_reverse_pass1(u32 *data, const u32 *twiddles, u32 log_n) {
-    ntt_bit_reverse_pass<1>(data, twiddles, log_n);
+extern "C" __global__ void __launch_bounds__(256) fr_ntt_bit_reverse_pass1(u32 *data, const u32 *twiddles, u32 log_n, const u32 *scale) {
+    ntt_bit_reverse_pass<1>(data, twiddles, log_n, scale);
 }
-extern "C" __global__ void __launch_bounds__(256) fr_ntt_bit_reverse_pass2(u32 *data, const u32 *twiddles, u32 log_n) {
-    ntt_bit_reverse_pass<2>(data, twiddles, log_n);
+extern "C" __global__ void __launch_bounds__(256) fr_ntt_bit_reverse_pass2(u32 *data, const u32 *twiddles, u32 log_n, const u32 *scale) {
+    ntt_bit_reverse_pass<2>(data, twiddles, log_n, scale);
 }
-extern "C" __global__ void __launch_bounds__(256, NTT_PASS_MIN_BLOCKS) fr_ntt_bit_reverse_pass3(u32 *data, const u32 *twiddles, u32 log_n) {
-    ntt_bit_reverse_pass<3>(data, twiddles, log_n);
+extern "C" __global__ void __launch_bounds__(256, NTT_PASS_MIN_BLOCKS) fr_ntt_bit_reverse_pass3(u32 *data, const u32 *twiddles, u32 log_n, const u32 *scale) {
+    ntt_bit_reverse_pass<3>(data, twiddles, log_n, scale);
 }
 
 // Tiled pass: stages s .. s+k−1 through shared memory, so that a 2^24 transform reads and writes
@@ -244,7 +251,7 @@ extern "C" __global__ void fr_scale_by_powers(u32 *data, u64 n, const u32 *base_
     }
 }
 
-// data[i] *= factor (1/n after an inverse transform).
+// data[i] *= factor (1/n after an inverse transform in tiled passes).
 extern "C" __global__ void fr_scale(u32 *data, u64 n, const u32 *factor_in) {
     u64 i = (u64)blockIdx.x * blockDim.x + threadIdx.x;
     if (i >= n) return;

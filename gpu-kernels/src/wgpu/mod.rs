@@ -603,7 +603,11 @@ impl WgpuBackend {
         let inverse = matches!(transform, Transform::Inverse);
         // Coset powers g^i = g^(i mod 2^h)·(g^(2^h))^(i >> h): two tables of about √n entries.
         let coset_bits = log_n.div_ceil(2);
-        let params = |half: u32, stages: u32| vec![n, log_n, half, values.split as u32, coset_bits, stages, 0, 0];
+        let passes = ntt_passes(log_n, self.ntt_tiles);
+        // The inverse's 1/n rides in a first pass that reads the elements; after the tiled bit
+        // reversal (or for n = 1) it is a dispatch of its own.
+        let scale_in_first_pass = inverse && matches!(passes.first(), Some(NttPass::BitReverseRegisters { .. }));
+        let params = |half: u32, stages: u32, scale_first: bool| vec![n, log_n, half, values.split as u32, coset_bits, stages, scale_first as u32, 0];
         self.checked("ntt", || {
             let twiddles = self.twiddles(log_n, inverse)?;
             let coset = match transform {
@@ -621,32 +625,32 @@ impl WgpuBackend {
             let factors = coset.as_ref().or(n_inv.as_ref()).unwrap_or(&self.gpu.unused);
             let buffers = vec![(1, &values.low), (2, &values.high), (3, twiddles.as_ref()), (4, factors)];
             let pass = |kernel, params: Vec<u32>, threads: u32, workgroup: u32| Dispatch { kernel, params, buffers: buffers.clone(), threads: threads as u64, workgroup };
-            let mut passes = Vec::new();
+            let mut dispatches = Vec::new();
             if coset.is_some() {
-                passes.push(pass(&k.scale_by, params(0, 0), n, WORKGROUP));
+                dispatches.push(pass(&k.scale_by, params(0, 0, false), n, WORKGROUP));
             }
-            for step in ntt_passes(log_n, self.ntt_tiles) {
+            for &step in &passes {
                 match step {
                     NttPass::BitReverseRegisters { radix } => {
                         let threads = ntt_first_pass_blocks(log_n, radix) as u32 * NTT_FIRST_PASS_THREADS;
-                        passes.push(pass(&k.bit_reverse_pass, params(1, radix), threads, NTT_FIRST_PASS_THREADS));
+                        dispatches.push(pass(&k.bit_reverse_pass, params(1, radix, scale_in_first_pass), threads, NTT_FIRST_PASS_THREADS));
                     }
                     NttPass::BitReverseTiles => {
                         let side = 1 << BIT_REVERSE_TILE_BITS;
-                        passes.push(pass(&self.ntt_tiles_kernels()?.bit_reverse, params(0, 0), n, side * side));
+                        dispatches.push(pass(&self.ntt_tiles_kernels()?.bit_reverse, params(0, 0, false), n, side * side));
                     }
-                    NttPass::Registers { s, radix } => passes.push(pass(&k.butterfly_pass, params(1 << s, radix), n >> radix, WORKGROUP)),
+                    NttPass::Registers { s, radix } => dispatches.push(pass(&k.butterfly_pass, params(1 << s, radix, false), n >> radix, WORKGROUP)),
                     NttPass::Tile { s, k: stages } => {
                         let threads = (n >> NTT_TILE_LOG) * NTT_TILE_THREADS;
-                        passes.push(pass(&self.ntt_tiles_kernels()?.pass, params(1 << s, stages), threads, NTT_TILE_THREADS));
+                        dispatches.push(pass(&self.ntt_tiles_kernels()?.pass, params(1 << s, stages, false), threads, NTT_TILE_THREADS));
                     }
                 }
             }
-            if n_inv.is_some() {
-                passes.push(pass(&k.scale, params(0, 0), n, WORKGROUP));
+            if n_inv.is_some() && !scale_in_first_pass {
+                dispatches.push(pass(&k.scale, params(0, 0, false), n, WORKGROUP));
             }
             let mut encoder = self.gpu.device.create_command_encoder(&Default::default());
-            self.record(&mut encoder, &passes);
+            self.record(&mut encoder, &dispatches);
             self.gpu.queue.submit([encoder.finish()]);
             Ok(())
         })

@@ -3,8 +3,8 @@
 // All values are in Montgomery form, as halo2curves stores them. A forward transform of n = 2^k
 // values: the k butterfly stages (half = 1, 2, ..., n/2) in ⌈k/3⌉ passes of up to three stages
 // each, done in registers, the first (`bit_reverse_pass`) reading its elements in bit-reversed
-// order and the others (`butterfly_pass`) in place. The inverse
-// uses inverse twiddles and a final `scale` by 1/n; the coset transform first multiplies
+// order and the others (`butterfly_pass`) in place. The inverse uses inverse twiddles and 1/n,
+// multiplied in by the first pass (or by `scale` after tiled passes); the coset transform first multiplies
 // element i by g^i with `scale_by`. Twiddles: tw[i] = w^i for i < n/2, w a primitive n-th root
 // of unity; they stay on the device between transforms.
 //
@@ -13,7 +13,9 @@
 // drivers offer. The coset powers come from two short tables, g^i = g^(i mod 2^h)·(g^(2^h))^(i >> h)
 // with h = coset_bits: `factors` holds g^j for j < 2^h, then (g^(2^h))^m.
 
-struct Params { n: u32, log_n: u32, half: u32, split: u32, coset_bits: u32, stages: u32, _pad0: u32, _pad1: u32 }
+// `scale_first`: the first pass multiplies every element it reads by factors[0] (the inverse's
+// 1/n, which then takes no dispatch of its own).
+struct Params { n: u32, log_n: u32, half: u32, split: u32, coset_bits: u32, stages: u32, scale_first: u32, _pad: u32 }
 
 @group(0) @binding(0) var<uniform> params: Params;
 @group(0) @binding(1) var<storage, read_write> low: array<vec4<u32>>;
@@ -169,6 +171,12 @@ fn bit_reverse_pass(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgrou
     if (has_group) {
         for (var j = 0u; j < 8u; j++) {
             if (j < size) { x[j] = load_data(reverse_bits((m << r) | j, params.log_n)); }
+        }
+        if (params.scale_first == 1u) {
+            let factor = load_factor(0u);
+            for (var j = 0u; j < 8u; j++) {
+                if (j < size) { x[j] = fr_mul(x[j], factor); }
+            }
         }
         butterflies(&x, r, 0u, 0u, true);
     }

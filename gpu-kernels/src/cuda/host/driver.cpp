@@ -58,6 +58,8 @@ static void ntt() {
     std::vector<u32> data = words(8 * n);
     u32 *d = data.data();
     if (kind == 2) launch(blocks((n + 15) / 16, 256), 256, false, [&] { fr_scale_by_powers(d, n, shift.data()); });
+    // The inverse's 1/n goes into a first pass that reads the elements (CudaBackend::transform).
+    const u32 *scale = kind == 1 && passes > 0 && plan[0] == 2 ? n_inv.data() : nullptr;
     if (log_n > 0) {
         u64 half = n / 2;
         std::vector<u32> table(8 * half);
@@ -74,15 +76,15 @@ static void ntt() {
             if (pass == 1) launch((unsigned)(n >> NTT_TILE_LOG), NTT_TILE_THREADS, true, [&] { fr_ntt_tile(d, t, log_n, s, k); });
             if (pass == 2)
                 launch(s, 256, true, [&] {
-                    if (k == 1) fr_ntt_bit_reverse_pass1(d, t, log_n);
-                    if (k == 2) fr_ntt_bit_reverse_pass2(d, t, log_n);
-                    if (k == 3) fr_ntt_bit_reverse_pass3(d, t, log_n);
+                    if (k == 1) fr_ntt_bit_reverse_pass1(d, t, log_n, scale);
+                    if (k == 2) fr_ntt_bit_reverse_pass2(d, t, log_n, scale);
+                    if (k == 3) fr_ntt_bit_reverse_pass3(d, t, log_n, scale);
                 });
             if (pass == 3)
                 launch(1u << (log_n - 2 * BITREV_Q), 1u << (2 * BITREV_Q), true, [&] { fr_bit_reverse_tiles(d, log_n); });
         }
     }
-    if (kind == 1) launch(blocks(n, 256), 256, false, [&] { fr_scale(d, n, n_inv.data()); });
+    if (kind == 1 && !scale) launch(blocks(n, 256), 256, false, [&] { fr_scale(d, n, n_inv.data()); });
     print(d, data.size());
 }
 
