@@ -208,6 +208,17 @@ pub fn powers(x: Fr, len: usize) -> Vec<Fr> {
     out
 }
 
+/// The powers `g^i` (`i < 2^log_n`) of a coset transform's shift as two tables of about √n
+/// entries, for the GPU kernels: `g^i = table[i mod 2^h]·table[2^h + (i >> h)]`, returned with
+/// `h = ⌈log_n / 2⌉`.
+#[cfg(any(feature = "cuda", feature = "wgpu"))]
+pub(crate) fn coset_power_tables(g: Fr, log_n: u32) -> (Vec<Fr>, u32) {
+    let h = log_n.div_ceil(2);
+    let mut table = powers(g, 1 << h);
+    table.extend(powers(g.pow_vartime([1u64 << h]), 1 << (log_n - h)));
+    (table, h)
+}
+
 /// Which backend to use.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum BackendRequest {

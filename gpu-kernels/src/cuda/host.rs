@@ -17,7 +17,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha20Rng;
 
 use crate::backend::tests::{msm_inputs, naive_msm};
-use crate::backend::{ntt_first_pass_blocks, ntt_passes, root_of_unity, NttBackend, NttPass, NTT_TILE_LOG};
+use crate::backend::{coset_power_tables, ntt_first_pass_blocks, ntt_passes, root_of_unity, NttBackend, NttPass, NTT_TILE_LOG};
 use crate::cpu::CpuBackend;
 use crate::layout::base_words;
 use crate::pippenger::{combine_groups, msm_plan, reduction_levels, BaseTables, MsmPlan};
@@ -153,6 +153,11 @@ fn cuda_kernels_on_the_host() {
             }
             for x in [shift, base, Fr::ONE, n_inv] {
                 push_words(&mut input, &raw_words(&x));
+            }
+            if kind == 2 {
+                let (table, h) = coset_power_tables(shift, log_n);
+                input.push_str(&format!(" {h:x}"));
+                push_words(&mut input, &table.iter().flat_map(raw_words).collect::<Vec<_>>());
             }
             push_words(&mut input, &values.iter().flat_map(raw_words).collect::<Vec<_>>());
             input.push('\n');

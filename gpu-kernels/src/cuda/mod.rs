@@ -24,7 +24,7 @@ use halo2curves::group::Group;
 
 pub use compile::{source, CACHE_DIR_ENV, NVRTC_OPTIONS_ENV};
 
-use crate::backend::{log_size, ntt_first_pass_blocks, ntt_passes, ntt_tiles_requested, root_of_unity, KernelTime, MsmBackend, NttBackend, NttPass, ResidentBases, Transform, TwiddleTables, BIT_REVERSE_TILE_BITS, NTT_FIRST_PASS_THREADS, NTT_TILE_LOG, NTT_TILE_THREADS};
+use crate::backend::{coset_power_tables, log_size, ntt_first_pass_blocks, ntt_passes, ntt_tiles_requested, root_of_unity, KernelTime, MsmBackend, NttBackend, NttPass, ResidentBases, Transform, TwiddleTables, BIT_REVERSE_TILE_BITS, NTT_FIRST_PASS_THREADS, NTT_TILE_LOG, NTT_TILE_THREADS};
 use crate::layout::{base_words, check_layout, words, words_mut, FIELD_WORDS, XYZZ_WORDS};
 use crate::pippenger::{base_tables, combine_groups, msm_plan, reduction_levels, BaseTables, MsmPlan, CHUNK, SCAN_BLOCK, SCAN_THREADS, TABLE_BATCH};
 use crate::Error;
@@ -267,8 +267,9 @@ impl CudaBackend {
         Ok((result, times))
     }
 
-    fn constant(&self, value: Fr) -> Result<CudaSlice<u32>, Error> {
-        self.device.stream.clone_htod(words(&[value])).map_err(device_error("upload"))
+    /// Field elements for the kernels of one call (a factor, a table of powers) on the device.
+    fn constants(&self, values: &[Fr]) -> Result<CudaSlice<u32>, Error> {
+        self.device.stream.clone_htod(words(values)).map_err(device_error("upload"))
     }
 
     /// `ω^i` for `i < n/2` (or `ω^{-i}`), made on the device the first time.
@@ -281,8 +282,8 @@ impl CudaBackend {
         let stream = &self.device.stream;
         let mut table = stream.alloc_zeros::<u32>(half.max(1) as usize * FIELD_WORDS).map_err(device_error("alloc"))?;
         let omega = root_of_unity(log_n);
-        let base = self.constant(if inverse { omega.invert().unwrap() } else { omega })?;
-        let one = self.constant(Fr::ONE)?;
+        let base = self.constants(&[if inverse { omega.invert().unwrap() } else { omega }])?;
+        let one = self.constants(&[Fr::ONE])?;
         let mut launch = self.device.launch(&self.device.kernels.fill_powers);
         launch.arg(&mut table).arg(&half).arg(&base).arg(&one);
         unsafe { launch.run(grid(half.div_ceil(16)), "twiddles") }?;
@@ -298,19 +299,27 @@ impl CudaBackend {
         let device = &self.device;
         let k = &device.kernels;
         let data = &mut values.words;
-        if let Transform::Coset(shift) = transform {
-            let shift = self.constant(shift)?;
-            let mut launch = device.launch(&k.scale_by_powers);
-            launch.arg(&mut *data).arg(&n).arg(&shift);
-            unsafe { launch.run(grid(n.div_ceil(16)), "coset shift") }?;
-        }
         let inverse = matches!(transform, Transform::Inverse);
         let passes = ntt_passes(log_n, self.ntt_tiles);
-        // The inverse's 1/n rides in a first pass that reads the elements; after the tiled bit
-        // reversal (or for n = 1) it is a pass of its own.
-        let scale_in_first_pass = inverse && matches!(passes.first(), Some(NttPass::BitReverseRegisters { .. }));
-        let n_inv = if inverse { Some(self.constant(Fr::from(n).invert().unwrap())?) } else { None };
-        let no_scale = 0u64; // a null `const u32 *`
+        // 1/n or the coset powers ride in a first pass that reads the elements; with the tiled
+        // bit reversal first (or for n = 1) each is a pass of its own.
+        let in_first_pass = matches!(passes.first(), Some(NttPass::BitReverseRegisters { .. }));
+        let n_inv = if inverse { Some(self.constants(&[Fr::from(n).invert().unwrap()])?) } else { None };
+        let mut coset_powers = None;
+        let mut coset_bits = 0u32;
+        if let Transform::Coset(shift) = transform {
+            if in_first_pass {
+                let (table, h) = coset_power_tables(shift, log_n);
+                coset_powers = Some(self.constants(&table)?);
+                coset_bits = h;
+            } else {
+                let shift = self.constants(&[shift])?;
+                let mut launch = device.launch(&k.scale_by_powers);
+                launch.arg(&mut *data).arg(&n).arg(&shift);
+                unsafe { launch.run(grid(n.div_ceil(16)), "coset shift") }?;
+            }
+        }
+        let null = 0u64; // a null `const u32 *`
         if log_n > 0 {
             let twiddles = self.twiddles(log_n, inverse)?;
             for pass in passes {
@@ -320,8 +329,13 @@ impl CudaBackend {
                         launch.arg(&mut *data).arg(twiddles.as_ref()).arg(&log_n);
                         match &n_inv {
                             Some(factor) => launch.arg(factor),
-                            None => launch.arg(&no_scale),
+                            None => launch.arg(&null),
                         };
+                        match &coset_powers {
+                            Some(table) => launch.arg(table),
+                            None => launch.arg(&null),
+                        };
+                        launch.arg(&coset_bits);
                         let threads = ntt_first_pass_blocks(log_n, radix) * NTT_FIRST_PASS_THREADS as u64;
                         unsafe { launch.run(grid_of_blocks(threads, NTT_FIRST_PASS_THREADS), "butterflies") }?;
                     }
@@ -345,7 +359,7 @@ impl CudaBackend {
                 }
             }
         }
-        if let (Some(n_inv), false) = (&n_inv, scale_in_first_pass) {
+        if let (Some(n_inv), false) = (&n_inv, in_first_pass) {
             let mut launch = device.launch(&k.scale);
             launch.arg(&mut *data).arg(&n).arg(n_inv);
             unsafe { launch.run(grid(n), "scaling") }?;

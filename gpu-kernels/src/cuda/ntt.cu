@@ -113,21 +113,27 @@ __device__ __forceinline__ bool first_pass_group(u32 log_n, u32 k, u64 *m) {
     return !(side && x == x_rev);
 }
 
-// `scale`, where not null, multiplies every element as it is read (the inverse transform's 1/n,
-// which then takes no pass of its own).
+// g^i from the two tables of a coset shift's powers: powers[i mod 2^h]·powers[2^h + (i >> h)].
+__device__ __forceinline__ Field coset_power(const u32 *powers, u32 h, u64 i) {
+    return f_mul<FrParams>(load_field(powers, i & ((1ull << h) - 1)), load_field(powers, (1ull << h) + (i >> h)));
+}
+
+// What the first pass multiplies each element it reads by, so that it takes no pass of its own:
+// `scale`, where not null, is the inverse transform's 1/n; `powers`, where not null, the two
+// tables of a coset transform's g^i (coset_power, with h = powers_bits).
 template <int K>
-__device__ __forceinline__ void ntt_bit_reverse_pass(u32 *data, const u32 *twiddles, u32 log_n, const u32 *scale) {
+__device__ __forceinline__ void ntt_bit_reverse_pass(u32 *data, const u32 *twiddles, u32 log_n, const u32 *scale, const u32 *powers,
+                                                     u32 powers_bits) {
     if (log_n - K > 8 && blockIdx.x > reverse_bits(blockIdx.x, log_n - 10)) return;  // the whole block
     u64 m;
     bool active = first_pass_group(log_n, K, &m);
     Field x[1 << K];
     if (active) {
 #pragma unroll
-        for (int j = 0; j < (1 << K); j++) x[j] = load_field(data, __brevll((m << K) | j) >> (64 - log_n));
-        if (scale) {
-            Field factor = load_field(scale, 0);
-#pragma unroll
-            for (int j = 0; j < (1 << K); j++) x[j] = f_mul<FrParams>(x[j], factor);
+        for (int j = 0; j < (1 << K); j++) {
+            u64 i = __brevll((m << K) | j) >> (64 - log_n);
+            x[j] = load_field(data, i);
+            if (scale || powers) x[j] = f_mul<FrParams>(x[j], scale ? load_field(scale, 0) : coset_power(powers, powers_bits, i));
         }
         radix_butterflies<K, true>(x, twiddles, log_n, 0, 0);
     }
@@ -153,14 +159,17 @@ extern "C" __global__ void __launch_bounds__(256, NTT_PASS_MIN_BLOCKS) fr_ntt_pa
     ntt_pass<3>(data, twiddles, log_n, s);
 }
 // The first pass (stages 0..K−1 on bit-reversed reads): K = 3 from 2^3 elements on, K = log n below.
-extern "C" __global__ void __launch_bounds__(256) fr_ntt_bit_reverse_pass1(u32 *data, const u32 *twiddles, u32 log_n, const u32 *scale) {
-    ntt_bit_reverse_pass<1>(data, twiddles, log_n, scale);
+extern "C" __global__ void __launch_bounds__(256) fr_ntt_bit_reverse_pass1(u32 *data, const u32 *twiddles, u32 log_n, const u32 *scale,
+                                                                  const u32 *powers, u32 powers_bits) {
+    ntt_bit_reverse_pass<1>(data, twiddles, log_n, scale, powers, powers_bits);
 }
-extern "C" __global__ void __launch_bounds__(256) fr_ntt_bit_reverse_pass2(u32 *data, const u32 *twiddles, u32 log_n, const u32 *scale) {
-    ntt_bit_reverse_pass<2>(data, twiddles, log_n, scale);
+extern "C" __global__ void __launch_bounds__(256) fr_ntt_bit_reverse_pass2(u32 *data, const u32 *twiddles, u32 log_n, const u32 *scale,
+                                                                  const u32 *powers, u32 powers_bits) {
+    ntt_bit_reverse_pass<2>(data, twiddles, log_n, scale, powers, powers_bits);
 }
-extern "C" __global__ void __launch_bounds__(256, NTT_PASS_MIN_BLOCKS) fr_ntt_bit_reverse_pass3(u32 *data, const u32 *twiddles, u32 log_n, const u32 *scale) {
-    ntt_bit_reverse_pass<3>(data, twiddles, log_n, scale);
+extern "C" __global__ void __launch_bounds__(256, NTT_PASS_MIN_BLOCKS) fr_ntt_bit_reverse_pass3(u32 *data, const u32 *twiddles, u32 log_n, const u32 *scale,
+                                                                  const u32 *powers, u32 powers_bits) {
+    ntt_bit_reverse_pass<3>(data, twiddles, log_n, scale, powers, powers_bits);
 }
 
 // Tiled pass: stages s .. s+k−1 through shared memory, so that a 2^24 transform reads and writes
@@ -239,7 +248,7 @@ extern "C" __global__ void fr_fill_powers(u32 *data, u64 n, const u32 *base_in, 
     }
 }
 
-// data[i] *= base^i for i < n (the coset shift before a forward transform).
+// data[i] *= base^i for i < n (the coset shift before a transform in tiled passes).
 extern "C" __global__ void fr_scale_by_powers(u32 *data, u64 n, const u32 *base_in) {
     u64 start = ((u64)blockIdx.x * blockDim.x + threadIdx.x) * POWERS_CHUNK;
     if (start >= n) return;

@@ -21,13 +21,13 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Instant;
 
 use halo2curves::bn256::{Fq, Fr};
-use halo2curves::ff::{Field, PrimeField};
+use halo2curves::ff::PrimeField;
 use halo2curves::serde::SerdeObject;
 use wgpu::util::DeviceExt;
 
 pub use msm::WgpuBases;
 
-use crate::backend::{log_size, ntt_first_pass_blocks, ntt_passes, ntt_tiles_requested, powers, root_of_unity, KernelTime, NttBackend, NttPass, Transform, TwiddleTables, BIT_REVERSE_TILE_BITS, NTT_FIRST_PASS_THREADS, NTT_TILE_LOG, NTT_TILE_THREADS};
+use crate::backend::{coset_power_tables, log_size, ntt_first_pass_blocks, ntt_passes, ntt_tiles_requested, powers, root_of_unity, KernelTime, NttBackend, NttPass, Transform, TwiddleTables, BIT_REVERSE_TILE_BITS, NTT_FIRST_PASS_THREADS, NTT_TILE_LOG, NTT_TILE_THREADS};
 use crate::layout::{check_layout, montgomery_constants, words, words_mut};
 use crate::pippenger::{CHUNK, SCAN_ITEMS, SCAN_THREADS, TABLE_BATCH};
 use crate::Error;
@@ -601,23 +601,25 @@ impl WgpuBackend {
         let log_n = log_size(values.len)?;
         let n = values.len as u32;
         let inverse = matches!(transform, Transform::Inverse);
-        // Coset powers g^i = g^(i mod 2^h)·(g^(2^h))^(i >> h): two tables of about √n entries.
-        let coset_bits = log_n.div_ceil(2);
         let passes = ntt_passes(log_n, self.ntt_tiles);
-        // The inverse's 1/n rides in a first pass that reads the elements; after the tiled bit
-        // reversal (or for n = 1) it is a dispatch of its own.
-        let scale_in_first_pass = inverse && matches!(passes.first(), Some(NttPass::BitReverseRegisters { .. }));
-        let params = |half: u32, stages: u32, scale_first: bool| vec![n, log_n, half, values.split as u32, coset_bits, stages, scale_first as u32, 0];
+        // 1/n or the coset powers ride in a first pass that reads the elements; with the tiled
+        // bit reversal first (or for n = 1) each is a dispatch of its own.
+        let in_first_pass = matches!(passes.first(), Some(NttPass::BitReverseRegisters { .. }));
+        let first_factor = match transform {
+            _ if !in_first_pass => 0,
+            Transform::Forward => 0,
+            Transform::Inverse => 1,
+            Transform::Coset(_) => 2,
+        };
+        let coset_powers = match transform {
+            Transform::Coset(g) => Some(coset_power_tables(g, log_n)),
+            _ => None,
+        };
+        let coset_bits = coset_powers.as_ref().map_or(0, |&(_, h)| h);
+        let params = |half: u32, stages: u32, factor: u32| vec![n, log_n, half, values.split as u32, coset_bits, stages, factor, 0];
         self.checked("ntt", || {
             let twiddles = self.twiddles(log_n, inverse)?;
-            let coset = match transform {
-                Transform::Coset(g) => {
-                    let mut table = powers(g, 1 << coset_bits);
-                    table.extend(powers(g.pow_vartime([1u64 << coset_bits]), 1 << (log_n - coset_bits)));
-                    Some(self.buffer_with("coset powers", words(&table))?)
-                }
-                _ => None,
-            };
+            let coset = coset_powers.map(|(table, _)| self.buffer_with("coset powers", words(&table))).transpose()?;
             let n_inv = inverse.then(|| self.buffer_with("1/n", words(&[Fr::from(n as u64).invert().unwrap()]))).transpose()?;
             let k = &self.gpu.ntt;
             // Every pass binds the same buffers (the kernels share one layout), so a transform
@@ -626,28 +628,28 @@ impl WgpuBackend {
             let buffers = vec![(1, &values.low), (2, &values.high), (3, twiddles.as_ref()), (4, factors)];
             let pass = |kernel, params: Vec<u32>, threads: u32, workgroup: u32| Dispatch { kernel, params, buffers: buffers.clone(), threads: threads as u64, workgroup };
             let mut dispatches = Vec::new();
-            if coset.is_some() {
-                dispatches.push(pass(&k.scale_by, params(0, 0, false), n, WORKGROUP));
+            if coset.is_some() && !in_first_pass {
+                dispatches.push(pass(&k.scale_by, params(0, 0, 0), n, WORKGROUP));
             }
             for &step in &passes {
                 match step {
                     NttPass::BitReverseRegisters { radix } => {
                         let threads = ntt_first_pass_blocks(log_n, radix) as u32 * NTT_FIRST_PASS_THREADS;
-                        dispatches.push(pass(&k.bit_reverse_pass, params(1, radix, scale_in_first_pass), threads, NTT_FIRST_PASS_THREADS));
+                        dispatches.push(pass(&k.bit_reverse_pass, params(1, radix, first_factor), threads, NTT_FIRST_PASS_THREADS));
                     }
                     NttPass::BitReverseTiles => {
                         let side = 1 << BIT_REVERSE_TILE_BITS;
-                        dispatches.push(pass(&self.ntt_tiles_kernels()?.bit_reverse, params(0, 0, false), n, side * side));
+                        dispatches.push(pass(&self.ntt_tiles_kernels()?.bit_reverse, params(0, 0, 0), n, side * side));
                     }
-                    NttPass::Registers { s, radix } => dispatches.push(pass(&k.butterfly_pass, params(1 << s, radix, false), n >> radix, WORKGROUP)),
+                    NttPass::Registers { s, radix } => dispatches.push(pass(&k.butterfly_pass, params(1 << s, radix, 0), n >> radix, WORKGROUP)),
                     NttPass::Tile { s, k: stages } => {
                         let threads = (n >> NTT_TILE_LOG) * NTT_TILE_THREADS;
-                        dispatches.push(pass(&self.ntt_tiles_kernels()?.pass, params(1 << s, stages, false), threads, NTT_TILE_THREADS));
+                        dispatches.push(pass(&self.ntt_tiles_kernels()?.pass, params(1 << s, stages, 0), threads, NTT_TILE_THREADS));
                     }
                 }
             }
-            if n_inv.is_some() && !scale_in_first_pass {
-                dispatches.push(pass(&k.scale, params(0, 0, false), n, WORKGROUP));
+            if n_inv.is_some() && !in_first_pass {
+                dispatches.push(pass(&k.scale, params(0, 0, 0), n, WORKGROUP));
             }
             let mut encoder = self.gpu.device.create_command_encoder(&Default::default());
             self.record(&mut encoder, &dispatches);

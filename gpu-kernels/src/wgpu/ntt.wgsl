@@ -4,18 +4,19 @@
 // values: the k butterfly stages (half = 1, 2, ..., n/2) in ⌈k/3⌉ passes of up to three stages
 // each, done in registers, the first (`bit_reverse_pass`) reading its elements in bit-reversed
 // order and the others (`butterfly_pass`) in place. The inverse uses inverse twiddles and 1/n,
-// multiplied in by the first pass (or by `scale` after tiled passes); the coset transform first multiplies
-// element i by g^i with `scale_by`. Twiddles: tw[i] = w^i for i < n/2, w a primitive n-th root
-// of unity; they stay on the device between transforms.
+// the coset transform multiplies element i by g^i; the first pass multiplies either in as it
+// reads (with tiled passes, `scale_by` before them and `scale` after them do). Twiddles:
+// tw[i] = w^i for i < n/2, w a primitive n-th root of unity; they stay on the device between
+// transforms.
 //
 // The values are split over two bindings, elements [0, split) in `low` and [split, n) in `high`
 // (split = n/2, or 1 when n = 1): at n = 2^26 one binding would need 2 GiB, more than Vulkan
 // drivers offer. The coset powers come from two short tables, g^i = g^(i mod 2^h)·(g^(2^h))^(i >> h)
 // with h = coset_bits: `factors` holds g^j for j < 2^h, then (g^(2^h))^m.
 
-// `scale_first`: the first pass multiplies every element it reads by factors[0] (the inverse's
-// 1/n, which then takes no dispatch of its own).
-struct Params { n: u32, log_n: u32, half: u32, split: u32, coset_bits: u32, stages: u32, scale_first: u32, _pad: u32 }
+// `first_factor`: what the first pass multiplies each element it reads by, so that it takes no
+// dispatch of its own: 0 nothing, 1 factors[0] (the inverse's 1/n), 2 the coset power g^i.
+struct Params { n: u32, log_n: u32, half: u32, split: u32, coset_bits: u32, stages: u32, first_factor: u32, _pad: u32 }
 
 @group(0) @binding(0) var<uniform> params: Params;
 @group(0) @binding(1) var<storage, read_write> low: array<vec4<u32>>;
@@ -48,6 +49,12 @@ fn load_twiddle(i: u32) -> Fr {
 
 fn load_factor(i: u32) -> Fr {
     return fr_from_halves(factors[2u * i], factors[2u * i + 1u]);
+}
+
+// g^i from the two coset tables in `factors`.
+fn coset_power(i: u32) -> Fr {
+    let h = params.coset_bits;
+    return fr_mul(load_factor(i & ((1u << h) - 1u)), load_factor((1u << h) + (i >> h)));
 }
 
 // Bit reversal in tiles (`fr_bit_reverse_tiles` of cuda/ntt.cu), for the tiled transforms
@@ -170,12 +177,14 @@ fn bit_reverse_pass(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgrou
     var x: array<Fr, 8>;
     if (has_group) {
         for (var j = 0u; j < 8u; j++) {
-            if (j < size) { x[j] = load_data(reverse_bits((m << r) | j, params.log_n)); }
-        }
-        if (params.scale_first == 1u) {
-            let factor = load_factor(0u);
-            for (var j = 0u; j < 8u; j++) {
-                if (j < size) { x[j] = fr_mul(x[j], factor); }
+            if (j < size) {
+                let i = reverse_bits((m << r) | j, params.log_n);
+                x[j] = load_data(i);
+                if (params.first_factor != 0u) {
+                    var factor: Fr;
+                    if (params.first_factor == 1u) { factor = load_factor(0u); } else { factor = coset_power(i); }
+                    x[j] = fr_mul(x[j], factor);
+                }
             }
         }
         butterflies(&x, r, 0u, 0u, true);
@@ -256,12 +265,10 @@ fn scale(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups)
     store_data(i, fr_mul(load_data(i), load_factor(0u)));
 }
 
-// data[i] *= g^i from the two coset tables.
+// data[i] *= g^i, before tiled passes.
 @compute @workgroup_size(64)
 fn scale_by(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
     let i = thread_index(gid, groups);
     if (i >= params.n) { return; }
-    let h = params.coset_bits;
-    let g = fr_mul(load_factor(i & ((1u << h) - 1u)), load_factor((1u << h) + (i >> h)));
-    store_data(i, fr_mul(load_data(i), g));
+    store_data(i, fr_mul(load_data(i), coset_power(i)));
 }

@@ -3,10 +3,13 @@
 // all as hexadecimal 32-bit words, for the Rust tests to compare with halo2curves.
 //
 //   arith F A[8] B[8]                      F = r (Fr) or q (Fq): prints a·b, a + b, a − b, a²
-//   ntt LOG_N KIND PASSES (PASS S K)*PASSES SHIFT[8] OMEGA[8] ONE[8] N_INV[8] VALUES[8n]
+//   ntt LOG_N KIND PASSES (PASS S K)*PASSES SHIFT[8] OMEGA[8] ONE[8] N_INV[8] [H POWERS] VALUES[8n]
 //                                          KIND 0 forward, 1 inverse, 2 coset (OMEGA is ω, or
-//                                          ω⁻¹ for the inverse); the passes as backend::ntt_passes
-//                                          plans them (PASS 0: fr_ntt_pass<K>; 1: fr_ntt_tile;
+//                                          ω⁻¹ for the inverse; a coset adds H and the two
+//                                          tables of its shift's powers,
+//                                          backend::coset_power_tables); the passes as
+//                                          backend::ntt_passes plans them (PASS 0:
+//                                          fr_ntt_pass<K>; 1: fr_ntt_tile;
 //                                          2: fr_ntt_bit_reverse_pass<K> in S blocks, as
 //                                          backend::ntt_first_pass_blocks counts them;
 //                                          3: fr_bit_reverse_tiles): prints the transformed values
@@ -54,12 +57,20 @@ static void ntt() {
     u32 log_n = word(), kind = word(), passes = word();
     std::vector<u32> plan = words(3 * passes);
     std::vector<u32> shift = words(8), omega = words(8), one = words(8), n_inv = words(8);
+    u32 h = 0;
+    std::vector<u32> powers;
+    if (kind == 2) {
+        h = word();
+        powers = words(8 * ((1ull << h) + (1ull << (log_n - h))));
+    }
     u64 n = 1ull << log_n;
     std::vector<u32> data = words(8 * n);
     u32 *d = data.data();
-    if (kind == 2) launch(blocks((n + 15) / 16, 256), 256, false, [&] { fr_scale_by_powers(d, n, shift.data()); });
-    // The inverse's 1/n goes into a first pass that reads the elements (CudaBackend::transform).
-    const u32 *scale = kind == 1 && passes > 0 && plan[0] == 2 ? n_inv.data() : nullptr;
+    // 1/n or the coset powers go into a first pass that reads the elements (CudaBackend::transform).
+    bool in_first_pass = passes > 0 && plan[0] == 2;
+    const u32 *scale = kind == 1 && in_first_pass ? n_inv.data() : nullptr;
+    const u32 *coset = kind == 2 && in_first_pass ? powers.data() : nullptr;
+    if (kind == 2 && !in_first_pass) launch(blocks((n + 15) / 16, 256), 256, false, [&] { fr_scale_by_powers(d, n, shift.data()); });
     if (log_n > 0) {
         u64 half = n / 2;
         std::vector<u32> table(8 * half);
@@ -76,15 +87,15 @@ static void ntt() {
             if (pass == 1) launch((unsigned)(n >> NTT_TILE_LOG), NTT_TILE_THREADS, true, [&] { fr_ntt_tile(d, t, log_n, s, k); });
             if (pass == 2)
                 launch(s, 256, true, [&] {
-                    if (k == 1) fr_ntt_bit_reverse_pass1(d, t, log_n, scale);
-                    if (k == 2) fr_ntt_bit_reverse_pass2(d, t, log_n, scale);
-                    if (k == 3) fr_ntt_bit_reverse_pass3(d, t, log_n, scale);
+                    if (k == 1) fr_ntt_bit_reverse_pass1(d, t, log_n, scale, coset, h);
+                    if (k == 2) fr_ntt_bit_reverse_pass2(d, t, log_n, scale, coset, h);
+                    if (k == 3) fr_ntt_bit_reverse_pass3(d, t, log_n, scale, coset, h);
                 });
             if (pass == 3)
                 launch(1u << (log_n - 2 * BITREV_Q), 1u << (2 * BITREV_Q), true, [&] { fr_bit_reverse_tiles(d, log_n); });
         }
     }
-    if (kind == 1 && !scale) launch(blocks(n, 256), 256, false, [&] { fr_scale(d, n, n_inv.data()); });
+    if (kind == 1 && !in_first_pass) launch(blocks(n, 256), 256, false, [&] { fr_scale(d, n, n_inv.data()); });
     print(d, data.size());
 }
 
