@@ -132,6 +132,14 @@ pub(crate) fn ntt_first_pass_blocks(log_n: u32, radix: u32) -> u64 {
     }
 }
 
+/// Whether a plan's first pass reads the elements itself (radix-8, on bit-reversed reads), so
+/// that it can multiply in the inverse's 1/n or the coset powers; after the tiled bit reversal
+/// (or for n = 1, no pass) those are passes of their own.
+#[cfg(any(feature = "cuda", feature = "wgpu"))]
+pub(crate) fn factors_in_first_pass(passes: &[NttPass]) -> bool {
+    matches!(passes.first(), Some(NttPass::BitReverseRegisters { .. }))
+}
+
 /// The passes of a 2^log_n transform on a GPU (none for n = 1): radix-8 passes in registers, the
 /// first on bit-reversed reads; or with `tiles`, the bit reversal in tiles and shared-memory
 /// tiles of 2^NTT_TILE_LOG elements: the first takes stages 0 .. NTT_TILE_LOG (contiguous

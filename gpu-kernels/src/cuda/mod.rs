@@ -24,7 +24,7 @@ use halo2curves::group::Group;
 
 pub use compile::{source, CACHE_DIR_ENV, NVRTC_OPTIONS_ENV};
 
-use crate::backend::{coset_power_tables, log_size, ntt_first_pass_blocks, ntt_passes, ntt_tiles_requested, root_of_unity, KernelTime, MsmBackend, NttBackend, NttPass, ResidentBases, Transform, TwiddleTables, BIT_REVERSE_TILE_BITS, NTT_FIRST_PASS_THREADS, NTT_TILE_LOG, NTT_TILE_THREADS};
+use crate::backend::{coset_power_tables, factors_in_first_pass, log_size, ntt_first_pass_blocks, ntt_passes, ntt_tiles_requested, root_of_unity, KernelTime, MsmBackend, NttBackend, NttPass, ResidentBases, Transform, TwiddleTables, BIT_REVERSE_TILE_BITS, NTT_FIRST_PASS_THREADS, NTT_TILE_LOG, NTT_TILE_THREADS};
 use crate::layout::{base_words, check_layout, words, words_mut, FIELD_WORDS, XYZZ_WORDS};
 use crate::pippenger::{base_tables, combine_groups, msm_plan, reduction_levels, BaseTables, MsmPlan, CHUNK, SCAN_BLOCK, SCAN_THREADS, TABLE_BATCH};
 use crate::Error;
@@ -301,24 +301,22 @@ impl CudaBackend {
         let data = &mut values.words;
         let inverse = matches!(transform, Transform::Inverse);
         let passes = ntt_passes(log_n, self.ntt_tiles);
-        // 1/n or the coset powers ride in a first pass that reads the elements; with the tiled
-        // bit reversal first (or for n = 1) each is a pass of its own.
-        let in_first_pass = matches!(passes.first(), Some(NttPass::BitReverseRegisters { .. }));
+        let in_first_pass = factors_in_first_pass(&passes);
         let n_inv = if inverse { Some(self.constants(&[Fr::from(n).invert().unwrap()])?) } else { None };
-        let mut coset_powers = None;
-        let mut coset_bits = 0u32;
-        if let Transform::Coset(shift) = transform {
-            if in_first_pass {
+        let (coset_powers, coset_bits) = match transform {
+            Transform::Coset(shift) if in_first_pass => {
                 let (table, h) = coset_power_tables(shift, log_n);
-                coset_powers = Some(self.constants(&table)?);
-                coset_bits = h;
-            } else {
+                (Some(self.constants(&table)?), h)
+            }
+            Transform::Coset(shift) => {
                 let shift = self.constants(&[shift])?;
                 let mut launch = device.launch(&k.scale_by_powers);
                 launch.arg(&mut *data).arg(&n).arg(&shift);
                 unsafe { launch.run(grid(n.div_ceil(16)), "coset shift") }?;
+                (None, 0u32)
             }
-        }
+            _ => (None, 0),
+        };
         let null = 0u64; // a null `const u32 *`
         if log_n > 0 {
             let twiddles = self.twiddles(log_n, inverse)?;

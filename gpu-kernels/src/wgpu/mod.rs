@@ -27,7 +27,7 @@ use wgpu::util::DeviceExt;
 
 pub use msm::WgpuBases;
 
-use crate::backend::{coset_power_tables, log_size, ntt_first_pass_blocks, ntt_passes, ntt_tiles_requested, powers, root_of_unity, KernelTime, NttBackend, NttPass, Transform, TwiddleTables, BIT_REVERSE_TILE_BITS, NTT_FIRST_PASS_THREADS, NTT_TILE_LOG, NTT_TILE_THREADS};
+use crate::backend::{coset_power_tables, factors_in_first_pass, log_size, ntt_first_pass_blocks, ntt_passes, ntt_tiles_requested, powers, root_of_unity, KernelTime, NttBackend, NttPass, Transform, TwiddleTables, BIT_REVERSE_TILE_BITS, NTT_FIRST_PASS_THREADS, NTT_TILE_LOG, NTT_TILE_THREADS};
 use crate::layout::{check_layout, montgomery_constants, words, words_mut};
 use crate::pippenger::{CHUNK, SCAN_ITEMS, SCAN_THREADS, TABLE_BATCH};
 use crate::Error;
@@ -602,14 +602,12 @@ impl WgpuBackend {
         let n = values.len as u32;
         let inverse = matches!(transform, Transform::Inverse);
         let passes = ntt_passes(log_n, self.ntt_tiles);
-        // 1/n or the coset powers ride in a first pass that reads the elements; with the tiled
-        // bit reversal first (or for n = 1) each is a dispatch of its own.
-        let in_first_pass = matches!(passes.first(), Some(NttPass::BitReverseRegisters { .. }));
+        let in_first_pass = factors_in_first_pass(&passes);
+        // ntt.wgsl's `first_factor`: nothing, 1/n, or the coset powers.
         let first_factor = match transform {
-            _ if !in_first_pass => 0,
-            Transform::Forward => 0,
-            Transform::Inverse => 1,
-            Transform::Coset(_) => 2,
+            Transform::Inverse if in_first_pass => 1,
+            Transform::Coset(_) if in_first_pass => 2,
+            _ => 0,
         };
         let coset_powers = match transform {
             Transform::Coset(g) => Some(coset_power_tables(g, log_n)),
