@@ -6,23 +6,35 @@
 // halo2curves, so the moduli are written in one place only; they are switch functions so that
 // fully unrolled loops see immediates.
 //
+// Values are reduced lazily: an element is any representative in [0, 2p), and only what leaves
+// the device (a transform's output, an MSM's sums, window tables) is made canonical (`f_canonical`).
+// Both moduli are below R/4 (p ≈ 0.19·2^256), which is what makes this work: a sum of two
+// values is below 4p < 2^256 and one conditional subtraction of 2p brings it back; a difference
+// that borrows gets 2p added; and the Montgomery product of two values below 2p is
+// (a·b + m·p)/R < p·(4p/R + 1) < 2p, so it needs no final subtraction at all (about 17 of a
+// product's 216 SASS instructions on sm_90, ~8%). A test for zero is then a test for 0 or p
+// (`f_is_zero_mod`); the identity's exact zeros (ZZ = 0, the affine (0, 0)) stay exact.
+//
 // Multiplication is CIOS Montgomery: each row adds a·b[i] and one reduction step. Both moduli are
-// below 2^254, so the running value never needs a tenth limb and a single conditional
-// subtraction ends the product. Additions, subtractions and that conditional subtraction are
-// PTX carry chains (`add.cc` / `sub.cc`), one instruction a limb, where C with 64-bit
-// intermediates took about four (sm_90: `f_add` 64 SASS instructions with its loads and store
-// instead of 96).
+// below 2^254, so the running value never needs a tenth limb: with inputs below 2p it stays
+// below 3p between rows, and below 3p·2^32 < 2^288 before each division by 2^32. Additions, subtractions and
+// conditional subtractions are PTX carry chains (`add.cc` / `sub.cc`), one instruction a limb,
+// where C with 64-bit intermediates took about four (sm_90: `f_add` 64 SASS instructions with its
+// loads and store instead of 96).
 
 struct Field { u32 v[8]; };
 
 // Compile-time description of one prime field.
+// p2(i) is limb i of 2p (constant-folded once loops are unrolled).
 struct FrParams {
     static __device__ __forceinline__ u32 p(int i) { return fr_p(i); }
+    static __device__ __forceinline__ u32 p2(int i) { return (fr_p(i) << 1) | (i > 0 ? fr_p(i - 1) >> 31 : 0); }
     static constexpr u32 inv = FR_INV;
     static __device__ __forceinline__ u32 one(int i) { return fr_one(i); }
 };
 struct FqParams {
     static __device__ __forceinline__ u32 p(int i) { return fq_p(i); }
+    static __device__ __forceinline__ u32 p2(int i) { return (fq_p(i) << 1) | (i > 0 ? fq_p(i - 1) >> 31 : 0); }
     static constexpr u32 inv = FQ_INV;
     static __device__ __forceinline__ u32 one(int i) { return fq_one(i); }
 };
@@ -41,6 +53,7 @@ template <class P> __device__ __forceinline__ Field f_one() {
     return r;
 }
 
+// Whether all limbs are zero: the exact zeros that encode the identity.
 __device__ __forceinline__ bool f_is_zero(const Field &a) {
     u32 acc = 0;
 #pragma unroll
@@ -48,11 +61,15 @@ __device__ __forceinline__ bool f_is_zero(const Field &a) {
     return acc == 0;
 }
 
-__device__ __forceinline__ bool f_eq(const Field &a, const Field &b) {
-    u32 acc = 0;
+// Whether a value in [0, 2p) is 0 mod p: 0 or p.
+template <class P> __device__ __forceinline__ bool f_is_zero_mod(const Field &a) {
+    u32 zero = 0, p = 0;
 #pragma unroll
-    for (int i = 0; i < 8; i++) acc |= a.v[i] ^ b.v[i];
-    return acc == 0;
+    for (int i = 0; i < 8; i++) {
+        zero |= a.v[i];
+        p |= a.v[i] ^ P::p(i);
+    }
+    return zero == 0 || p == 0;
 }
 
 // 32-bit operations on the carry flag (PTX `.cc`; after a subtraction the flag is the borrow).
@@ -108,22 +125,25 @@ static inline u32 subc_cc(u32 a, u32 b) { return set_borrow((u64)a - b - carry_f
 static inline u32 subc(u32 a, u32 b) { return a - b - carry_flag; }
 #endif
 
-// r − p if r ≥ p, else r (r < 2p).
-template <class P> __device__ __forceinline__ Field f_reduce_once(const Field &r) {
+// r − m if r ≥ m, else r, where m is p (TWICE = false) or 2p.
+template <class P, bool TWICE> __device__ __forceinline__ Field f_reduce_once(const Field &r) {
     Field s;
-    s.v[0] = sub_cc(r.v[0], P::p(0));
+    s.v[0] = sub_cc(r.v[0], TWICE ? P::p2(0) : P::p(0));
 #pragma unroll
-    for (int i = 1; i < 8; i++) s.v[i] = subc_cc(r.v[i], P::p(i));
-    return subc(0, 0) ? r : s;  // the borrow out: r < p
+    for (int i = 1; i < 8; i++) s.v[i] = subc_cc(r.v[i], TWICE ? P::p2(i) : P::p(i));
+    return subc(0, 0) ? r : s;  // the borrow out: r < m
 }
+
+// The canonical representative, in [0, p), of a value in [0, 2p).
+template <class P> __device__ __forceinline__ Field f_canonical(const Field &a) { return f_reduce_once<P, false>(a); }
 
 template <class P> __device__ __forceinline__ Field f_add(const Field &a, const Field &b) {
     Field r;
     r.v[0] = add_cc(a.v[0], b.v[0]);
 #pragma unroll
     for (int i = 1; i < 7; i++) r.v[i] = addc_cc(a.v[i], b.v[i]);
-    r.v[7] = addc(a.v[7], b.v[7]);  // a + b < 2p < 2^256: no carry out
-    return f_reduce_once<P>(r);
+    r.v[7] = addc(a.v[7], b.v[7]);  // a + b < 4p < 2^256: no carry out
+    return f_reduce_once<P, true>(r);
 }
 
 template <class P> __device__ __forceinline__ Field f_sub(const Field &a, const Field &b) {
@@ -131,23 +151,23 @@ template <class P> __device__ __forceinline__ Field f_sub(const Field &a, const 
     r.v[0] = sub_cc(a.v[0], b.v[0]);
 #pragma unroll
     for (int i = 1; i < 8; i++) r.v[i] = subc_cc(a.v[i], b.v[i]);
-    u32 wrapped = subc(0, 0);  // all ones where a < b: add p back
-    r.v[0] = add_cc(r.v[0], P::p(0) & wrapped);
+    u32 wrapped = subc(0, 0);  // all ones where a < b: add 2p back
+    r.v[0] = add_cc(r.v[0], P::p2(0) & wrapped);
 #pragma unroll
-    for (int i = 1; i < 7; i++) r.v[i] = addc_cc(r.v[i], P::p(i) & wrapped);
-    r.v[7] = addc(r.v[7], P::p(7) & wrapped);
+    for (int i = 1; i < 7; i++) r.v[i] = addc_cc(r.v[i], P::p2(i) & wrapped);
+    r.v[7] = addc(r.v[7], P::p2(7) & wrapped);
     return r;
 }
 
-template <class P> __device__ __forceinline__ Field f_neg(const Field &a) {
-    return f_is_zero(a) ? a : f_sub<P>(f_zero<P>(), a);
-}
+// −a; 0 stays 0 (no borrow), as the identity's y must.
+template <class P> __device__ __forceinline__ Field f_neg(const Field &a) { return f_sub<P>(f_zero<P>(), a); }
 
 // Multiplication: `FIELD_MUL_PTX` picks between two forms of the same CIOS product, a tuning
 // knob until both are timed on a GPU (`ZKML_NVRTC_OPTIONS=-DFIELD_MUL_PTX=0`):
 // - 1 (default): PTX carry chains (`mad.lo.cc` / `madc.hi.cc`) in two independent chains per
 //   row (`f_mul_chains`); ptxas fuses each lo/hi pair into one IMAD.WIDE.U32.X, so a product
-//   is 216 SASS instructions on sm_90 with its loads and store (`fr_scale`);
+//   is 216 SASS instructions on sm_90 with its loads, store and a canonical subtraction
+//   (`fr_scale`);
 // - 0: C with 64-bit accumulators; every 32 × 32-bit product costs one IMAD.WIDE and about
 //   three additions and moves (520 instructions).
 #ifndef FIELD_MUL_PTX
@@ -185,7 +205,7 @@ template <class P> __device__ __forceinline__ Field f_mul_wide(const Field &a, c
     Field r;
 #pragma unroll
     for (int i = 0; i < 8; i++) r.v[i] = t[i];
-    return f_reduce_once<P>(r);
+    return r;  // below 2p: no final subtraction (see the top of this file)
 }
 
 // acc += Σ_k x[off + 2k]·y·2^{64k}: the products of every other limb of x tile the eight words of
@@ -256,7 +276,7 @@ template <class P> __device__ __forceinline__ Field f_mul_chains(const Field &x,
 #pragma unroll
     for (int k = 1; k < 7; k++) r.v[k] = addc_cc(e[k], o[k + 1]);
     r.v[7] = addc(e[7], 0);
-    return f_reduce_once<P>(r);
+    return r;  // below 2p: no final subtraction
 }
 
 template <class P> __device__ __forceinline__ Field f_mul(const Field &a, const Field &b) {
@@ -376,8 +396,8 @@ __device__ __forceinline__ Xyzz xyzz_add_affine(const Xyzz &p, const Affine &q) 
     Field s2 = f_mul<Q>(q.y, p.zzz);
     Field pp_ = f_sub<Q>(u2, p.x);
     Field r_ = f_sub<Q>(s2, p.y);
-    if (f_is_zero(pp_)) {
-        if (f_is_zero(r_)) return xyzz_dbl(xyzz_from_affine(q));
+    if (f_is_zero_mod<Q>(pp_)) {
+        if (f_is_zero_mod<Q>(r_)) return xyzz_dbl(xyzz_from_affine(q));
         return xyzz_identity();
     }
     Field pp = f_sqr<Q>(pp_);
@@ -401,8 +421,8 @@ __device__ __forceinline__ Xyzz xyzz_add(const Xyzz &p, const Xyzz &q) {
     Field s2 = f_mul<Q>(q.y, p.zzz);
     Field pp_ = f_sub<Q>(u2, u1);
     Field r_ = f_sub<Q>(s2, s1);
-    if (f_is_zero(pp_)) {
-        if (f_is_zero(r_)) return xyzz_dbl(p);
+    if (f_is_zero_mod<Q>(pp_)) {
+        if (f_is_zero_mod<Q>(r_)) return xyzz_dbl(p);
         return xyzz_identity();
     }
     Field pp = f_sqr<Q>(pp_);
@@ -413,6 +433,17 @@ __device__ __forceinline__ Xyzz xyzz_add(const Xyzz &p, const Xyzz &q) {
     r.y = f_sub<Q>(f_mul<Q>(r_, f_sub<Q>(qq, r.x)), f_mul<Q>(s1, ppp));
     r.zz = f_mul<Q>(f_mul<Q>(p.zz, q.zz), pp);
     r.zzz = f_mul<Q>(f_mul<Q>(p.zzz, q.zzz), ppp);
+    return r;
+}
+
+// Canonical coordinates, for points the host reads.
+__device__ __forceinline__ Xyzz xyzz_canonical(const Xyzz &p) {
+    typedef FqParams Q;
+    Xyzz r;
+    r.x = f_canonical<Q>(p.x);
+    r.y = f_canonical<Q>(p.y);
+    r.zz = f_canonical<Q>(p.zz);
+    r.zzz = f_canonical<Q>(p.zzz);
     return r;
 }
 

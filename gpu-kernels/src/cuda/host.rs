@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use std::process::Command;
 
 use halo2curves::bn256::{Fq, Fr, G1Affine};
-use halo2curves::ff::Field;
+use halo2curves::ff::{Field, PrimeField};
 use halo2curves::group::Curve;
 use halo2curves::serde::SerdeObject;
 use rand::{Rng, SeedableRng};
@@ -19,7 +19,7 @@ use rand_chacha::ChaCha20Rng;
 use crate::backend::tests::{msm_inputs, naive_msm};
 use crate::backend::{coset_power_tables, ntt_first_pass_blocks, ntt_passes, root_of_unity, NttBackend, NttPass, NTT_TILE_LOG};
 use crate::cpu::CpuBackend;
-use crate::layout::base_words;
+use crate::layout::{base_words, montgomery_constants};
 use crate::pippenger::{combine_groups, msm_plan, reduction_levels, BaseTables, MsmPlan};
 
 const HOST: &str = include_str!("host/cuda_host.h");
@@ -92,24 +92,64 @@ fn from_words<F: SerdeObject>(words: &[u32]) -> F {
     F::from_raw_bytes_unchecked(&bytes)
 }
 
-/// `arith` commands for `a·b, a + b, a − b, a²` over `F`, and what halo2curves gives.
-fn arith_cases<F: Field + SerdeObject>(tag: char, rng: &mut ChaCha20Rng, input: &mut String, expected: &mut Vec<Vec<u32>>) {
-    let mut values: Vec<F> = vec![F::ZERO, F::ONE, -F::ONE, -F::ONE.double()];
-    values.extend((0..60).map(|_| F::random(&mut *rng)));
-    for (i, &a) in values.iter().enumerate() {
-        for b in [values[(i * 7 + 3) % values.len()], -F::ONE, F::random(&mut *rng)] {
-            input.push_str(&format!("arith {tag}"));
-            push_words(input, &raw_words(&a));
-            push_words(input, &raw_words(&b));
-            input.push('\n');
-            expected.extend([a * b, a + b, a - b, a.square()].iter().map(raw_words));
+/// `x + y` on 8-word little-endian integers (no carry out: the sums here are below 2^256).
+fn add_words(x: &[u32], y: &[u32]) -> Vec<u32> {
+    let mut carry = 0u64;
+    x.iter().zip(y).map(|(&a, &b)| {
+        let sum = a as u64 + b as u64 + carry;
+        carry = sum >> 32;
+        sum as u32
+    }).collect()
+}
+
+/// One `arith` command: its inputs, and what halo2curves gives for `a·b, a + b, a − b, a²`.
+struct ArithCase {
+    line: String,
+    modulus: [u32; 8],
+    want: [Vec<u32>; 4],
+}
+
+impl ArithCase {
+    /// Checks the driver's 8 lines for this case: each result as the kernels leave it, in
+    /// [0, 2p) and equal to halo2curves' mod p, then its canonical form, equal to it.
+    fn check(&self, got: &[Vec<u32>], form: u32) {
+        let below = |x: &[u32], y: &[u32]| x.iter().rev().cmp(y.iter().rev()).is_lt();
+        let twice = add_words(&self.modulus, &self.modulus);
+        for (k, want) in self.want.iter().enumerate() {
+            let (lazy, canonical) = (&got[k], &got[4 + k]);
+            let op = ["a·b", "a + b", "a − b", "a²"][k];
+            assert!(below(lazy, &twice), "FIELD_MUL_PTX={form}: {op} = {lazy:x?} is not below 2p ({})", self.line);
+            assert!(lazy == want || *lazy == add_words(want, &self.modulus), "FIELD_MUL_PTX={form}: {op} ({})", self.line);
+            assert_eq!(canonical, want, "FIELD_MUL_PTX={form}: canonical {op} ({})", self.line);
         }
     }
 }
 
+/// `arith` cases over `F`: the edge cases 0, 1, p − 1, p − 2 and random values, each given to the
+/// kernels either canonical or as its other representative in [0, 2p), `a + p`, at random.
+fn arith_cases<F: Field + SerdeObject + PrimeField>(tag: char, rng: &mut ChaCha20Rng) -> Vec<ArithCase> {
+    let modulus = montgomery_constants::<F>().modulus;
+    let mut values: Vec<F> = vec![F::ZERO, F::ONE, -F::ONE, -F::ONE.double()];
+    values.extend((0..60).map(|_| F::random(&mut *rng)));
+    let mut cases = Vec::new();
+    for (i, &a) in values.iter().enumerate() {
+        for b in [values[(i * 7 + 3) % values.len()], -F::ONE, F::random(&mut *rng)] {
+            let mut line = format!("arith {tag}");
+            for x in [a, b] {
+                let words = raw_words(&x);
+                push_words(&mut line, &if rng.gen() { add_words(&words, &modulus) } else { words });
+            }
+            let want = [a * b, a + b, a - b, a.square()].map(|x| raw_words(&x));
+            cases.push(ArithCase { line, modulus, want });
+        }
+    }
+    cases
+}
+
 /// In both forms of the field multiplication, on fresh random inputs: multiplication, squaring,
 /// addition and subtraction of `bn254.cuh` in both fields against halo2curves (with the edge
-/// cases 0, 1, p − 1, p − 2); the NTT kernels (forward, inverse, coset; 2^0 to 2^13 in radix-8
+/// cases 0, 1, p − 1, p − 2, on inputs in [0, 2p) as the kernels keep them; results in [0, 2p)
+/// and canonical); the NTT kernels (forward, inverse, coset; 2^0 to 2^13 in radix-8
 /// passes, every radix, the first pass's reads in bit-reversed order from one block up to 2^11
 /// and from blocks of paired middle bits above; 2^10 to 2^13 in tiled passes, with the tiled
 /// bit reversal) against the
@@ -120,9 +160,9 @@ fn arith_cases<F: Field + SerdeObject>(tag: char, rng: &mut ChaCha20Rng, input: 
 #[test]
 fn cuda_kernels_on_the_host() {
     let mut rng = ChaCha20Rng::from_entropy();
-    let (mut arith_input, mut arith_expected) = (String::new(), Vec::new());
-    arith_cases::<Fr>('r', &mut rng, &mut arith_input, &mut arith_expected);
-    arith_cases::<Fq>('q', &mut rng, &mut arith_input, &mut arith_expected);
+    let mut arith = arith_cases::<Fr>('r', &mut rng);
+    arith.extend(arith_cases::<Fq>('q', &mut rng));
+    let arith_input: String = arith.iter().map(|case| format!("{}\n", case.line)).collect();
 
     let mut input = String::new();
     let mut ntt_cases = Vec::new();
@@ -221,9 +261,9 @@ fn cuda_kernels_on_the_host() {
     for form in [0, 1] {
         let Some(driver) = Driver::build(form) else { return };
         let got = driver.run(&arith_input);
-        assert_eq!(got.len(), arith_expected.len(), "FIELD_MUL_PTX={form}: one line per result");
-        for (i, (got, want)) in got.iter().zip(&arith_expected).enumerate() {
-            assert_eq!(got, want, "FIELD_MUL_PTX={form}, result {i} (case: {})", arith_input.lines().nth(i / 4).unwrap());
+        assert_eq!(got.len(), 8 * arith.len(), "FIELD_MUL_PTX={form}: eight lines per case");
+        for (case, got) in arith.iter().zip(got.chunks(8)) {
+            case.check(got, form);
         }
 
         let got = driver.run(&input);

@@ -320,7 +320,10 @@ impl CudaBackend {
         let null = 0u64; // a null `const u32 *`
         if log_n > 0 {
             let twiddles = self.twiddles(log_n, inverse)?;
-            for pass in passes {
+            let last_pass = passes.len() - 1;
+            for (i, pass) in passes.into_iter().enumerate() {
+                // The last pass stores canonical values; those before it leave them in [0, 2p).
+                let last = (i == last_pass) as u32;
                 match pass {
                     NttPass::BitReverseRegisters { radix } => {
                         let mut launch = device.launch(&k.ntt_bit_reverse_pass[radix as usize - 1]);
@@ -333,7 +336,7 @@ impl CudaBackend {
                             Some(table) => launch.arg(table),
                             None => launch.arg(&null),
                         };
-                        launch.arg(&coset_bits);
+                        launch.arg(&coset_bits).arg(&last);
                         let threads = ntt_first_pass_blocks(log_n, radix) * NTT_FIRST_PASS_THREADS as u64;
                         unsafe { launch.run(grid_of_blocks(threads, NTT_FIRST_PASS_THREADS), "butterflies") }?;
                     }
@@ -345,12 +348,12 @@ impl CudaBackend {
                     }
                     NttPass::Registers { s, radix } => {
                         let mut launch = device.launch(&k.ntt_pass[radix as usize - 1]);
-                        launch.arg(&mut *data).arg(twiddles.as_ref()).arg(&log_n).arg(&s);
+                        launch.arg(&mut *data).arg(twiddles.as_ref()).arg(&log_n).arg(&s).arg(&last);
                         unsafe { launch.run(grid(n >> radix), "butterflies") }?;
                     }
                     NttPass::Tile { s, k: stages } => {
                         let mut launch = device.launch(&k.ntt_tile);
-                        launch.arg(&mut *data).arg(twiddles.as_ref()).arg(&log_n).arg(&s).arg(&stages);
+                        launch.arg(&mut *data).arg(twiddles.as_ref()).arg(&log_n).arg(&s).arg(&stages).arg(&last);
                         let tiles = n >> NTT_TILE_LOG;
                         unsafe { launch.run(grid_of_blocks(tiles * NTT_TILE_THREADS as u64, NTT_TILE_THREADS), "butterflies") }?;
                     }

@@ -38,7 +38,8 @@ __device__ __forceinline__ int signed_digit(const u32 *s, u32 c, u32 w, u32 *car
     return (int)raw;
 }
 
-// Scalars arrive in Montgomery form; digits need the canonical integer (multiply by 1).
+// Scalars arrive in Montgomery form; digits need the canonical integer (multiply by 1: for s < p
+// the product (s + m·p)/R is below (p + (R − 1)·p)/R = p, canonical without a subtraction).
 __device__ __forceinline__ void canonical_scalar(const u32 *scalars, u64 i, u32 out[8]) {
     Field one;
 #pragma unroll
@@ -85,8 +86,8 @@ extern "C" __global__ void msm_table(u32 *tables, u64 len, u32 c, u32 j) {
             a.x = f_zero<Q>();
             a.y = f_zero<Q>();
         } else {
-            a.y = f_mul<Q>(a.y, zzz_inv);
-            a.x = f_mul<Q>(a.x, f_sqr<Q>(f_mul<Q>(zz[k], zzz_inv)));
+            a.y = f_canonical<Q>(f_mul<Q>(a.y, zzz_inv));
+            a.x = f_canonical<Q>(f_mul<Q>(a.x, f_sqr<Q>(f_mul<Q>(zz[k], zzz_inv))));
         }
         store_affine(tables, to + k, a);
     }
@@ -287,7 +288,8 @@ extern "C" __global__ void msm_reduce_level(const u32 *buckets, const u32 *count
             acc = xyzz_add(acc, load_xyzz(levels, input_at + pair));
         }
     }
-    store_xyzz(levels, output_at + id, acc);
+    // Canonical: the last level's T are what the host reads.
+    store_xyzz(levels, output_at + id, xyzz_canonical(acc));
     if (segments > 1) {
         for (u32 m = 1; m < len; m <<= 1) running = xyzz_dbl(running);
         store_xyzz(levels, output_at + (u64)segments * windows + id, running);

@@ -10,6 +10,9 @@
 // Stage t pairs index i (bit t clear) with i + 2^t, twiddle ω_n^{(i mod 2^t)·n/2^{t+1}}, read
 // from a resident table of ω^j for j < n/2 (ω^{-1} for the inverse); a thread loads each of a
 // stage's distinct twiddles once (1 + 2 + 4 loads per radix-8 pass, not 3·4).
+//
+// Between passes the elements stay in [0, 2p) (bn254.cuh); the pass the host marks `last` stores
+// them canonical, as do the scaling kernels.
 
 // Bit reversal in tiles, for the tiled transforms (n = 2^N, N ≥ 2·BITREV_Q): write an index as
 // (a, b, c) = a·2^{N−q} + b·2^q + c with a, c < 2^q, q = BITREV_Q; it moves to (rev c, rev b,
@@ -71,8 +74,11 @@ __device__ __forceinline__ void radix_butterflies(Field x[1 << K], const u32 *tw
     }
 }
 
+// Element x of a pass's output: canonical after the last pass.
+__device__ __forceinline__ Field pass_output(const Field &x, u32 last) { return last ? f_canonical<FrParams>(x) : x; }
+
 template <int K>
-__device__ __forceinline__ void ntt_pass(u32 *data, const u32 *twiddles, u32 log_n, u32 s) {
+__device__ __forceinline__ void ntt_pass(u32 *data, const u32 *twiddles, u32 log_n, u32 s, u32 last) {
     u64 groups = 1ull << (log_n - K);
     u64 g = (u64)blockIdx.x * blockDim.x + threadIdx.x;
     if (g >= groups) return;
@@ -83,7 +89,7 @@ __device__ __forceinline__ void ntt_pass(u32 *data, const u32 *twiddles, u32 log
     for (int j = 0; j < (1 << K); j++) x[j] = load_field(data, base + ((u64)j << s));
     radix_butterflies<K, false>(x, twiddles, log_n, s, low);
 #pragma unroll
-    for (int j = 0; j < (1 << K); j++) store_field(data, base + ((u64)j << s), x[j]);
+    for (int j = 0; j < (1 << K); j++) store_field(data, base + ((u64)j << s), pass_output(x[j], last));
 }
 
 // The first pass, stages 0..K−1, fused with the bit reversal: group m takes the elements
@@ -123,7 +129,7 @@ __device__ __forceinline__ Field coset_power(const u32 *powers, u32 h, u64 i) {
 // tables of a coset transform's g^i (coset_power, with h = powers_bits).
 template <int K>
 __device__ __forceinline__ void ntt_bit_reverse_pass(u32 *data, const u32 *twiddles, u32 log_n, const u32 *scale, const u32 *powers,
-                                                     u32 powers_bits) {
+                                                     u32 powers_bits, u32 last) {
     if (log_n - K > 8 && blockIdx.x > reverse_bits(blockIdx.x, log_n - 10)) return;  // the whole block
     u64 m;
     bool active = first_pass_group(log_n, K, &m);
@@ -140,7 +146,7 @@ __device__ __forceinline__ void ntt_bit_reverse_pass(u32 *data, const u32 *twidd
     __syncthreads();  // every read of the block done before any write
     if (active) {
 #pragma unroll
-        for (int j = 0; j < (1 << K); j++) store_field(data, (m << K) | j, x[j]);
+        for (int j = 0; j < (1 << K); j++) store_field(data, (m << K) | j, pass_output(x[j], last));
     }
 }
 
@@ -153,23 +159,28 @@ __device__ __forceinline__ void ntt_bit_reverse_pass(u32 *data, const u32 *twidd
 #define NTT_PASS_MIN_BLOCKS 2
 #endif
 
-extern "C" __global__ void fr_ntt_pass1(u32 *data, const u32 *twiddles, u32 log_n, u32 s) { ntt_pass<1>(data, twiddles, log_n, s); }
-extern "C" __global__ void fr_ntt_pass2(u32 *data, const u32 *twiddles, u32 log_n, u32 s) { ntt_pass<2>(data, twiddles, log_n, s); }
-extern "C" __global__ void __launch_bounds__(256, NTT_PASS_MIN_BLOCKS) fr_ntt_pass3(u32 *data, const u32 *twiddles, u32 log_n, u32 s) {
-    ntt_pass<3>(data, twiddles, log_n, s);
+extern "C" __global__ void fr_ntt_pass1(u32 *data, const u32 *twiddles, u32 log_n, u32 s, u32 last) {
+    ntt_pass<1>(data, twiddles, log_n, s, last);
+}
+extern "C" __global__ void fr_ntt_pass2(u32 *data, const u32 *twiddles, u32 log_n, u32 s, u32 last) {
+    ntt_pass<2>(data, twiddles, log_n, s, last);
+}
+extern "C" __global__ void __launch_bounds__(256, NTT_PASS_MIN_BLOCKS) fr_ntt_pass3(u32 *data, const u32 *twiddles, u32 log_n, u32 s,
+                                                                                  u32 last) {
+    ntt_pass<3>(data, twiddles, log_n, s, last);
 }
 // The first pass (stages 0..K−1 on bit-reversed reads): K = 3 from 2^3 elements on, K = log n below.
 extern "C" __global__ void __launch_bounds__(256) fr_ntt_bit_reverse_pass1(u32 *data, const u32 *twiddles, u32 log_n, const u32 *scale,
-                                                                  const u32 *powers, u32 powers_bits) {
-    ntt_bit_reverse_pass<1>(data, twiddles, log_n, scale, powers, powers_bits);
+                                                                  const u32 *powers, u32 powers_bits, u32 last) {
+    ntt_bit_reverse_pass<1>(data, twiddles, log_n, scale, powers, powers_bits, last);
 }
 extern "C" __global__ void __launch_bounds__(256) fr_ntt_bit_reverse_pass2(u32 *data, const u32 *twiddles, u32 log_n, const u32 *scale,
-                                                                  const u32 *powers, u32 powers_bits) {
-    ntt_bit_reverse_pass<2>(data, twiddles, log_n, scale, powers, powers_bits);
+                                                                  const u32 *powers, u32 powers_bits, u32 last) {
+    ntt_bit_reverse_pass<2>(data, twiddles, log_n, scale, powers, powers_bits, last);
 }
 extern "C" __global__ void __launch_bounds__(256, NTT_PASS_MIN_BLOCKS) fr_ntt_bit_reverse_pass3(u32 *data, const u32 *twiddles, u32 log_n, const u32 *scale,
-                                                                  const u32 *powers, u32 powers_bits) {
-    ntt_bit_reverse_pass<3>(data, twiddles, log_n, scale, powers, powers_bits);
+                                                                  const u32 *powers, u32 powers_bits, u32 last) {
+    ntt_bit_reverse_pass<3>(data, twiddles, log_n, scale, powers, powers_bits, last);
 }
 
 // Tiled pass: stages s .. s+k−1 through shared memory, so that a 2^24 transform reads and writes
@@ -205,7 +216,7 @@ __device__ __forceinline__ void tile_step(u32 (*tile)[1 << NTT_TILE_LOG], const 
 }
 
 extern "C" __global__ void __launch_bounds__(NTT_TILE_THREADS) fr_ntt_tile(u32 *data, const u32 *twiddles, u32 log_n, u32 s,
-                                                                          u32 k) {
+                                                                          u32 k, u32 last) {
     __shared__ u32 tile[8][1 << NTT_TILE_LOG];
     u32 l_bits = NTT_TILE_LOG - k;
     u64 runs = 1ull << (s - l_bits);
@@ -229,14 +240,15 @@ extern "C" __global__ void __launch_bounds__(NTT_TILE_THREADS) fr_ntt_tile(u32 *
         Field a;
 #pragma unroll
         for (int w = 0; w < 8; w++) a.v[w] = tile[w][e];
-        store_field(data, i, a);
+        store_field(data, i, pass_output(a, last));
     }
 }
 
 // Elements per thread of the power kernels: one exponentiation, then a multiplication each.
 #define POWERS_CHUNK 16
 
-// data[i] = factor · base^i for i < n (data is not read).
+// data[i] = factor · base^i for i < n (data is not read), in [0, 2p): the twiddles, read only by
+// the passes.
 extern "C" __global__ void fr_fill_powers(u32 *data, u64 n, const u32 *base_in, const u32 *factor_in) {
     u64 start = ((u64)blockIdx.x * blockDim.x + threadIdx.x) * POWERS_CHUNK;
     if (start >= n) return;
@@ -248,14 +260,15 @@ extern "C" __global__ void fr_fill_powers(u32 *data, u64 n, const u32 *base_in, 
     }
 }
 
-// data[i] *= base^i for i < n (the coset shift before a transform in tiled passes).
+// data[i] *= base^i for i < n (the coset shift before a transform in tiled passes; canonical, as
+// at n = 1 no pass follows).
 extern "C" __global__ void fr_scale_by_powers(u32 *data, u64 n, const u32 *base_in) {
     u64 start = ((u64)blockIdx.x * blockDim.x + threadIdx.x) * POWERS_CHUNK;
     if (start >= n) return;
     Field base = load_field(base_in, 0);
     Field cur = f_pow<FrParams>(base, start);
     for (u64 i = start; i < n && i < start + POWERS_CHUNK; i++) {
-        store_field(data, i, f_mul<FrParams>(load_field(data, i), cur));
+        store_field(data, i, f_canonical<FrParams>(f_mul<FrParams>(load_field(data, i), cur)));
         cur = f_mul<FrParams>(cur, base);
     }
 }
@@ -264,5 +277,5 @@ extern "C" __global__ void fr_scale_by_powers(u32 *data, u64 n, const u32 *base_
 extern "C" __global__ void fr_scale(u32 *data, u64 n, const u32 *factor_in) {
     u64 i = (u64)blockIdx.x * blockDim.x + threadIdx.x;
     if (i >= n) return;
-    store_field(data, i, f_mul<FrParams>(load_field(data, i), load_field(factor_in, 0)));
+    store_field(data, i, f_canonical<FrParams>(f_mul<FrParams>(load_field(data, i), load_field(factor_in, 0))));
 }

@@ -2,7 +2,8 @@
 // runs the kernels in the order the backend launches them (cuda/mod.rs) and prints the results,
 // all as hexadecimal 32-bit words, for the Rust tests to compare with halo2curves.
 //
-//   arith F A[8] B[8]                      F = r (Fr) or q (Fq): prints a·b, a + b, a − b, a²
+//   arith F A[8] B[8]                      F = r (Fr) or q (Fq), A and B in [0, 2p): prints a·b,
+//                                          a + b, a − b, a² as computed, then each canonical
 //   ntt LOG_N KIND PASSES (PASS S K)*PASSES SHIFT[8] OMEGA[8] ONE[8] N_INV[8] [H POWERS] VALUES[8n]
 //                                          KIND 0 forward, 1 inverse, 2 coset (OMEGA is ω, or
 //                                          ω⁻¹ for the inverse; a coset adds H and the two
@@ -45,9 +46,11 @@ static void print(const u32 *w, size_t n) {
     printf("\n");
 }
 
+// The results as the kernels leave them (in [0, 2p)), then canonical.
 template <class P> static void arith(const Field &a, const Field &b) {
     Field out[4] = {f_mul<P>(a, b), f_add<P>(a, b), f_sub<P>(a, b), f_sqr<P>(a)};
     for (auto &f : out) print(f.v, 8);
+    for (auto &f : out) print(f_canonical<P>(f).v, 8);
 }
 
 static unsigned blocks(u64 threads, unsigned block) { return threads == 0 ? 1 : (unsigned)((threads + block - 1) / block); }
@@ -77,19 +80,19 @@ static void ntt() {
         const u32 *t = table.data();
         launch(blocks((half + 15) / 16, 256), 256, false, [&] { fr_fill_powers(table.data(), half, omega.data(), one.data()); });
         for (u32 p = 0; p < passes; p++) {
-            u32 pass = plan[3 * p], s = plan[3 * p + 1], k = plan[3 * p + 2];
+            u32 pass = plan[3 * p], s = plan[3 * p + 1], k = plan[3 * p + 2], last = p + 1 == passes;
             if (pass == 0)
                 launch(blocks(n >> k, 256), 256, false, [&] {
-                    if (k == 1) fr_ntt_pass1(d, t, log_n, s);
-                    if (k == 2) fr_ntt_pass2(d, t, log_n, s);
-                    if (k == 3) fr_ntt_pass3(d, t, log_n, s);
+                    if (k == 1) fr_ntt_pass1(d, t, log_n, s, last);
+                    if (k == 2) fr_ntt_pass2(d, t, log_n, s, last);
+                    if (k == 3) fr_ntt_pass3(d, t, log_n, s, last);
                 });
-            if (pass == 1) launch((unsigned)(n >> NTT_TILE_LOG), NTT_TILE_THREADS, true, [&] { fr_ntt_tile(d, t, log_n, s, k); });
+            if (pass == 1) launch((unsigned)(n >> NTT_TILE_LOG), NTT_TILE_THREADS, true, [&] { fr_ntt_tile(d, t, log_n, s, k, last); });
             if (pass == 2)
                 launch(s, 256, true, [&] {
-                    if (k == 1) fr_ntt_bit_reverse_pass1(d, t, log_n, scale, coset, h);
-                    if (k == 2) fr_ntt_bit_reverse_pass2(d, t, log_n, scale, coset, h);
-                    if (k == 3) fr_ntt_bit_reverse_pass3(d, t, log_n, scale, coset, h);
+                    if (k == 1) fr_ntt_bit_reverse_pass1(d, t, log_n, scale, coset, h, last);
+                    if (k == 2) fr_ntt_bit_reverse_pass2(d, t, log_n, scale, coset, h, last);
+                    if (k == 3) fr_ntt_bit_reverse_pass3(d, t, log_n, scale, coset, h, last);
                 });
             if (pass == 3)
                 launch(1u << (log_n - 2 * BITREV_Q), 1u << (2 * BITREV_Q), true, [&] { fr_bit_reverse_tiles(d, log_n); });
