@@ -44,8 +44,8 @@ fn xyzz_add_affine(p: Xyzz, q: Affine) -> Xyzz {
     let s2 = fq_mul(q.y, p.zzz);
     let p_ = fq_sub(u2, p.x);
     let r = fq_sub(s2, p.y);
-    if (fq_is_zero(p_)) {
-        if (fq_is_zero(r)) { return xyzz_dbl(xyzz_from_affine(q)); }
+    if (fq_is_zero_mod(p_)) {
+        if (fq_is_zero_mod(r)) { return xyzz_dbl(xyzz_from_affine(q)); }
         return xyzz_identity();
     }
     let pp = fq_sqr(p_);
@@ -65,8 +65,8 @@ fn xyzz_add(p: Xyzz, q: Xyzz) -> Xyzz {
     let s2 = fq_mul(q.y, p.zzz);
     let p_ = fq_sub(u2, u1);
     let r = fq_sub(s2, s1);
-    if (fq_is_zero(p_)) {
-        if (fq_is_zero(r)) { return xyzz_dbl(p); }
+    if (fq_is_zero_mod(p_)) {
+        if (fq_is_zero_mod(r)) { return xyzz_dbl(p); }
         return xyzz_identity();
     }
     let pp = fq_sqr(p_);
@@ -75,6 +75,11 @@ fn xyzz_add(p: Xyzz, q: Xyzz) -> Xyzz {
     let x = fq_sub(fq_sub(fq_sqr(r), ppp), fq_dbl(qq));
     let y = fq_sub(fq_mul(r, fq_sub(qq, x)), fq_mul(s1, ppp));
     return Xyzz(x, y, fq_mul(fq_mul(p.zz, q.zz), pp), fq_mul(fq_mul(p.zzz, q.zzz), ppp));
+}
+
+// Canonical coordinates, for points the host reads.
+fn xyzz_canonical(p: Xyzz) -> Xyzz {
+    return Xyzz(fq_canonical(p.x), fq_canonical(p.y), fq_canonical(p.zz), fq_canonical(p.zzz));
 }
 
 // A point as storage holds it, eight 16-byte words (x, y, zz, zzz; two each), and back.

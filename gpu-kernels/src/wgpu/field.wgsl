@@ -5,6 +5,12 @@
 // `field_one` (R mod p), which it derives from halo2curves so that they cannot drift. The
 // Montgomery product (`field_mul`) comes from field_mul_u64.wgsl or field_mul_u32.wgsl, which
 // the host appends to this template, and the carry chains from int_u64.wgsl or int_u32.wgsl.
+//
+// Values are reduced lazily, as in cuda/bn254.cuh (whose header gives the bounds): any
+// representative in [0, 2p) (`field_modulus2` is 2p), canonical (`field_canonical`) only where
+// the host reads them. The product of two such values is below 2p without a final subtraction;
+// a sum loses 2p at most once, a difference that borrows gains 2p; a zero test is for 0 or p
+// (`field_is_zero_mod`), except for the identity's exact zeros.
 
 struct FIELD { l: array<u32, 8> }
 
@@ -21,12 +27,17 @@ fn field_sub_raw(a: FIELD, b: FIELD) -> FIELDDiff {
     return FIELDDiff(r, borrow);
 }
 
-// a, unless a >= p, then a - p.
-fn field_reduce_once(a: FIELD) -> FIELD {
-    let d = field_sub_raw(a, field_modulus);
+// a, unless a >= m, then a - m.
+fn field_reduce_once(a: FIELD, m: FIELD) -> FIELD {
+    let d = field_sub_raw(a, m);
     var r: FIELD;
     for (var i = 0u; i < 8u; i++) { r.l[i] = select(d.v.l[i], a.l[i], d.borrow != 0u); }
     return r;
+}
+
+// The canonical representative, in [0, p), of a value in [0, 2p).
+fn field_canonical(a: FIELD) -> FIELD {
+    return field_reduce_once(a, field_modulus);
 }
 
 // a + b modulo 2^256 (the carry out of the top limb is dropped).
@@ -54,10 +65,22 @@ fn field_high_half(a: FIELD) -> vec4<u32> {
     return vec4<u32>(a.l[4], a.l[5], a.l[6], a.l[7]);
 }
 
+// Whether all limbs are zero: the exact zeros that encode the identity.
 fn field_is_zero(a: FIELD) -> bool {
     var any = 0u;
     for (var i = 0u; i < 8u; i++) { any |= a.l[i]; }
     return any == 0u;
+}
+
+// Whether a value in [0, 2p) is 0 mod p: 0 or p.
+fn field_is_zero_mod(a: FIELD) -> bool {
+    var zero = 0u;
+    var p = 0u;
+    for (var i = 0u; i < 8u; i++) {
+        zero |= a.l[i];
+        p |= a.l[i] ^ field_modulus.l[i];
+    }
+    return zero == 0u || p == 0u;
 }
 
 fn field_zero() -> FIELD {
@@ -66,27 +89,27 @@ fn field_zero() -> FIELD {
     return r;
 }
 
-// a, b < p < 2^254, so the sum never carries out of 256 bits.
+// a, b < 2p < 2^255, so the sum never carries out of 256 bits.
 fn field_add(a: FIELD, b: FIELD) -> FIELD {
-    return field_reduce_once(field_add_raw(a, b));
+    return field_reduce_once(field_add_raw(a, b), field_modulus2);
 }
 
 fn field_dbl(a: FIELD) -> FIELD {
     return field_add(a, a);
 }
 
-// a - b, adding p back where it borrowed: a mask, not a branch, so that a warp's threads stay
+// a - b, adding 2p back where it borrowed: a mask, not a branch, so that a warp's threads stay
 // on one path.
 fn field_sub(a: FIELD, b: FIELD) -> FIELD {
     let d = field_sub_raw(a, b);
     var p: FIELD;
-    for (var i = 0u; i < 8u; i++) { p.l[i] = field_modulus.l[i] & d.borrow; }
+    for (var i = 0u; i < 8u; i++) { p.l[i] = field_modulus2.l[i] & d.borrow; }
     return field_add_raw(d.v, p);
 }
 
+// -a; 0 stays 0 (no borrow), as the identity's y must.
 fn field_neg(a: FIELD) -> FIELD {
-    if (field_is_zero(a)) { return a; }
-    return field_sub_raw(field_modulus, a).v;
+    return field_sub(field_zero(), a);
 }
 
 fn field_sqr(a: FIELD) -> FIELD {

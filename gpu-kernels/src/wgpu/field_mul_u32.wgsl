@@ -2,9 +2,10 @@
 // 64-bit integers: CIOS on the 32-bit limbs, each limb product from `mac` (int_u32.wgsl).
 // field_mul_u64.wgsl is the variant for devices with SHADER_INT64; the host appends one of them
 // to field.wgsl. Every loop here has literal bounds, so the host unrolls them (wgpu/unroll.rs)
-// and every limb index is a constant. The running value t stays below a + p < 2^255 after each
-// row, so t + a * b[i] and t + m * p fit nine limbs and the ninth limb (`top`) holds at most the
-// carry of one row: no tenth limb and no carry out of it.
+// and every limb index is a constant. The running value t stays below a + p < 3p < 2^256 after
+// each row (a < 2p), so t + a * b[i] and t + m * p fit nine limbs and the row's result, t
+// divided by 2^32, fits eight: the ninth limb (`top`) plus the last carry is its top limb, with
+// no tenth limb and no carry out.
 fn field_mul(a: FIELD, b: FIELD) -> FIELD {
     var t: array<u32, 8>;
     for (var i = 0u; i < 8u; i++) {
@@ -25,5 +26,5 @@ fn field_mul(a: FIELD, b: FIELD) -> FIELD {
     }
     var out: FIELD;
     for (var i = 0u; i < 8u; i++) { out.l[i] = t[i]; }
-    return field_reduce_once(out);
+    return out; // below 2p (field.wgsl): no final subtraction
 }

@@ -57,5 +57,5 @@ fn field_mul(a: FIELD, b: FIELD) -> FIELD {
     out.l[5] = (u32(t[6]) >> 10u) | (u32(t[7]) << 19u);
     out.l[6] = (u32(t[7]) >> 13u) | (u32(t[8]) << 16u);
     out.l[7] = u32(t[8] >> 16u);
-    return field_reduce_once(out);
+    return out; // below 2p (field.wgsl): no final subtraction
 }

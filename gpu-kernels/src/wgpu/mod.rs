@@ -49,10 +49,13 @@ const WORKGROUP: u32 = 64;
 fn field_wgsl<F: PrimeField + SerdeObject>(ty: &str, prefix: &str, int64: bool) -> String {
     let k = montgomery_constants::<F>();
     let limbs = |l: &[u32; 8]| l.iter().map(|w| format!("{w:#010x}u")).collect::<Vec<_>>().join(", ");
+    // 2p, the bound of the lazily reduced values (p < 2^254: no carry out).
+    let twice: [u32; 8] = std::array::from_fn(|i| (k.modulus[i] << 1) | if i > 0 { k.modulus[i - 1] >> 31 } else { 0 });
     let constants = format!(
-        "const field_modulus: FIELD = FIELD(array<u32, 8>({}));\nconst field_inv: u32 = {:#010x}u;\n\
-         const field_one: FIELD = FIELD(array<u32, 8>({}));\n",
+        "const field_modulus: FIELD = FIELD(array<u32, 8>({}));\nconst field_modulus2: FIELD = FIELD(array<u32, 8>({}));\n\
+         const field_inv: u32 = {:#010x}u;\nconst field_one: FIELD = FIELD(array<u32, 8>({}));\n",
         limbs(&k.modulus),
+        limbs(&twice),
         k.inv,
         limbs(&k.one)
     );
@@ -614,7 +617,8 @@ impl WgpuBackend {
             _ => None,
         };
         let coset_bits = coset_powers.as_ref().map_or(0, |&(_, h)| h);
-        let params = |half: u32, stages: u32, factor: u32| vec![n, log_n, half, values.split as u32, coset_bits, stages, factor, 0];
+        // ntt.wgsl's Params; `last` for the last pass, which stores canonical values.
+        let params = |half: u32, stages: u32, factor: u32, last: bool| vec![n, log_n, half, values.split as u32, coset_bits, stages, factor, last as u32];
         self.checked("ntt", || {
             let twiddles = self.twiddles(log_n, inverse)?;
             let coset = coset_powers.map(|(table, _)| self.buffer_with("coset powers", words(&table))).transpose()?;
@@ -627,27 +631,28 @@ impl WgpuBackend {
             let pass = |kernel, params: Vec<u32>, threads: u32, workgroup: u32| Dispatch { kernel, params, buffers: buffers.clone(), threads: threads as u64, workgroup };
             let mut dispatches = Vec::new();
             if coset.is_some() && !in_first_pass {
-                dispatches.push(pass(&k.scale_by, params(0, 0, 0), n, WORKGROUP));
+                dispatches.push(pass(&k.scale_by, params(0, 0, 0, false), n, WORKGROUP));
             }
-            for &step in &passes {
+            for (i, &step) in passes.iter().enumerate() {
+                let last = i + 1 == passes.len();
                 match step {
                     NttPass::BitReverseRegisters { radix } => {
                         let threads = ntt_first_pass_blocks(log_n, radix) as u32 * NTT_FIRST_PASS_THREADS;
-                        dispatches.push(pass(&k.bit_reverse_pass, params(1, radix, first_factor), threads, NTT_FIRST_PASS_THREADS));
+                        dispatches.push(pass(&k.bit_reverse_pass, params(1, radix, first_factor, last), threads, NTT_FIRST_PASS_THREADS));
                     }
                     NttPass::BitReverseTiles => {
                         let side = 1 << BIT_REVERSE_TILE_BITS;
-                        dispatches.push(pass(&self.ntt_tiles_kernels()?.bit_reverse, params(0, 0, 0), n, side * side));
+                        dispatches.push(pass(&self.ntt_tiles_kernels()?.bit_reverse, params(0, 0, 0, last), n, side * side));
                     }
-                    NttPass::Registers { s, radix } => dispatches.push(pass(&k.butterfly_pass, params(1 << s, radix, 0), n >> radix, WORKGROUP)),
+                    NttPass::Registers { s, radix } => dispatches.push(pass(&k.butterfly_pass, params(1 << s, radix, 0, last), n >> radix, WORKGROUP)),
                     NttPass::Tile { s, k: stages } => {
                         let threads = (n >> NTT_TILE_LOG) * NTT_TILE_THREADS;
-                        dispatches.push(pass(&self.ntt_tiles_kernels()?.pass, params(1 << s, stages, 0), threads, NTT_TILE_THREADS));
+                        dispatches.push(pass(&self.ntt_tiles_kernels()?.pass, params(1 << s, stages, 0, last), threads, NTT_TILE_THREADS));
                     }
                 }
             }
             if n_inv.is_some() && !in_first_pass {
-                dispatches.push(pass(&k.scale, params(0, 0, 0), n, WORKGROUP));
+                dispatches.push(pass(&k.scale, params(0, 0, 0, false), n, WORKGROUP));
             }
             let mut encoder = self.gpu.device.create_command_encoder(&Default::default());
             self.record(&mut encoder, &dispatches);

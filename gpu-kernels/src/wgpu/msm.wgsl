@@ -171,7 +171,7 @@ fn msm_table(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgro
         var a = Affine(fq_zero(), fq_zero());
         if (!fq_is_zero(zz[k])) {
             let raw = load_table_point(write_at + k);
-            a = Affine(fq_mul(raw.x, fq_sqr(fq_mul(zz[k], zzz_inv))), fq_mul(raw.y, zzz_inv));
+            a = Affine(fq_canonical(fq_mul(raw.x, fq_sqr(fq_mul(zz[k], zzz_inv)))), fq_canonical(fq_mul(raw.y, zzz_inv)));
         }
         store_table_point(write_at + k, a);
     }
@@ -186,7 +186,8 @@ fn msm_table(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgro
 fn msm_digits(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
     let i = thread_index(gid, groups);
     if (i >= params.n) { return; }
-    // Scalars arrive in Montgomery form; digits need the integer: multiply by (integer) 1.
+    // Scalars arrive in Montgomery form; digits need the integer: multiply by (integer) 1, whose
+    // product (s + m·p)/R is below p for s < p, canonical without a subtraction.
     var one: Fr;
     one.l[0] = 1u;
     var s = fr_mul(load_scalar(i), one);
@@ -421,6 +422,7 @@ fn msm_reduce_level(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_
         let z = xyzz_add(x, y);
         if (into_acc) { acc = z; } else { running = z; }
     }
-    store_point(params.level_out + id, acc);
+    // Canonical: the last level's T are what the host reads.
+    store_point(params.level_out + id, xyzz_canonical(acc));
     if (segments > 1u) { store_point(params.level_out + segments * params.groups + id, running); }
 }

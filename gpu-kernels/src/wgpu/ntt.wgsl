@@ -16,7 +16,9 @@
 
 // `first_factor`: what the first pass multiplies each element it reads by, so that it takes no
 // dispatch of its own: 0 nothing, 1 factors[0] (the inverse's 1/n), 2 the coset power g^i.
-struct Params { n: u32, log_n: u32, half: u32, split: u32, coset_bits: u32, stages: u32, first_factor: u32, _pad: u32 }
+// `last`: 1 for the transform's last pass, which stores its values canonical; the passes before
+// it leave them in [0, 2p) (field.wgsl).
+struct Params { n: u32, log_n: u32, half: u32, split: u32, coset_bits: u32, stages: u32, first_factor: u32, last: u32 }
 
 @group(0) @binding(0) var<uniform> params: Params;
 @group(0) @binding(1) var<storage, read_write> low: array<vec4<u32>>;
@@ -30,6 +32,12 @@ fn load_data(i: u32) -> Fr {
     if (i < params.split) { return fr_from_halves(low[2u * i], low[2u * i + 1u]); }
     let j = i - params.split;
     return fr_from_halves(high[2u * j], high[2u * j + 1u]);
+}
+
+// A pass's output element: canonical after the last pass.
+fn pass_output(v: Fr) -> Fr {
+    if (params.last != 0u) { return fr_canonical(v); }
+    return v;
 }
 
 fn store_data(i: u32, v: Fr) {
@@ -142,7 +150,7 @@ fn butterfly_pass(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_wo
     }
     butterflies(&x, r, s, lo, false);
     for (var j = 0u; j < 8u; j++) {
-        if (j < size) { store_data(base + j * params.half, x[j]); }
+        if (j < size) { store_data(base + j * params.half, pass_output(x[j])); }
     }
 }
 
@@ -193,7 +201,7 @@ fn bit_reverse_pass(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgrou
     storageBarrier();
     if (has_group) {
         for (var j = 0u; j < 8u; j++) {
-            if (j < size) { store_data((m << r) | j, x[j]); }
+            if (j < size) { store_data((m << r) | j, pass_output(x[j])); }
         }
     }
 }
@@ -253,7 +261,7 @@ fn tile_pass(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) gro
     for (var e = lid; e < (1u << TILE_LOG); e += TILE_THREADS) {
         var a: Fr;
         for (var w = 0u; w < 8u; w++) { a.l[w] = tile[(w << TILE_LOG) + e]; }
-        store_data(tile_index(hi, lo0, s, k, l_bits, e), a);
+        store_data(tile_index(hi, lo0, s, k, l_bits, e), pass_output(a));
     }
 }
 
@@ -262,13 +270,13 @@ fn tile_pass(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) gro
 fn scale(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
     let i = thread_index(gid, groups);
     if (i >= params.n) { return; }
-    store_data(i, fr_mul(load_data(i), load_factor(0u)));
+    store_data(i, fr_canonical(fr_mul(load_data(i), load_factor(0u))));
 }
 
-// data[i] *= g^i, before tiled passes.
+// data[i] *= g^i, before tiled passes (canonical, as at n = 1 no pass follows).
 @compute @workgroup_size(64)
 fn scale_by(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
     let i = thread_index(gid, groups);
     if (i >= params.n) { return; }
-    store_data(i, fr_mul(load_data(i), coset_power(i)));
+    store_data(i, fr_canonical(fr_mul(load_data(i), coset_power(i))));
 }
