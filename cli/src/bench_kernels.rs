@@ -325,11 +325,7 @@ pub fn run(args: BenchKernelsArgs) -> Result<()> {
                     let mut reference = input.clone();
                     let cpu_time = timed(args.runs, || {
                         reference.copy_from_slice(&input);
-                        Ok(match transform {
-                            Transform::Forward => CpuBackend.ntt(&mut reference),
-                            Transform::Inverse => CpuBackend.intt(&mut reference),
-                            Transform::Coset(shift) => CpuBackend.coset_ntt(&mut reference, shift),
-                        }?)
+                        Ok(CpuBackend.run(&mut reference, transform)?)
                     })?;
                     let mut ntt_rows = Vec::new();
                     if args.wants("cpu") {

@@ -17,12 +17,20 @@ use crate::Error;
 pub trait NttBackend: Send + Sync {
     /// What runs the transforms (backend and device).
     fn describe(&self) -> String;
+    /// Runs `transform` on `values` in place (a GPU backend copies them to the device and back).
+    fn run(&self, values: &mut [Fr], transform: Transform) -> Result<(), Error>;
     /// Forward transform.
-    fn ntt(&self, values: &mut [Fr]) -> Result<(), Error>;
+    fn ntt(&self, values: &mut [Fr]) -> Result<(), Error> {
+        self.run(values, Transform::Forward)
+    }
     /// Inverse transform.
-    fn intt(&self, values: &mut [Fr]) -> Result<(), Error>;
+    fn intt(&self, values: &mut [Fr]) -> Result<(), Error> {
+        self.run(values, Transform::Inverse)
+    }
     /// Forward transform on the coset `shift·⟨ω⟩`.
-    fn coset_ntt(&self, values: &mut [Fr], shift: Fr) -> Result<(), Error>;
+    fn coset_ntt(&self, values: &mut [Fr], shift: Fr) -> Result<(), Error> {
+        self.run(values, Transform::Coset(shift))
+    }
 }
 
 /// Multi-scalar multiplication over BN254's G1 with the bases uploaded once: a prover commits
@@ -63,7 +71,7 @@ pub fn root_of_unity(log_n: u32) -> Fr {
     omega
 }
 
-/// Which transform a GPU backend runs on device-resident values.
+/// Which transform to run ([`NttBackend::run`], and a GPU backend's on device-resident values).
 #[derive(Clone, Copy, Debug)]
 pub enum Transform {
     /// Coefficients to evaluations.

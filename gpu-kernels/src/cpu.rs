@@ -6,7 +6,7 @@ use halo2curves::fft::best_fft;
 use halo2curves::msm::msm_best;
 use rayon::prelude::*;
 
-use crate::backend::{log_size, powers, root_of_unity, MsmBackend, NttBackend, ResidentBases};
+use crate::backend::{log_size, powers, root_of_unity, MsmBackend, NttBackend, ResidentBases, Transform};
 use crate::Error;
 
 /// Transforms on the CPU.
@@ -18,25 +18,23 @@ impl NttBackend for CpuBackend {
         format!("cpu ({} threads)", rayon::current_num_threads())
     }
 
-    fn ntt(&self, values: &mut [Fr]) -> Result<(), Error> {
+    fn run(&self, values: &mut [Fr], transform: Transform) -> Result<(), Error> {
         let log_n = log_size(values.len())?;
-        best_fft(values, root_of_unity(log_n), log_n);
+        let omega = root_of_unity(log_n);
+        match transform {
+            Transform::Forward => best_fft(values, omega, log_n),
+            Transform::Inverse => {
+                best_fft(values, omega.invert().unwrap(), log_n);
+                let n_inv = Fr::from(values.len() as u64).invert().unwrap();
+                values.par_iter_mut().for_each(|v| *v *= n_inv);
+            }
+            Transform::Coset(shift) => {
+                let factors = powers(shift, values.len());
+                values.par_iter_mut().zip(factors).for_each(|(v, s)| *v *= s);
+                best_fft(values, omega, log_n);
+            }
+        }
         Ok(())
-    }
-
-    fn intt(&self, values: &mut [Fr]) -> Result<(), Error> {
-        let log_n = log_size(values.len())?;
-        best_fft(values, root_of_unity(log_n).invert().unwrap(), log_n);
-        let n_inv = Fr::from(values.len() as u64).invert().unwrap();
-        values.par_iter_mut().for_each(|v| *v *= n_inv);
-        Ok(())
-    }
-
-    fn coset_ntt(&self, values: &mut [Fr], shift: Fr) -> Result<(), Error> {
-        log_size(values.len())?;
-        let factors = powers(shift, values.len());
-        values.par_iter_mut().zip(factors).for_each(|(v, s)| *v *= s);
-        self.ntt(values)
     }
 }
 

@@ -367,13 +367,6 @@ impl CudaBackend {
         }
         Ok(())
     }
-
-    fn host_transform(&self, values: &mut [Fr], transform: Transform) -> Result<(), Error> {
-        log_size(values.len())?;
-        let mut device = self.upload(values)?;
-        self.transform(&mut device, transform)?;
-        self.download(&device, values)
-    }
 }
 
 impl NttBackend for CudaBackend {
@@ -381,16 +374,11 @@ impl NttBackend for CudaBackend {
         format!("cuda {}", self.device.name)
     }
 
-    fn ntt(&self, values: &mut [Fr]) -> Result<(), Error> {
-        self.host_transform(values, Transform::Forward)
-    }
-
-    fn intt(&self, values: &mut [Fr]) -> Result<(), Error> {
-        self.host_transform(values, Transform::Inverse)
-    }
-
-    fn coset_ntt(&self, values: &mut [Fr], shift: Fr) -> Result<(), Error> {
-        self.host_transform(values, Transform::Coset(shift))
+    fn run(&self, values: &mut [Fr], transform: Transform) -> Result<(), Error> {
+        log_size(values.len())?;
+        let mut device = self.upload(values)?;
+        self.transform(&mut device, transform)?;
+        self.download(&device, values)
     }
 }
 

@@ -660,14 +660,6 @@ impl WgpuBackend {
             Ok(())
         })
     }
-
-    /// A transform of host values: upload, transform, download.
-    fn host_transform(&self, values: &mut [Fr], transform: Transform) -> Result<(), Error> {
-        log_size(values.len())?;
-        let mut on_device = self.upload(values)?;
-        self.transform(&mut on_device, transform)?;
-        self.download(&on_device, values)
-    }
 }
 
 impl NttBackend for WgpuBackend {
@@ -676,16 +668,11 @@ impl NttBackend for WgpuBackend {
         format!("wgpu ({}, {:?}{portable})", self.gpu.adapter.name, self.gpu.adapter.backend)
     }
 
-    fn ntt(&self, values: &mut [Fr]) -> Result<(), Error> {
-        self.host_transform(values, Transform::Forward)
-    }
-
-    fn intt(&self, values: &mut [Fr]) -> Result<(), Error> {
-        self.host_transform(values, Transform::Inverse)
-    }
-
-    fn coset_ntt(&self, values: &mut [Fr], shift: Fr) -> Result<(), Error> {
-        self.host_transform(values, Transform::Coset(shift))
+    fn run(&self, values: &mut [Fr], transform: Transform) -> Result<(), Error> {
+        log_size(values.len())?;
+        let mut on_device = self.upload(values)?;
+        self.transform(&mut on_device, transform)?;
+        self.download(&on_device, values)
     }
 }
 
