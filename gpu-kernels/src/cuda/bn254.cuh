@@ -6,8 +6,9 @@
 // halo2curves, so the moduli are written in one place only; they are switch functions so that
 // fully unrolled loops see immediates.
 //
-// Values are reduced lazily: an element is any representative in [0, 2p), and only what leaves
-// the device (a transform's output, an MSM's sums, window tables) is made canonical (`f_canonical`).
+// Values are reduced lazily: an element is any representative in [0, 2p), and only what the
+// host reads (a transform's output, an MSM's sums, window tables) is made canonical
+// (`f_canonical`).
 // Both moduli are below R/4 (p ≈ 0.19·2^256), which is what makes this work: a sum of two
 // values is below 4p < 2^256 and one conditional subtraction of 2p brings it back; a difference
 // that borrows gets 2p added; and the Montgomery product of two values below 2p is
@@ -15,12 +16,12 @@
 // product's 216 SASS instructions on sm_90, ~8%). A test for zero is then a test for 0 or p
 // (`f_is_zero_mod`); the identity's exact zeros (ZZ = 0, the affine (0, 0)) stay exact.
 //
-// Multiplication is CIOS Montgomery: each row adds a·b[i] and one reduction step. Both moduli are
-// below 2^254, so the running value never needs a tenth limb: with inputs below 2p it stays
-// below 3p between rows, and below 3p·2^32 < 2^288 before each division by 2^32. Additions, subtractions and
-// conditional subtractions are PTX carry chains (`add.cc` / `sub.cc`), one instruction a limb,
-// where C with 64-bit intermediates took about four (sm_90: `f_add` 64 SASS instructions with its
-// loads and store instead of 96).
+// Multiplication is CIOS Montgomery: each row adds a·b[i] and one reduction step. Both moduli
+// are below 2^254, so the running value never needs a tenth limb: with inputs below 2p it stays
+// below 3p between rows, and below 3p·2^32 < 2^288 before each division by 2^32. Additions,
+// subtractions and conditional subtractions are PTX carry chains (`add.cc` / `sub.cc`), one
+// instruction a limb, where C with 64-bit intermediates took about four (sm_90: `f_add` 64 SASS
+// instructions with its loads and store instead of 96).
 
 struct Field { u32 v[8]; };
 
