@@ -31,9 +31,9 @@ use crate::Error;
 
 /// Threads per block of the element-wise kernels.
 const BLOCK: u32 = 256;
-/// Threads per block of `msm_accumulate` (`ACCUMULATE_BLOCK` in msm.cu): at its ~160 registers a
-/// thread, three blocks of 128 fit an SM's 64 K registers where only one of 256 does, 12 warps
-/// against 8 to hide the latency of its chains of dependent multiplications.
+/// Threads per block of `msm_accumulate` (`ACCUMULATE_BLOCK` in msm.cu), compiled for four
+/// resident blocks an SM (`MSM_ACCUMULATE_MIN_BLOCKS`, 128 registers a thread): 16 warps to hide
+/// the latency of its chains of dependent multiplications.
 const ACCUMULATE_BLOCK: u32 = 128;
 
 fn device_error(what: &str) -> impl Fn(cudarc::driver::DriverError) -> Error + '_ {
