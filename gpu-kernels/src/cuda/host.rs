@@ -128,7 +128,7 @@ impl ArithCase {
 /// `arith` cases over `F`: the edge cases 0, 1, p − 1, p − 2 and random values, each given to the
 /// kernels either canonical or as its other representative in [0, 2p), `a + p`, at random; then
 /// 2p − 1 with itself.
-fn arith_cases<F: Field + SerdeObject + PrimeField>(tag: char, rng: &mut ChaCha20Rng) -> Vec<ArithCase> {
+fn arith_cases<F: PrimeField + SerdeObject>(tag: char, rng: &mut ChaCha20Rng) -> Vec<ArithCase> {
     let modulus = montgomery_constants::<F>().modulus;
     let mut values: Vec<F> = vec![F::ZERO, F::ONE, -F::ONE, -F::ONE.double()];
     values.extend((0..60).map(|_| F::random(&mut *rng)));
@@ -146,11 +146,11 @@ fn arith_cases<F: Field + SerdeObject + PrimeField>(tag: char, rng: &mut ChaCha2
     }
     // The largest inputs the kernels hold, 2p − 1 twice (the product's running value is then
     // at its bound).
-    let top = add_words(&raw_words(&-F::ONE), &modulus);
+    let m1 = -F::ONE;
+    let top = add_words(&raw_words(&m1), &modulus);
     let mut line = format!("arith {tag}");
     push_words(&mut line, &top);
     push_words(&mut line, &top);
-    let m1 = -F::ONE;
     cases.push(ArithCase { line, modulus, want: [m1 * m1, m1 + m1, F::ZERO, m1.square()].map(|x| raw_words(&x)) });
     cases
 }
