@@ -1,10 +1,11 @@
 // Prime-field arithmetic on 8 little-endian 32-bit limbs in Montgomery form (R = 2^256), for
 // moduli below 2^254 (BN254's Fr and Fq). This file is a template: the host instantiates it
 // once per field, replacing FIELD by the type name and `field_` by its prefix (`Fr`/`fr_`,
-// `Fq`/`fq_`), after the constants `field_modulus`, `field_inv` (-p^-1 mod 2^32) and
-// `field_one` (R mod p), which it derives from halo2curves so that they cannot drift. The
-// Montgomery product (`field_mul`) comes from field_mul_u64.wgsl or field_mul_u32.wgsl, which
-// the host appends to this template, and the carry chains from int_u64.wgsl or int_u32.wgsl.
+// `Fq`/`fq_`), after the constants `field_modulus`, `field_modulus2` (2p), `field_inv`
+// (-p^-1 mod 2^32) and `field_one` (R mod p), which it derives from halo2curves so that they
+// cannot drift. The Montgomery product (`field_mul`) comes from field_mul_u64.wgsl or
+// field_mul_u32.wgsl, which the host appends to this template, and the carry chains from
+// int_u64.wgsl or int_u32.wgsl.
 //
 // Values are reduced lazily, as in cuda/bn254.cuh (whose header gives the bounds): any
 // representative in [0, 2p) (`field_modulus2` is 2p), canonical (`field_canonical`) only where
