@@ -24,6 +24,8 @@ pub const XYZZ_WORDS: usize = 4 * FIELD_WORDS;
 pub struct MontgomeryConstants {
     /// The modulus `p`.
     pub modulus: [u32; 8],
+    /// `2p`, the bound of the kernels' lazily reduced values (`p < 2^254`: it fits 8 limbs).
+    pub twice_modulus: [u32; 8],
     /// `−p⁻¹ mod 2^32`.
     pub inv: u32,
     /// One in Montgomery form, `2^256 mod p`.
@@ -43,7 +45,8 @@ pub fn montgomery_constants<F: PrimeField + SerdeObject>() -> MontgomeryConstant
     for _ in 0..5 {
         inv = inv.wrapping_mul(2u32.wrapping_sub(modulus[0].wrapping_mul(inv)));
     }
-    MontgomeryConstants { modulus, inv: inv.wrapping_neg(), one: limbs(&F::ONE.to_raw_bytes()) }
+    let twice_modulus = std::array::from_fn(|i| (modulus[i] << 1) | if i > 0 { modulus[i - 1] >> 31 } else { 0 });
+    MontgomeryConstants { modulus, twice_modulus, inv: inv.wrapping_neg(), one: limbs(&F::ONE.to_raw_bytes()) }
 }
 
 /// Field elements as the `u32` words the kernels read, without a copy.

@@ -2,9 +2,9 @@
 //
 // Elements are 8 little-endian 32-bit limbs in Montgomery form (R = 2^256), the same bytes as
 // halo2curves' `[u64; 4]` limbs on a little-endian host, so values cross the PCIe bus unchanged.
-// The host prepends the constants (`fr_p(i)`, `FR_INV`, `fr_one(i)`, `fq_p(i)`, ...) derived from
-// halo2curves, so the moduli are written in one place only; they are switch functions so that
-// fully unrolled loops see immediates.
+// The host prepends the constants (`fr_p(i)`, `fr_p2(i)` = 2p, `FR_INV`, `fr_one(i)`, `fq_p(i)`,
+// ...) derived from halo2curves, so the moduli are written in one place only; they are switch
+// functions so that fully unrolled loops see immediates.
 //
 // Values are reduced lazily: an element is any representative in [0, 2p), and only what the
 // host reads (a transform's output, an MSM's sums, window tables) is made canonical
@@ -25,17 +25,16 @@
 
 struct Field { u32 v[8]; };
 
-// Compile-time description of one prime field.
-// p2(i) is limb i of 2p (constant-folded once loops are unrolled).
+// Compile-time description of one prime field: the limbs of p and 2p, −p⁻¹ mod 2^32, R mod p.
 struct FrParams {
     static __device__ __forceinline__ u32 p(int i) { return fr_p(i); }
-    static __device__ __forceinline__ u32 p2(int i) { return (fr_p(i) << 1) | (i > 0 ? fr_p(i - 1) >> 31 : 0); }
+    static __device__ __forceinline__ u32 p2(int i) { return fr_p2(i); }
     static constexpr u32 inv = FR_INV;
     static __device__ __forceinline__ u32 one(int i) { return fr_one(i); }
 };
 struct FqParams {
     static __device__ __forceinline__ u32 p(int i) { return fq_p(i); }
-    static __device__ __forceinline__ u32 p2(int i) { return (fq_p(i) << 1) | (i > 0 ? fq_p(i - 1) >> 31 : 0); }
+    static __device__ __forceinline__ u32 p2(int i) { return fq_p2(i); }
     static constexpr u32 inv = FQ_INV;
     static __device__ __forceinline__ u32 one(int i) { return fq_one(i); }
 };

@@ -43,7 +43,7 @@ pub fn source() -> String {
     out
 }
 
-/// `<name>_p(i)`, `<name>_one(i)` (R mod p) and `<NAME>_INV` (−p⁻¹ mod 2^32).
+/// `<name>_p(i)`, `<name>_p2(i)` (2p), `<name>_one(i)` (R mod p) and `<NAME>_INV` (−p⁻¹ mod 2^32).
 fn field_constants(name: &str, k: &MontgomeryConstants) -> String {
     let switch = |fn_name: String, limbs: &[u32; 8]| {
         let cases: String = limbs[..7].iter().enumerate().map(|(i, l)| format!(" case {i}: return {l:#010x}u;")).collect();
@@ -53,8 +53,9 @@ fn field_constants(name: &str, k: &MontgomeryConstants) -> String {
         )
     };
     format!(
-        "{}{}#define {}_INV {:#010x}u\n",
+        "{}{}{}#define {}_INV {:#010x}u\n",
         switch(format!("{name}_p"), &k.modulus),
+        switch(format!("{name}_p2"), &k.twice_modulus),
         switch(format!("{name}_one"), &k.one),
         name.to_uppercase(),
         k.inv

@@ -49,13 +49,11 @@ const WORKGROUP: u32 = 64;
 fn field_wgsl<F: PrimeField + SerdeObject>(ty: &str, prefix: &str, int64: bool) -> String {
     let k = montgomery_constants::<F>();
     let limbs = |l: &[u32; 8]| l.iter().map(|w| format!("{w:#010x}u")).collect::<Vec<_>>().join(", ");
-    // 2p, the bound of the lazily reduced values (p < 2^254: no carry out).
-    let twice: [u32; 8] = std::array::from_fn(|i| (k.modulus[i] << 1) | if i > 0 { k.modulus[i - 1] >> 31 } else { 0 });
     let constants = format!(
         "const field_modulus: FIELD = FIELD(array<u32, 8>({}));\nconst field_modulus2: FIELD = FIELD(array<u32, 8>({}));\n\
          const field_inv: u32 = {:#010x}u;\nconst field_one: FIELD = FIELD(array<u32, 8>({}));\n",
         limbs(&k.modulus),
-        limbs(&twice),
+        limbs(&k.twice_modulus),
         k.inv,
         limbs(&k.one)
     );
