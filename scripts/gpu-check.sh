@@ -13,7 +13,7 @@
 #
 # Writes OUT_DIR/{gpu.txt,kernel-tests.txt,prover-tests.txt,kernels.json,kernels.svg,ntt-2-26.json,
 # prove.json,kernel-tests-mul-c.txt,mul-c.json,ntt-tiles.json,msm-no-tables.json,msm-window-16.json,
-# ntt-min-blocks-1.json,msm-accumulate-min-blocks-4.json,ncu-msm.txt,ncu-ntt-pass.txt}.
+# ntt-min-blocks-1.json,msm-accumulate-min-blocks-1.json,ncu-msm.txt,ncu-ntt-pass.txt}.
 # Record the figures with the card's name (gpu.txt): times from different cards are not
 # comparable. On a fresh H100 machine the kernel tests alone took 284 s one test at a time, most
 # of it compiling (NVRTC, and the Vulkan pipelines of both wgpu kernel sets); with the rest the

@@ -203,9 +203,11 @@ __device__ __forceinline__ void tile_step(u32 (*tile)[1 << NTT_TILE_LOG], const 
 #pragma unroll
             for (int w = 0; w < 8; w++) x[j].v[w] = tile[w][e];
         }
-        // Index bits below stage s + u: m_base's low u bits above s, then lo.
+        // Index bits below stage s + u: m_base's low u bits above s, then lo. The first tile's
+        // first step starts at stage 0 (low = 0), where radix_butterflies can skip ω^0.
         u64 low = ((u64)(m_base & ((1u << u) - 1)) << s) | (lo0 + l);
-        radix_butterflies<R, false>(x, twiddles, log_n, s + u, low);
+        if (s + u == 0) radix_butterflies<R, true>(x, twiddles, log_n, 0, 0);
+        else radix_butterflies<R, false>(x, twiddles, log_n, s + u, low);
 #pragma unroll
         for (int j = 0; j < (1 << R); j++) {
             u32 e = ((m_base + ((u32)j << u)) << l_bits) | l;

@@ -247,8 +247,9 @@ fn tile_pass(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) gro
                     for (var w = 0u; w < 8u; w++) { x[j].l[w] = tile[(w << TILE_LOG) + e]; }
                 }
             }
-            // Index bits below stage s + u: m_base's low u bits above s, then lo0 + l.
-            butterflies(&x, r, s + u, ((m_base & ((1u << u) - 1u)) << s) | (lo0 + l), false);
+            // Index bits below stage s + u: m_base's low u bits above s, then lo0 + l (0 in the
+            // first tile's first step, stage 0 on: it skips the multiplications by w^0).
+            butterflies(&x, r, s + u, ((m_base & ((1u << u) - 1u)) << s) | (lo0 + l), s + u == 0u);
             for (var j = 0u; j < 8u; j++) {
                 if (j < (1u << r)) {
                     let e = ((m_base + (j << u)) << l_bits) | l;
