@@ -1,6 +1,12 @@
-//! NVRTC compilation of the kernels, once per machine: the CUBIN is cached on disk under a key
+//! NVRTC compilation of the kernels, once per machine: the module is cached on disk under a key
 //! made of the kernel source, the device's architecture and the driver and NVRTC versions, so
 //! later runs load it in milliseconds.
+//!
+//! The module is a CUBIN for the device's own architecture where NVRTC knows it. A device newer
+//! than the NVRTC at hand (a Blackwell card with CUDA 12.4's NVRTC) gets PTX for the newest
+//! architecture that NVRTC knows below it, which the driver compiles for the device when it
+//! loads the module (PTX runs on every later architecture); a device older than any it knows
+//! (a Volta card with CUDA 13's NVRTC, which starts at sm_75) is an error that says so.
 
 use std::collections::hash_map::DefaultHasher;
 use std::ffi::CString;
@@ -72,51 +78,128 @@ fn cache_dir() -> Option<PathBuf> {
     std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".cache").join("zkml"))
 }
 
+/// What NVRTC makes for a device.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Target {
+    /// Machine code for the device's own architecture, `sm_<XY>` (compute capability X.Y).
+    Cubin(u32),
+    /// PTX for the virtual architecture `compute_<XY>`, older than the device's: the driver
+    /// compiles it for the device when the module is loaded.
+    Ptx(u32),
+}
+
+impl Target {
+    fn option(self) -> String {
+        match self {
+            Target::Cubin(arch) => format!("--gpu-architecture=sm_{arch}"),
+            Target::Ptx(arch) => format!("--gpu-architecture=compute_{arch}"),
+        }
+    }
+}
+
+impl std::fmt::Display for Target {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Target::Cubin(arch) => write!(f, "sm_{arch}"),
+            Target::Ptx(arch) => write!(f, "PTX for compute_{arch}, compiled by the driver"),
+        }
+    }
+}
+
+/// The target for a device of architecture `device` (major·10 + minor) when NVRTC compiles for
+/// `supported` (its `nvrtcGetSupportedArchs`): the device's own where NVRTC has it, else PTX for
+/// the newest one below it; an error where NVRTC has none at or below the device.
+pub fn target(device: u32, supported: &[u32]) -> Result<Target, Error> {
+    if supported.contains(&device) {
+        return Ok(Target::Cubin(device));
+    }
+    if let Some(&below) = supported.iter().filter(|&&a| a < device).max() {
+        return Ok(Target::Ptx(below));
+    }
+    let range = match (supported.iter().min(), supported.iter().max()) {
+        (Some(lo), Some(hi)) => format!("sm_{lo} to sm_{hi}"),
+        _ => "no architecture".into(),
+    };
+    Err(Error::Unavailable {
+        backend: "cuda",
+        reason: format!(
+            "the GPU is sm_{device} and this NVRTC compiles for {range}: an older CUDA release's NVRTC may support it \
+             (CUDA 12's, e.g. pip's nvidia-cuda-nvrtc-cu12, compiles for sm_50 on)"
+        ),
+    })
+}
+
+/// A device error naming the NVRTC call that failed.
+fn nvrtc_error<E: std::fmt::Debug>(what: &'static str) -> impl Fn(E) -> Error {
+    move |e| Error::Device(format!("{what}: {e:?}"))
+}
+
+/// NVRTC's version and the architectures it compiles for (major·10 + minor).
+fn nvrtc_capabilities() -> Result<((i32, i32), Vec<u32>), Error> {
+    let (mut major, mut minor) = (0, 0);
+    unsafe { nvrtc_sys::nvrtcVersion(&mut major, &mut minor) }.result().map_err(nvrtc_error("nvrtcVersion"))?;
+    let mut count = 0;
+    unsafe { nvrtc_sys::nvrtcGetNumSupportedArchs(&mut count) }
+        .result()
+        .map_err(nvrtc_error("nvrtcGetNumSupportedArchs"))?;
+    let mut archs = vec![0i32; count.max(0) as usize];
+    unsafe { nvrtc_sys::nvrtcGetSupportedArchs(archs.as_mut_ptr()) }
+        .result()
+        .map_err(nvrtc_error("nvrtcGetSupportedArchs"))?;
+    Ok(((major, minor), archs.into_iter().filter_map(|a| u32::try_from(a).ok()).collect()))
+}
+
 /// A compiled module and whether it came from the cache.
 pub struct Compiled {
-    /// CUBIN for the device's architecture.
-    pub cubin: Vec<u8>,
+    /// The module: a CUBIN, or NUL-terminated PTX text ([`Target`]); the driver loads either.
+    pub image: Vec<u8>,
+    /// What the image is.
+    pub target: Target,
     /// True when read from the on-disk cache.
     pub cached: bool,
 }
 
-/// The CUBIN of [`source`] for `sm_<major><minor>`, from the cache or freshly compiled (and then
-/// cached; a cache that cannot be written only costs the next run a compilation).
-pub fn cubin(arch: (i32, i32), driver_version: i32) -> Result<Compiled, Error> {
+/// The module of [`source`] for a device of compute capability `arch`, from the cache or freshly
+/// compiled (and then cached; a cache that cannot be written only costs the next run a
+/// compilation).
+pub fn module(arch: (i32, i32), driver_version: i32) -> Result<Compiled, Error> {
     let src = source();
     let extra: Vec<String> = std::env::var(NVRTC_OPTIONS_ENV).unwrap_or_default().split_whitespace().map(String::from).collect();
-    let (mut major, mut minor) = (0, 0);
-    unsafe { nvrtc_sys::nvrtcVersion(&mut major, &mut minor) }
-        .result()
-        .map_err(|e| Error::Device(format!("nvrtcVersion: {e:?}")))?;
+    let (version, supported) = nvrtc_capabilities()?;
+    let device = u32::try_from(arch.0 * 10 + arch.1).map_err(|_| Error::Device(format!("compute capability {}.{}", arch.0, arch.1)))?;
+    let target = target(device, &supported)?;
     let mut hasher = DefaultHasher::new();
-    (&src, &extra, arch, driver_version, major, minor).hash(&mut hasher);
-    let key = format!("bn254-sm{}{}-{:016x}.cubin", arch.0, arch.1, hasher.finish());
+    (&src, &extra, arch, driver_version, version).hash(&mut hasher);
+    let key = match target {
+        Target::Cubin(a) => format!("bn254-sm{a}-{:016x}.cubin", hasher.finish()),
+        Target::Ptx(a) => format!("bn254-compute{a}-for-sm{device}-{:016x}.ptx", hasher.finish()),
+    };
     let path = cache_dir().map(|dir| dir.join(&key));
-    if let Some(cubin) = path.as_ref().and_then(|p| std::fs::read(p).ok()) {
-        return Ok(Compiled { cubin, cached: true });
+    if let Some(image) = path.as_ref().and_then(|p| std::fs::read(p).ok()) {
+        return Ok(Compiled { image, target, cached: true });
     }
-    let (cubin, _log) = compile(&src, arch, &extra)?;
+    let (image, _log) = compile(&src, target, &extra)?;
     if let Some(path) = path {
         // Temp file then rename: a concurrent reader never sees half a module.
         let tmp = path.with_extension(format!("tmp{}", std::process::id()));
         let written = path.parent().map(std::fs::create_dir_all).transpose().is_ok()
-            && std::fs::write(&tmp, &cubin).is_ok()
+            && std::fs::write(&tmp, &image).is_ok()
             && std::fs::rename(&tmp, &path).is_ok();
         if !written {
             let _ = std::fs::remove_file(&tmp);
         }
     }
-    Ok(Compiled { cubin, cached: false })
+    Ok(Compiled { image, target, cached: false })
 }
 
-/// The CUBIN of `src` for `sm_<major><minor>`, and NVRTC's log (warnings; with
-/// `--ptxas-options=-v`, each kernel's registers, spills and shared memory).
-fn compile(src: &str, arch: (i32, i32), extra: &[String]) -> Result<(Vec<u8>, String), Error> {
+/// The module of `src` for `target` (a CUBIN, or PTX with its terminating NUL), and NVRTC's log
+/// (warnings; with `--ptxas-options=-v` and a CUBIN, each kernel's registers, spills and shared
+/// memory).
+fn compile(src: &str, target: Target, extra: &[String]) -> Result<(Vec<u8>, String), Error> {
     let source = CString::new(src).map_err(|_| Error::Device("kernel source holds a NUL byte".into()))?;
     let name = CString::new("bn254.cu").unwrap();
     let program = nvrtc::create_program(&source, Some(&name)).map_err(|e| Error::Device(format!("nvrtc: {e:?}")))?;
-    let mut options = vec![format!("--gpu-architecture=sm_{}{}", arch.0, arch.1), "--std=c++17".into(), "-default-device".into()];
+    let mut options = vec![target.option(), "--std=c++17".into(), "-default-device".into()];
     options.extend_from_slice(extra);
     let outcome = (|| {
         let compiled = unsafe { nvrtc::compile_program(program, &options) };
@@ -124,17 +207,24 @@ fn compile(src: &str, arch: (i32, i32), extra: &[String]) -> Result<(Vec<u8>, St
             .map(|log| log.iter().take_while(|&&c| c != 0).map(|&c| c as u8 as char).collect::<String>())
             .unwrap_or_default();
         if let Err(e) = compiled {
-            return Err(Error::Device(format!("NVRTC could not compile the kernels ({e:?}): {log}")));
+            return Err(Error::Device(format!("NVRTC could not compile the kernels for {target} ({e:?}): {log}")));
         }
+        let what = |e| Error::Device(format!("NVRTC's output for {target}: {e:?}"));
         let mut size = 0usize;
-        unsafe { nvrtc_sys::nvrtcGetCUBINSize(program, &mut size) }
-            .result()
-            .map_err(|e| Error::Device(format!("nvrtcGetCUBINSize: {e:?}")))?;
-        let mut cubin = vec![0u8; size];
-        unsafe { nvrtc_sys::nvrtcGetCUBIN(program, cubin.as_mut_ptr().cast()) }
-            .result()
-            .map_err(|e| Error::Device(format!("nvrtcGetCUBIN: {e:?}")))?;
-        Ok((cubin, log))
+        match target {
+            Target::Cubin(_) => unsafe { nvrtc_sys::nvrtcGetCUBINSize(program, &mut size) },
+            Target::Ptx(_) => unsafe { nvrtc_sys::nvrtcGetPTXSize(program, &mut size) },
+        }
+        .result()
+        .map_err(what)?;
+        let mut image = vec![0u8; size];
+        match target {
+            Target::Cubin(_) => unsafe { nvrtc_sys::nvrtcGetCUBIN(program, image.as_mut_ptr().cast()) },
+            Target::Ptx(_) => unsafe { nvrtc_sys::nvrtcGetPTX(program, image.as_mut_ptr().cast()) },
+        }
+        .result()
+        .map_err(what)?;
+        Ok((image, log))
     })();
     let _ = unsafe { nvrtc::destroy_program(program) };
     outcome
@@ -142,27 +232,74 @@ fn compile(src: &str, arch: (i32, i32), extra: &[String]) -> Result<(Vec<u8>, St
 
 #[cfg(test)]
 mod tests {
+    use super::{target, Target};
+
+    /// Whether NVRTC can be loaded; where not, says why the test skips, unless
+    /// `ZKML_REQUIRE_NVRTC` is set (CI sets it).
+    fn nvrtc_present() -> bool {
+        if unsafe { cudarc::nvrtc::sys::is_culib_present() } {
+            return true;
+        }
+        assert!(std::env::var_os("ZKML_REQUIRE_NVRTC").is_none(), "ZKML_REQUIRE_NVRTC is set but libnvrtc cannot be loaded");
+        eprintln!("skipping: no NVRTC library (libnvrtc) on this machine");
+        false
+    }
+
     /// The kernels compile to a Hopper CUBIN on any machine with NVRTC (pip's
     /// `nvidia-cuda-nvrtc-cu12` is enough; no GPU or driver needed), so a change to the CUDA
-    /// sources is checked where no GPU is (about 35 s, most of it in the assembler). It prints
+    /// sources is checked where no GPU is (about 100 s on a 2-thread development machine). It prints
     /// each kernel's registers and spills (`-- --nocapture`), which set its occupancy; extra
     /// options come from `ZKML_NVRTC_OPTIONS` as on a device, and `ZKML_CUBIN_OUT` names a file
-    /// to keep the CUBIN in (`scripts/sass-stats.sh` disassembles it). Without NVRTC the test
-    /// says why it skipped, unless `ZKML_REQUIRE_NVRTC` is set (CI sets it).
+    /// to keep the CUBIN in (`scripts/sass-stats.sh` disassembles it).
     #[test]
     fn kernels_compile_with_nvrtc() {
-        if !unsafe { cudarc::nvrtc::sys::is_culib_present() } {
-            assert!(std::env::var_os("ZKML_REQUIRE_NVRTC").is_none(), "ZKML_REQUIRE_NVRTC is set but libnvrtc cannot be loaded");
-            eprintln!("skipping: no NVRTC library (libnvrtc) on this machine");
+        if !nvrtc_present() {
             return;
         }
         let mut options: Vec<String> = std::env::var(super::NVRTC_OPTIONS_ENV).unwrap_or_default().split_whitespace().map(String::from).collect();
         options.push("--ptxas-options=-v".into());
-        let (cubin, log) = super::compile(&super::source(), (9, 0), &options).unwrap_or_else(|e| panic!("{e}"));
+        let (cubin, log) = super::compile(&super::source(), Target::Cubin(90), &options).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(&cubin[..4], b"\x7fELF", "a CUBIN is an ELF image");
         if let Some(path) = std::env::var_os("ZKML_CUBIN_OUT") {
             std::fs::write(path, &cubin).unwrap();
         }
         eprintln!("{log}");
+    }
+
+    /// For a device newer than NVRTC knows, NVRTC's newest architecture below it is chosen and
+    /// `compile` returns PTX that the driver can load: NUL-terminated text for that target. (A
+    /// small kernel: the front end that makes the PTX is the one the CUBIN test runs on ours.)
+    #[test]
+    fn kernels_compile_to_ptx_for_newer_devices() {
+        if !nvrtc_present() {
+            return;
+        }
+        let (_, supported) = super::nvrtc_capabilities().unwrap_or_else(|e| panic!("{e}"));
+        assert!(supported.contains(&90), "NVRTC compiles for sm_90: {supported:?}");
+        let newest = *supported.iter().max().unwrap();
+        assert_eq!(target(newest + 1, &supported).unwrap(), Target::Ptx(newest));
+        let src = "extern \"C\" __global__ void probe(unsigned *a) { a[threadIdx.x] += 1; }";
+        let (ptx, _) = super::compile(src, Target::Ptx(90), &[]).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(ptx.last(), Some(&0), "PTX ends with its NUL");
+        let text = std::str::from_utf8(&ptx[..ptx.len() - 1]).expect("PTX is text");
+        assert!(text.contains(".target sm_90") && text.contains(".entry probe("), "{text}");
+    }
+
+    /// Which module a device gets from the architectures NVRTC supports.
+    #[test]
+    fn target_follows_the_architectures_nvrtc_knows() {
+        let up_to_90 = [50, 52, 53, 60, 61, 62, 70, 72, 75, 80, 86, 87, 89, 90];
+        let from_75 = [75, 80, 86, 87, 89, 90, 100, 103, 120, 121];
+        assert_eq!(target(90, &up_to_90).unwrap(), Target::Cubin(90));
+        assert_eq!(target(100, &from_75).unwrap(), Target::Cubin(100));
+        // Newer than NVRTC knows: PTX of the newest one below the device.
+        assert_eq!(target(100, &up_to_90).unwrap(), Target::Ptx(90));
+        assert_eq!(target(120, &up_to_90).unwrap(), Target::Ptx(90));
+        // A minor version NVRTC lacks: PTX of the one below it.
+        assert_eq!(target(101, &from_75).unwrap(), Target::Ptx(100));
+        // Older than NVRTC knows: an error naming both.
+        let err = target(70, &from_75).unwrap_err().to_string();
+        assert!(err.contains("sm_70") && err.contains("sm_75 to sm_121"), "{err}");
+        assert!(target(90, &[]).is_err());
     }
 }

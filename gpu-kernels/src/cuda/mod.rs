@@ -183,8 +183,9 @@ impl CudaBackend {
         unsafe { cudarc::driver::sys::cuDriverGetVersion(&mut driver_version) }
             .result()
             .map_err(device_error("driver version"))?;
-        let compiled = compile::cubin(arch, driver_version)?;
-        let module = ctx.load_module(Ptx::from_binary(compiled.cubin)).map_err(device_error("loading the kernels"))?;
+        let compiled = compile::module(arch, driver_version)?;
+        let target = compiled.target;
+        let module = ctx.load_module(Ptx::from_binary(compiled.image)).map_err(device_error("loading the kernels"))?;
         let f = |name: &'static str| Ok::<_, Error>(Kernel { name, function: module.load_function(name).map_err(device_error("loading a kernel"))? });
         let kernels = Kernels {
             ntt_bit_reverse_pass: [f("fr_ntt_bit_reverse_pass1")?, f("fr_ntt_bit_reverse_pass2")?, f("fr_ntt_bit_reverse_pass3")?],
@@ -205,7 +206,10 @@ impl CudaBackend {
         };
         let device = Device {
             stream: ctx.default_stream(),
-            name: format!("{name} (sm_{}{})", arch.0, arch.1),
+            name: match target {
+                compile::Target::Cubin(_) => format!("{name} (sm_{}{})", arch.0, arch.1),
+                compile::Target::Ptx(_) => format!("{name} (sm_{}{}; {target})", arch.0, arch.1),
+            },
             kernels,
             twiddles: Mutex::new(HashMap::new()),
             cached: compiled.cached,
