@@ -54,6 +54,9 @@ enum Command {
     BenchChart(chart::ChartArgs),
     /// Proof of Space: plot storage units, prove and verify that they are kept.
     Space(space::SpaceArgs),
+    /// List the compute backends of this build: which run on this machine, on what, and what
+    /// `--backend auto` picks.
+    Backends,
 }
 
 /// Where the prover's MSMs run.
@@ -424,7 +427,21 @@ fn run(cli: Cli) -> Result<()> {
         Command::BenchKernels(args) => bench_kernels::run(args)?,
         Command::BenchChart(args) => chart::run(args)?,
         Command::Space(args) => space::run(args)?,
+        Command::Backends => backends()?,
     }
+    Ok(())
+}
+
+/// Prints each backend of this build, available or not and why, then `auto`'s choice.
+fn backends() -> Result<()> {
+    let bar = spinner("opening the backends (kernels compile on a GPU's first use)");
+    let survey = zkml_core::kernels::survey();
+    let auto = zkml_core::kernels::select(BackendRequest::Auto);
+    bar.finish_and_clear();
+    for backend in survey {
+        println!("{:<5} {:<12} {}", backend.name, if backend.available { "available" } else { "unavailable" }, backend.note);
+    }
+    println!("auto: {}", auto?.reason);
     Ok(())
 }
 

@@ -130,6 +130,26 @@ fn bench_chart_draws_one_line_per_backend_and_machine() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("lacks backend"), "{out:?}");
 }
 
+/// `backends` lists every backend of the build, the CPU always available, each GPU one with
+/// its device or the reason it is missing, then what `auto` picks.
+#[test]
+fn backends_lists_each_backend_and_the_auto_choice() {
+    let dir = temp_dir("backends");
+    let text = ok(&zkml(&dir, &["backends"]));
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 4, "{text}");
+    assert!(lines[0].starts_with("cpu") && lines[0].contains(" available "), "{text}");
+    for (line, name) in lines[1..3].iter().zip(["cuda", "wgpu"]) {
+        assert!(line.starts_with(name), "{text}");
+        if line.contains("unavailable") {
+            assert!(line.contains(&format!("backend '{name}' is unavailable: ")), "a reason: {text}");
+        } else {
+            assert!(line.contains(&format!(" {name} ")) || line.contains(&format!(" {name} (")), "the device: {text}");
+        }
+    }
+    assert!(lines[3].starts_with("auto: "), "{text}");
+}
+
 /// `bench-kernels` on the wgpu backend (lavapipe in CI), each result checked against the CPU by
 /// the command itself, with a profile per kernel in the JSON. Skips, saying why, where no wgpu
 /// adapter opens, unless `ZKML_REQUIRE_WGPU` is set.

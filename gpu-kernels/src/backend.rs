@@ -307,6 +307,30 @@ pub fn select(request: BackendRequest) -> Result<Selection, Error> {
     }
 }
 
+/// One backend of this build on this machine: whether it runs here, and what it is or why not.
+#[derive(Clone, Debug)]
+pub struct BackendStatus {
+    /// `cpu`, `cuda` or `wgpu`.
+    pub name: &'static str,
+    /// Whether it opened.
+    pub available: bool,
+    /// Where it opened, what it runs on (device, architecture, threads); else why it did not.
+    pub note: String,
+}
+
+/// Every backend of this build, CPU first, each opened to see whether it runs here (a GPU
+/// backend's first opening on a machine compiles its kernels).
+pub fn survey() -> Vec<BackendStatus> {
+    let mut out = vec![BackendStatus { name: "cpu", available: true, note: NttBackend::describe(&CpuBackend) }];
+    for (name, opened) in [("cuda", cuda_backend()), ("wgpu", wgpu_backend())] {
+        out.push(match opened {
+            Ok(selection) => BackendStatus { name, available: true, note: selection.ntt.describe() },
+            Err(e) => BackendStatus { name, available: false, note: e.to_string() },
+        });
+    }
+    out
+}
+
 fn with_reason(selection: Selection, why: &str) -> Selection {
     let (ntt, msm) = (selection.ntt.describe(), selection.msm.as_ref().map_or_else(|| NttBackend::describe(&CpuBackend), |m| m.describe()));
     let reason = if ntt == msm { format!("{ntt} for NTT and MSM: {why}") } else { format!("{ntt} for NTT, {msm} for MSM: {why}") };

@@ -1,7 +1,7 @@
 //! BN254 kernels for the prover, on the CPU and on GPUs. Knows nothing of circuits.
 //!
-//! - [`backend`]: the [`NttBackend`] and [`MsmBackend`] interfaces, backend requests and `auto`
-//!   selection;
+//! - [`backend`]: the [`NttBackend`] and [`MsmBackend`] interfaces, backend requests, `auto`
+//!   selection and the survey of what runs here;
 //! - [`cpu`]: the CPU backend (halo2curves), also the reference for the others;
 //! - [`cuda`] (feature `cuda`): CUDA kernels compiled at run time by NVRTC (NTT and MSM);
 //! - [`wgpu`] (feature `wgpu`): WGSL kernels for any Vulkan/Metal/DX12 device (NTT and MSM);
@@ -27,7 +27,7 @@ pub mod sample;
 #[cfg(feature = "wgpu")]
 pub mod wgpu;
 
-pub use backend::{select, BackendRequest, KernelTime, MsmBackend, NttBackend, ResidentBases, Selection, Transform, NTT_TILES_ENV};
+pub use backend::{select, survey, BackendRequest, BackendStatus, KernelTime, MsmBackend, NttBackend, ResidentBases, Selection, Transform, NTT_TILES_ENV};
 pub use error::Error;
 pub use halo2curves::bn256::{Fr, G1Affine, G1};
 pub use halo2curves::ff::Field;

@@ -213,15 +213,8 @@ fn write_mlp_onnx(py: Python<'_>, dims: Vec<usize>, seed: u64, path: PathBuf) ->
 
 /// The compute backends of this build and machine, as (name, available, what or why not).
 #[pyfunction]
-fn backends() -> Vec<(String, bool, String)> {
-    let mut out = vec![("cpu".to_string(), true, "halo2's multi-threaded CPU prover".to_string())];
-    for (name, request) in [("cuda", BackendRequest::Cuda), ("wgpu", BackendRequest::Wgpu)] {
-        out.push(match zkml_core::kernels::select(request) {
-            Ok(selection) => (name.into(), true, selection.reason),
-            Err(e) => (name.into(), false, e.to_string()),
-        });
-    }
-    out
+fn backends(py: Python<'_>) -> Vec<(String, bool, String)> {
+    py.detach(zkml_core::kernels::survey).into_iter().map(|b| (b.name.to_string(), b.available, b.note)).collect()
 }
 
 /// Panics inside the native boundary, so tests can check that a panic surfaces as
