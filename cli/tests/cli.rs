@@ -148,6 +148,16 @@ fn backends_lists_each_backend_and_the_auto_choice() {
         }
     }
     assert!(lines[3].starts_with("auto: "), "{text}");
+    // An adapter asked for by a name no adapter has: wgpu unavailable, the adapters named.
+    let out = Command::new(env!("CARGO_BIN_EXE_zkml"))
+        .arg("backends")
+        .env("ZKML_CACHE_DIR", dir.join("cache"))
+        .env("ZKML_WGPU_ADAPTER", "no-such-adapter")
+        .output()
+        .unwrap();
+    let text = ok(&out);
+    let wgpu = text.lines().find(|l| l.starts_with("wgpu")).unwrap();
+    assert!(wgpu.contains("unavailable") && wgpu.contains("ZKML_WGPU_ADAPTER=\"no-such-adapter\""), "{text}");
 }
 
 /// `bench-kernels` on the wgpu backend (lavapipe in CI), each result checked against the CPU by

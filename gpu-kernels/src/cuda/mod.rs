@@ -161,8 +161,9 @@ impl DeviceScalars {
 }
 
 impl CudaBackend {
-    /// Opens device 0, compiling the kernels (or loading them from the cache). Errors, never
-    /// panics, when the CUDA driver or NVRTC is missing or there is no device.
+    /// Opens device 0 of those the driver shows (`CUDA_VISIBLE_DEVICES` picks another), compiling
+    /// the kernels (or loading them from the cache). Errors, never panics, when the CUDA driver or
+    /// NVRTC is missing or there is no device.
     pub fn new() -> Result<Self, Error> {
         let unavailable = |reason: String| Error::Unavailable { backend: "cuda", reason };
         if !unsafe { cudarc::driver::sys::is_culib_present() } {

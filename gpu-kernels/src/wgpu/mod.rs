@@ -232,10 +232,30 @@ impl WgpuValues {
     }
 }
 
-/// The highest-performance adapter wgpu finds (`WGPU_BACKEND` and related environment variables
-/// are honoured).
+/// Environment variable that picks the wgpu adapter by name: the first whose name contains it,
+/// ignoring case (e.g. `4090` or `llvmpipe`), on machines with several; by default the
+/// highest-performance one.
+pub const ADAPTER_ENV: &str = "ZKML_WGPU_ADAPTER";
+
+/// The adapter named by `ZKML_WGPU_ADAPTER`, else the highest-performance one wgpu finds
+/// (`WGPU_BACKEND` and related environment variables are honoured).
 fn high_performance_adapter() -> Result<wgpu::Adapter, Error> {
     let instance = wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env());
+    if let Some(wanted) = std::env::var(ADAPTER_ENV).ok().filter(|w| !w.is_empty()) {
+        let adapters = pollster::block_on(instance.enumerate_adapters(wgpu::Backends::all()));
+        let infos: Vec<wgpu::AdapterInfo> = adapters.iter().map(|a| a.get_info()).collect();
+        let listed: Vec<String> = infos.iter().map(|info| format!("{} ({:?})", info.name, info.backend)).collect();
+        let listed = if listed.is_empty() { "none".to_string() } else { listed.join(", ") };
+        return adapters
+            .into_iter()
+            .zip(&infos)
+            .find(|(_, info)| info.name.to_lowercase().contains(&wanted.to_lowercase()))
+            .map(|(adapter, _)| adapter)
+            .ok_or_else(|| Error::Unavailable {
+                backend: "wgpu",
+                reason: format!("no adapter's name contains {ADAPTER_ENV}={wanted:?} (adapters: {listed})"),
+            });
+    }
     pollster::block_on(instance.request_adapter(&wgpu::RequestAdapterOptions {
         power_preference: wgpu::PowerPreference::HighPerformance,
         force_fallback_adapter: false,
@@ -273,9 +293,10 @@ struct Dispatch<'a> {
 }
 
 impl WgpuBackend {
-    /// Opens the highest-performance adapter wgpu finds (`WGPU_BACKEND` and related
-    /// environment variables are honoured) and compiles the NTT kernels (the MSM kernels are
-    /// compiled on first use). Field products use 64-bit integers where the device has them.
+    /// Opens the adapter named by [`ADAPTER_ENV`], else the highest-performance one wgpu finds
+    /// (`WGPU_BACKEND` and related environment variables are honoured), and compiles the NTT
+    /// kernels (the MSM kernels are compiled on first use). Field products use 64-bit integers
+    /// where the device has them.
     pub fn new() -> Result<Self, Error> {
         Self::open(true)
     }
