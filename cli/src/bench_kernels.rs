@@ -14,7 +14,7 @@ use zkml_core::kernels::cpu::CpuBackend;
 use zkml_core::kernels::cuda::{CudaBackend, CudaBases, DeviceScalars};
 use zkml_core::kernels::wgpu::{WgpuBackend, WgpuBases, WgpuValues};
 use zkml_core::kernels::Error as KernelError;
-use zkml_core::kernels::{sample, BaseTables, Field, Fr, G1Affine, KernelTime, MsmBackend, NttBackend, Transform, G1};
+use zkml_core::kernels::{sample, BaseTables, Field, Fr, G1Affine, KernelTime, MsmBackend, MsmPlan, NttBackend, Transform, G1};
 
 use crate::bench::median;
 
@@ -149,10 +149,14 @@ trait Resident: NttBackend + MsmBackend {
     fn tables(bases: &Self::Bases) -> BaseTables;
     fn msm(bases: &Self::Bases, scalars: &Self::Values) -> Result<G1, KernelError>;
     fn profile<T>(&self, work: impl FnOnce() -> Result<T, KernelError>) -> Result<(T, Vec<KernelTime>), KernelError>;
+    fn ntt_array_passes(&self, log_n: u32, transform: Transform) -> usize;
+    fn plan(bases: &Self::Bases, n: usize) -> Result<MsmPlan, KernelError>;
+    /// The device memory's peak bandwidth (bytes/s), where the backend can tell.
+    fn peak_memory_bandwidth(&self) -> Option<f64>;
 }
 
 macro_rules! resident {
-    ($backend:ty, $values:ty, $bases:ty) => {
+    ($backend:ty, $values:ty, $bases:ty, $peak:expr) => {
         impl Resident for $backend {
             type Values = $values;
             type Bases = $bases;
@@ -180,11 +184,21 @@ macro_rules! resident {
             fn profile<T>(&self, work: impl FnOnce() -> Result<T, KernelError>) -> Result<(T, Vec<KernelTime>), KernelError> {
                 <$backend>::profile(self, work)
             }
+            fn ntt_array_passes(&self, log_n: u32, transform: Transform) -> usize {
+                <$backend>::ntt_array_passes(self, log_n, transform)
+            }
+            fn plan(bases: &Self::Bases, n: usize) -> Result<MsmPlan, KernelError> {
+                bases.plan(n)
+            }
+            fn peak_memory_bandwidth(&self) -> Option<f64> {
+                $peak(self)
+            }
         }
     };
 }
-resident!(CudaBackend, DeviceScalars, CudaBases);
-resident!(WgpuBackend, WgpuValues, WgpuBases);
+resident!(CudaBackend, DeviceScalars, CudaBases, CudaBackend::peak_memory_bandwidth);
+// wgpu does not report the memory's clock or bus width.
+resident!(WgpuBackend, WgpuValues, WgpuBases, |_: &WgpuBackend| None);
 
 /// An NTT on device-resident values, checked against `reference` and then timed, with
 /// the copies to and from the device timed apart (and profiled with `--profile`); returns the row.
@@ -216,6 +230,17 @@ fn device_ntt<G: Resident>(
     })?;
     let to_host = timed(runs, || Ok(gpu.download(&on_device, &mut out)?))?;
     let mut row = row(Op::Ntt, &NttBackend::describe(gpu), log_n, seconds, Some((to_device, to_host)));
+    // How near the memory's limit: each pass reads and writes every element (twiddles aside).
+    let passes = gpu.ntt_array_passes(log_n, transform);
+    let throughput = 2.0 * 32.0 * input.len() as f64 * passes as f64 / seconds;
+    let peak = gpu.peak_memory_bandwidth();
+    let of_peak = peak.map_or(String::new(), |peak| format!(" ({:.0}% of the device's {:.0} GB/s)", 100.0 * throughput / peak, peak / 1e9));
+    println!("|  | memory: {passes} passes over the array, {:.1} GB/s{of_peak} |  |  |  |  |", throughput / 1e9);
+    row["array_passes"] = json!(passes);
+    row["array_bytes_per_second"] = json!(throughput);
+    if let Some(peak) = peak {
+        row["device_peak_bytes_per_second"] = json!(peak);
+    }
     if args.profile {
         let ((), times) = gpu.profile(|| gpu.transform(&mut on_device, transform))?;
         gpu.synchronize()?;
@@ -252,12 +277,25 @@ fn device_msm<G: Resident>(
     let mut row = row(Op::Msm, &MsmBackend::describe(gpu), log_n, seconds, Some((to_device, 0.0)));
     let tables = G::tables(&resident);
     let tables_text = match tables.count {
-        1 => "no window tables".to_string(),
-        count => format!("{count} window tables of {} bits", tables.bits),
+        1 => "without window tables".to_string(),
+        count => format!("with {count} window tables of {} bits", tables.bits),
     };
-    println!("|  | bases: uploaded in {:.1} ms, {tables_text} |  |  |  |  |", bases_seconds * 1e3);
+    // The work: one bucket addition a digit (a zero digit, rare for random scalars, adds none).
+    let plan = G::plan(&resident, scalars.len())?;
+    let digits = plan.windows as f64 * scalars.len() as f64;
+    let over = if plan.tables > 1 { format!("over {} tables", plan.tables) } else { "over the bases".into() };
+    println!(
+        "|  | bases uploaded in {:.1} ms {tables_text}; the MSM: {} windows of {} bits {over}, {:.2} M digits at {:.1} M/s |  |  |  |  |",
+        bases_seconds * 1e3,
+        plan.windows,
+        plan.c,
+        digits / 1e6,
+        digits / seconds / 1e6
+    );
     row["bases_to_device_seconds"] = json!(bases_seconds);
     row["window_tables"] = json!({ "count": tables.count, "bits": tables.bits });
+    row["plan"] = json!({ "window_bits": plan.c, "windows": plan.windows, "tables": plan.tables, "bucket_groups": plan.groups });
+    row["digits_per_second"] = json!(digits / seconds);
     if args.profile {
         let (_, times) = gpu.profile(|| G::msm(&resident, &on_device))?;
         add_profile(&mut row, &times);

@@ -181,5 +181,12 @@ fn bench_kernels_times_and_profiles_the_wgpu_kernels() {
     // 2^5: the pass over stages 0-2 on bit-reversed reads and one over stages 3-4.
     assert_eq!(kernels("ntt"), ["bit_reverse_pass", "butterfly_pass"]);
     assert!(kernels("msm").iter().any(|k| k == "msm_accumulate"), "{:?}", kernels("msm"));
+    // How near the limits: the transform's passes over the array, the MSM's plan and digit rate.
+    let wgpu_row = |op: &str| rows.iter().find(|r| r["op"] == op && r["backend"].as_str().unwrap().starts_with("wgpu")).unwrap();
+    assert_eq!(wgpu_row("ntt")["array_passes"], 2);
+    assert!(wgpu_row("ntt")["array_bytes_per_second"].as_f64().unwrap() > 0.0);
+    let plan = &wgpu_row("msm")["plan"];
+    assert!(plan["windows"].as_u64().unwrap() * plan["window_bits"].as_u64().unwrap() >= 254, "{plan}");
+    assert!(wgpu_row("msm")["digits_per_second"].as_f64().unwrap() > 0.0);
     assert!(rows.iter().filter(|r| r["backend"].as_str().unwrap().starts_with("cpu")).all(|r| r.get("profile").is_none()));
 }

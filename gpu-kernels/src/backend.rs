@@ -180,6 +180,16 @@ pub(crate) fn ntt_passes(log_n: u32, tiles: bool) -> Vec<NttPass> {
     passes
 }
 
+/// How many times a GPU transform of 2^log_n elements reads and writes the whole array: its
+/// passes, and the inverse's `1/n` or the coset's powers where the first pass does not multiply
+/// them in.
+#[cfg(any(feature = "cuda", feature = "wgpu"))]
+pub(crate) fn ntt_array_passes(log_n: u32, transform: Transform, tiles: bool) -> usize {
+    let passes = ntt_passes(log_n, tiles);
+    let scaling = !matches!(transform, Transform::Forward) && !factors_in_first_pass(&passes);
+    passes.len() + usize::from(scaling)
+}
+
 /// Twiddle tables of a GPU backend by (log n, inverse), each made once and kept on the device.
 #[cfg(any(feature = "cuda", feature = "wgpu"))]
 pub(crate) type TwiddleTables<B> = std::sync::Mutex<std::collections::HashMap<(u32, bool), std::sync::Arc<B>>>;

@@ -22,7 +22,7 @@ mod layout;
 #[cfg(any(feature = "cuda", feature = "wgpu"))]
 mod pippenger;
 #[cfg(any(feature = "cuda", feature = "wgpu"))]
-pub use pippenger::{BaseTables, MSM_TABLES_ENV, MSM_WINDOW_BITS_ENV};
+pub use pippenger::{BaseTables, MsmPlan, MSM_TABLES_ENV, MSM_WINDOW_BITS_ENV};
 pub mod sample;
 #[cfg(feature = "wgpu")]
 pub mod wgpu;

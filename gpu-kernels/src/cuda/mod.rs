@@ -24,7 +24,7 @@ use halo2curves::group::Group;
 
 pub use compile::{source, CACHE_DIR_ENV, NVRTC_OPTIONS_ENV};
 
-use crate::backend::{coset_power_tables, factors_in_first_pass, log_size, ntt_first_pass_blocks, ntt_passes, ntt_tiles_requested, root_of_unity, KernelTime, MsmBackend, NttBackend, NttPass, ResidentBases, Transform, TwiddleTables, BIT_REVERSE_TILE_BITS, NTT_FIRST_PASS_THREADS, NTT_TILE_LOG, NTT_TILE_THREADS};
+use crate::backend::{coset_power_tables, factors_in_first_pass, log_size, ntt_array_passes, ntt_first_pass_blocks, ntt_passes, ntt_tiles_requested, root_of_unity, KernelTime, MsmBackend, NttBackend, NttPass, ResidentBases, Transform, TwiddleTables, BIT_REVERSE_TILE_BITS, NTT_FIRST_PASS_THREADS, NTT_TILE_LOG, NTT_TILE_THREADS};
 use crate::layout::{base_words, check_layout, words, words_mut, FIELD_WORDS, XYZZ_WORDS};
 use crate::pippenger::{base_tables, combine_groups, msm_plan, reduction_levels, BaseTables, MsmPlan, CHUNK, SCAN_BLOCK, SCAN_THREADS, TABLE_BATCH};
 use crate::Error;
@@ -231,6 +231,17 @@ impl CudaBackend {
         self.device.cached
     }
 
+    /// The device memory's peak bandwidth in bytes per second, from its memory clock and bus
+    /// width (two transfers a clock), or `None` where the driver does not report them: the bound
+    /// a memory-limited kernel (an NTT pass) is measured against.
+    pub fn peak_memory_bandwidth(&self) -> Option<f64> {
+        use cudarc::driver::sys::CUdevice_attribute::{CU_DEVICE_ATTRIBUTE_GLOBAL_MEMORY_BUS_WIDTH, CU_DEVICE_ATTRIBUTE_MEMORY_CLOCK_RATE};
+        let ctx = self.device.stream.context();
+        let clock_khz = ctx.attribute(CU_DEVICE_ATTRIBUTE_MEMORY_CLOCK_RATE).ok().filter(|&c| c > 0)?;
+        let bus_bits = ctx.attribute(CU_DEVICE_ATTRIBUTE_GLOBAL_MEMORY_BUS_WIDTH).ok().filter(|&b| b > 0)?;
+        Some(2.0 * clock_khz as f64 * 1e3 * bus_bits as f64 / 8.0)
+    }
+
     /// Copies field elements to the device.
     pub fn upload(&self, values: &[Fr]) -> Result<DeviceScalars, Error> {
         // CUDA allocates no zero-byte buffers: an empty vector keeps one unused word.
@@ -295,6 +306,12 @@ impl CudaBackend {
         let table = Arc::new(table);
         tables.insert((log_n, inverse), table.clone());
         Ok(table)
+    }
+
+    /// How many times a transform of 2^log_n elements reads and writes the whole array (for
+    /// reports of the memory throughput it reaches).
+    pub fn ntt_array_passes(&self, log_n: u32, transform: Transform) -> usize {
+        ntt_array_passes(log_n, transform, self.ntt_tiles)
     }
 
     /// Runs a transform on device-resident values (queued; see [`Self::synchronize`]).
@@ -468,6 +485,12 @@ impl CudaBases {
         self.tables
     }
 
+    /// How an MSM of `n` scalars over these bases runs: its window width, windows, tables and
+    /// bucket groups.
+    pub fn plan(&self, n: usize) -> Result<MsmPlan, Error> {
+        msm_plan(n, self.tables, u64::MAX)
+    }
+
     fn scratch(&self, n: usize, plan: &MsmPlan) -> Result<Scratch, Error> {
         let stream = &self.backend.device.stream;
         let alloc = |len: usize| stream.alloc_zeros::<u32>(len.max(1)).map_err(device_error("alloc"));
@@ -498,7 +521,7 @@ impl CudaBases {
         if n == 0 {
             return Ok(G1::identity());
         }
-        let plan = msm_plan(n, self.tables, u64::MAX)?;
+        let plan = self.plan(n)?;
         let (c, w, groups, tables) = (plan.c, plan.windows, plan.groups, plan.tables);
         let table_len = self.len as u64;
         let n_buckets = plan.buckets();

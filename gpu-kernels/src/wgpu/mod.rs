@@ -27,7 +27,7 @@ use wgpu::util::DeviceExt;
 
 pub use msm::WgpuBases;
 
-use crate::backend::{coset_power_tables, factors_in_first_pass, log_size, ntt_first_pass_blocks, ntt_passes, ntt_tiles_requested, powers, root_of_unity, KernelTime, NttBackend, NttPass, Transform, TwiddleTables, BIT_REVERSE_TILE_BITS, NTT_FIRST_PASS_THREADS, NTT_TILE_LOG, NTT_TILE_THREADS};
+use crate::backend::{coset_power_tables, factors_in_first_pass, log_size, ntt_array_passes, ntt_first_pass_blocks, ntt_passes, ntt_tiles_requested, powers, root_of_unity, KernelTime, NttBackend, NttPass, Transform, TwiddleTables, BIT_REVERSE_TILE_BITS, NTT_FIRST_PASS_THREADS, NTT_TILE_LOG, NTT_TILE_THREADS};
 use crate::layout::{check_layout, montgomery_constants, words, words_mut};
 use crate::pippenger::{CHUNK, SCAN_ITEMS, SCAN_THREADS, TABLE_BATCH};
 use crate::Error;
@@ -614,6 +614,12 @@ impl WgpuBackend {
         let read = self.checked("download", || self.finish(encoder, &[(&values.low, 0, low_words), (&values.high, 0, high_words)]))?;
         words_mut(out).copy_from_slice(&read);
         Ok(())
+    }
+
+    /// How many times a transform of 2^log_n elements reads and writes the whole array (for
+    /// reports of the memory throughput it reaches).
+    pub fn ntt_array_passes(&self, log_n: u32, transform: Transform) -> usize {
+        ntt_array_passes(log_n, transform, self.ntt_tiles)
     }
 
     /// Queues a transform on device-resident values (see [`Self::synchronize`]; a download

@@ -146,7 +146,7 @@ impl WgpuBases {
         if n == 0 {
             return Ok(G1::identity());
         }
-        let plan = msm_plan(n, self.tables, max_points(self.backend.gpu.max_bytes))?;
+        let plan = self.plan(n)?;
         let mut guard = self.scratch.lock().map_err(|_| Error::Device("MSM scratch poisoned".into()))?;
         let sums = self.backend.checked("msm", || {
             if !matches!(guard.as_ref(), Some(s) if s.n == n) {
@@ -162,6 +162,12 @@ impl WgpuBases {
     /// The window tables made for these bases (one: the bases alone).
     pub fn tables(&self) -> BaseTables {
         self.tables
+    }
+
+    /// How an MSM of `n` scalars over these bases runs: its window width, windows, tables and
+    /// bucket groups (within the device's largest binding).
+    pub fn plan(&self, n: usize) -> Result<MsmPlan, Error> {
+        msm_plan(n, self.tables, max_points(self.backend.gpu.max_bytes))
     }
 
     fn scratch(&self, n: usize, plan: &MsmPlan) -> Result<Scratch, Error> {
