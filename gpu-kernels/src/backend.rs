@@ -440,6 +440,40 @@ pub(crate) mod tests {
         }
     }
 
+    /// The survey names every backend, the CPU first and always available; an unavailable one
+    /// says why, naming itself.
+    #[test]
+    fn survey_lists_every_backend() {
+        let survey = survey();
+        assert_eq!(survey.iter().map(|b| b.name).collect::<Vec<_>>(), ["cpu", "cuda", "wgpu"]);
+        assert!(survey[0].available && survey[0].note.starts_with("cpu"));
+        for b in &survey[1..] {
+            assert!(b.available || b.note.contains(&format!("backend '{}' is unavailable", b.name)), "{b:?}");
+        }
+    }
+
+    /// How often a GPU transform reads and writes its array: the passes of its plan, and one
+    /// scaling pass where the first pass does not multiply in 1/n or the coset's powers.
+    #[cfg(any(feature = "cuda", feature = "wgpu"))]
+    #[test]
+    fn array_passes_follow_the_plan() {
+        let coset = Transform::Coset(Fr::from(7));
+        for (log_n, tiles, transform, passes) in [
+            (0, false, Transform::Forward, 0),
+            (0, false, Transform::Inverse, 1),
+            (7, false, Transform::Forward, 3),
+            (7, false, Transform::Inverse, 3),
+            (7, false, coset, 3),
+            (24, false, Transform::Forward, 8),
+            // Tiled: the bit reversal, then tiles of 10, 8 and 6 stages; 1/n and g^i apart.
+            (24, true, Transform::Forward, 4),
+            (24, true, Transform::Inverse, 5),
+            (16, true, coset, 4),
+        ] {
+            assert_eq!(ntt_array_passes(log_n, transform, tiles), passes, "2^{log_n}, tiles {tiles}, {transform:?}");
+        }
+    }
+
     /// `auto` takes CUDA if it opens, else wgpu on a discrete GPU, else the CPU, and its reason
     /// says which (here in CI: lavapipe is a software adapter, so the CPU).
     #[test]
