@@ -134,10 +134,15 @@ fn nvrtc_error<E: std::fmt::Debug>(what: &'static str) -> impl Fn(E) -> Error {
     move |e| Error::Device(format!("{what}: {e:?}"))
 }
 
-/// NVRTC's version and the architectures it compiles for (major·10 + minor).
-fn nvrtc_capabilities() -> Result<((i32, i32), Vec<u32>), Error> {
+/// NVRTC's version, (major, minor).
+fn nvrtc_version() -> Result<(i32, i32), Error> {
     let (mut major, mut minor) = (0, 0);
     unsafe { nvrtc_sys::nvrtcVersion(&mut major, &mut minor) }.result().map_err(nvrtc_error("nvrtcVersion"))?;
+    Ok((major, minor))
+}
+
+/// The architectures NVRTC compiles for (major·10 + minor).
+fn supported_archs() -> Result<Vec<u32>, Error> {
     let mut count = 0;
     unsafe { nvrtc_sys::nvrtcGetNumSupportedArchs(&mut count) }
         .result()
@@ -146,7 +151,7 @@ fn nvrtc_capabilities() -> Result<((i32, i32), Vec<u32>), Error> {
     unsafe { nvrtc_sys::nvrtcGetSupportedArchs(archs.as_mut_ptr()) }
         .result()
         .map_err(nvrtc_error("nvrtcGetSupportedArchs"))?;
-    Ok(((major, minor), archs.into_iter().filter_map(|a| u32::try_from(a).ok()).collect()))
+    Ok(archs.into_iter().filter_map(|a| u32::try_from(a).ok()).collect())
 }
 
 /// A compiled module and whether it came from the cache.
@@ -165,9 +170,14 @@ pub struct Compiled {
 pub fn module(arch: (i32, i32), driver_version: i32) -> Result<Compiled, Error> {
     let src = source();
     let extra: Vec<String> = std::env::var(NVRTC_OPTIONS_ENV).unwrap_or_default().split_whitespace().map(String::from).collect();
-    let (version, supported) = nvrtc_capabilities()?;
+    let version = nvrtc_version()?;
     let device = u32::try_from(arch.0 * 10 + arch.1).map_err(|_| Error::Device(format!("compute capability {}.{}", arch.0, arch.1)))?;
-    let target = target(device, &supported)?;
+    // Where NVRTC cannot list its architectures, the device's own is tried (its error says why
+    // if it fails).
+    let target = match supported_archs() {
+        Ok(supported) => target(device, &supported)?,
+        Err(_) => Target::Cubin(device),
+    };
     let mut hasher = DefaultHasher::new();
     (&src, &extra, arch, driver_version, version).hash(&mut hasher);
     let key = match target {
@@ -274,7 +284,7 @@ mod tests {
         if !nvrtc_present() {
             return;
         }
-        let (_, supported) = super::nvrtc_capabilities().unwrap_or_else(|e| panic!("{e}"));
+        let supported = super::supported_archs().unwrap_or_else(|e| panic!("{e}"));
         assert!(supported.contains(&90), "NVRTC compiles for sm_90: {supported:?}");
         let newest = *supported.iter().max().unwrap();
         assert_eq!(target(newest + 1, &supported).unwrap(), Target::Ptx(newest));
