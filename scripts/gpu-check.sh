@@ -52,6 +52,9 @@ if ! ldconfig -p | grep -q 'libnvrtc\.so'; then
     fi
 fi
 
+# What each backend opens here (device, architecture, or why not), and what auto picks.
+"$zkml" backends 2>&1 | tee -a "$out/gpu.txt"
+
 # Correctness first: a missing CUDA or Vulkan device fails the check instead of skipping.
 export ZKML_REQUIRE_CUDA=1 ZKML_REQUIRE_WGPU=1
 if chosen tests; then
