@@ -185,7 +185,11 @@ impl CudaBackend {
             .result()
             .map_err(device_error("driver version"))?;
         let compiled = compile::module(arch, driver_version)?;
-        let target = compiled.target;
+        // The name says when the driver compiled PTX for the device (a device newer than NVRTC).
+        let via = match compiled.target {
+            compile::Target::Cubin(_) => String::new(),
+            target @ compile::Target::Ptx(_) => format!("; {target}"),
+        };
         let module = ctx.load_module(Ptx::from_binary(compiled.image)).map_err(device_error("loading the kernels"))?;
         let f = |name: &'static str| Ok::<_, Error>(Kernel { name, function: module.load_function(name).map_err(device_error("loading a kernel"))? });
         let kernels = Kernels {
@@ -207,10 +211,7 @@ impl CudaBackend {
         };
         let device = Device {
             stream: ctx.default_stream(),
-            name: match target {
-                compile::Target::Cubin(_) => format!("{name} (sm_{}{})", arch.0, arch.1),
-                compile::Target::Ptx(_) => format!("{name} (sm_{}{}; {target})", arch.0, arch.1),
-            },
+            name: format!("{name} (sm_{}{}{via})", arch.0, arch.1),
             kernels,
             twiddles: Mutex::new(HashMap::new()),
             cached: compiled.cached,
