@@ -24,10 +24,19 @@ pub const SCAN_ITEMS: u32 = 8;
 /// Counts per scan block.
 pub const SCAN_BLOCK: u32 = SCAN_THREADS * SCAN_ITEMS;
 
-/// Inputs a reduction thread sums (at most; fewer where a level has fewer). One thread does
-/// about 2·16 additions and 4 doublings; at c = 16 (n = 2^20) the first level runs 16 windows ×
-/// 2^15 / 16 = 32 K threads, about as many as an H100 holds at once at that kernel's registers.
-const SEGMENT: u32 = 16;
+/// Buckets a thread of the first reduction level sums (at most; fewer where a window has
+/// fewer). One thread does about 2·16 additions and 4 doublings; at c = 16 (n = 2^20) the first
+/// level runs 16 windows × 2^15 / 16 = 32 K threads, about as many as an H100 holds at once at
+/// that kernel's registers.
+const FIRST_SEGMENT: u32 = 16;
+
+/// Pairs a thread of a later reduction level folds into one (at most). Those levels run a few
+/// thousand threads or fewer, too few to fill a GPU, so each takes about as long as one thread's
+/// chain of `3·L` additions and `log L` doublings: per bit of pairs reduced, 3L/log L + 1 point
+/// operations, 13 at L = 16, 7 at L = 4 (and at L = 2, with twice the launches). From 2^15
+/// pairs (one group of 20-bit windows, n = 2^20) that is 8 levels of 14 operations where 4 of
+/// 16 took about 180.
+const LEVEL_FAN_IN: u32 = 4;
 
 /// The widest window. A device with small bindings bounds it further through `max_points`
 /// (the wgpu kernels keep all buckets in one binding).
@@ -241,7 +250,7 @@ pub fn reduction_levels(c: u32, windows: u32) -> (Vec<ReductionLevel>, u64) {
     let mut levels = Vec::new();
     let (mut inputs, mut input_at, mut output_at) = (1u32 << (c - 1), 0u32, 0u32);
     loop {
-        let segment_len = SEGMENT.min(inputs);
+        let segment_len = if levels.is_empty() { FIRST_SEGMENT } else { LEVEL_FAN_IN }.min(inputs);
         let level = ReductionLevel { reads_buckets: levels.is_empty(), inputs, segment_len, input_at, output_at };
         levels.push(level);
         let segments = level.segments();
@@ -320,7 +329,7 @@ mod tests {
     fn reduction_levels_chain() {
         let (levels, _) = reduction_levels(16, 16);
         let shape: Vec<(u32, u32)> = levels.iter().map(|l| (l.inputs, l.segment_len)).collect();
-        assert_eq!(shape, [(1 << 15, 16), (1 << 11, 16), (1 << 7, 16), (8, 8)]);
+        assert_eq!(shape, [(1 << 15, 16), (1 << 11, 4), (1 << 9, 4), (1 << 7, 4), (1 << 5, 4), (8, 4), (2, 2)]);
         assert_eq!(reduction_levels(5, 51).0.len(), 1, "16 buckets: one segment, one level");
         for c in 4..=MAX_WINDOW_BITS {
             let w = windows(c);

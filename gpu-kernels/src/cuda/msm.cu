@@ -15,7 +15,7 @@
 //                    at once, the runs cut by a chunk border become per-chunk partial sums;
 //  5. msm_join       adds the partial sums of every bucket that crosses a chunk border;
 //  6. msm_reduce_level, a few times: Σ_b (b+1)·bucket_b per group, by running sums over
-//                    segments of 16 buckets, then of 16 segments' sums, and so on.
+//                    segments of 16 buckets, then of 4 segments' pairs, and so on.
 // The host finishes with Σ_g 2^{c·F·g}·group_g.
 // The window tables themselves are made once, when the bases are loaded (msm_table).
 
