@@ -120,6 +120,10 @@ fn ntt_layout(device: &wgpu::Device) -> wgpu::PipelineLayout {
 /// Compiles `source` and one pipeline per entry point; shader and pipeline errors are returned
 /// instead of wgpu's default panic. Each pipeline has `layout`, or else derives its bind group
 /// layout from the bindings its kernel uses.
+///
+/// The pipelines are created on threads of their own: each is a translation to the platform's
+/// shader language and a driver compile of the unrolled code, which take seconds for the MSM's
+/// curve kernels the first time a driver sees them, and which run side by side.
 fn compile<const N: usize>(
     device: &wgpu::Device,
     label: &str,
@@ -127,24 +131,33 @@ fn compile<const N: usize>(
     entries: [&'static str; N],
     layout: Option<&wgpu::PipelineLayout>,
 ) -> Result<[Kernel; N], String> {
+    // Error scopes are per thread: one here for the module, one in each thread for its pipeline.
     let scope = device.push_error_scope(wgpu::ErrorFilter::Validation);
     let module = device.create_shader_module(wgpu::ShaderModuleDescriptor { label: Some(label), source: wgpu::ShaderSource::Wgsl(source.into()) });
-    let kernels = entries.map(|entry| Kernel {
-        name: entry,
-        shared_layout: layout.is_some(),
-        pipeline: device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+    if let Some(e) = pollster::block_on(scope.pop()) {
+        return Err(e.to_string());
+    }
+    let create = |entry: &'static str| -> Result<Kernel, String> {
+        let scope = device.push_error_scope(wgpu::ErrorFilter::Validation);
+        let pipeline = device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
             label: Some(entry),
             layout,
             module: &module,
             entry_point: Some(entry),
             compilation_options: Default::default(),
             cache: None,
-        }),
+        });
+        match pollster::block_on(scope.pop()) {
+            Some(e) => Err(format!("{entry}: {e}")),
+            None => Ok(Kernel { name: entry, shared_layout: layout.is_some(), pipeline }),
+        }
+    };
+    let created: Vec<Result<Kernel, String>> = std::thread::scope(|threads| {
+        let handles: Vec<_> = entries.iter().map(|&entry| threads.spawn(move || create(entry))).collect();
+        handles.into_iter().map(|h| h.join().unwrap_or_else(|_| Err("a pipeline's compilation panicked".into()))).collect()
     });
-    match pollster::block_on(scope.pop()) {
-        Some(e) => Err(e.to_string()),
-        None => Ok(kernels),
-    }
+    let kernels = created.into_iter().collect::<Result<Vec<_>, _>>()?;
+    Ok(kernels.try_into().unwrap_or_else(|_| unreachable!("one kernel an entry point")))
 }
 
 /// The kernels of ntt.wgsl.
