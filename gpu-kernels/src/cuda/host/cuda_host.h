@@ -5,6 +5,10 @@
 // call __syncthreads. `__shared__` arrays become statics (one block runs at a time). What this
 // checks is each thread's arithmetic and indexing and the kernels' sequence; what it cannot is
 // the GPU's concurrency (warps in lockstep, races between blocks), which the device tests do.
+// Blocks, and the threads of a block that runs them one after another, go in a shuffled order
+// (a fixed sequence of orders, the same every run), since a GPU promises no order: a kernel
+// whose blocks read what other blocks of the same launch write (the in-place NTT passes) gives
+// wrong results here unless they really are independent.
 #include <barrier>
 #include <cstdio>
 #include <thread>
@@ -39,14 +43,28 @@ static inline unsigned long long __brevll(unsigned long long x) {
     return r;
 }
 
-// Runs `kernel()` for every thread of a grid of `blocks` × `threads`.
+// 0, …, len − 1 in an order drawn from `state` (Fisher–Yates with xorshift64).
+static std::vector<unsigned> shuffled(unsigned len, unsigned long long &state) {
+    std::vector<unsigned> order(len);
+    for (unsigned i = 0; i < len; i++) order[i] = i;
+    for (unsigned i = len; i > 1; i--) {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        std::swap(order[i - 1], order[state % i]);
+    }
+    return order;
+}
+
+// Runs `kernel()` for every thread of a grid of `blocks` × `threads`, blocks in a shuffled order.
 template <class Kernel> void launch(unsigned blocks, unsigned threads, bool synchronizes, Kernel kernel) {
+    static unsigned long long order_state = 0x9e3779b97f4a7c15ull;
     gridDim = uint3{blocks, 1, 1};
     blockDim = uint3{threads, 1, 1};
-    for (unsigned b = 0; b < blocks; b++) {
+    for (unsigned b : shuffled(blocks, order_state)) {
         if (!synchronizes) {
             blockIdx = uint3{b, 0, 0};
-            for (unsigned t = 0; t < threads; t++) {
+            for (unsigned t : shuffled(threads, order_state)) {
                 threadIdx = uint3{t, 0, 0};
                 kernel();
             }
