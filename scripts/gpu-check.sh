@@ -16,8 +16,10 @@
 # ntt-min-blocks-1.json,msm-accumulate-min-blocks-1.json,ncu-msm.txt,ncu-ntt-pass.txt}.
 # Record the figures with the card's name (gpu.txt): times from different cards are not
 # comparable. On a fresh H100 machine the kernel tests alone took 284 s one test at a time, most
-# of it compiling (NVRTC, and the Vulkan pipelines of both wgpu kernel sets); with the rest the
-# whole can pass ten minutes, so the essential steps come first, and GPU_CHECK_STEPS picks some
+# of it compiling (NVRTC, and the Vulkan pipelines of both wgpu kernel sets; both take far less
+# since: NVRTC about 14 s instead of 132 s on two threads of a development machine, the
+# pipelines side by side); with the rest the whole can pass ten minutes, so the essential steps
+# come first, and GPU_CHECK_STEPS picks some
 # of them for one call (a comma list of tests, kernels, ntt26, prove, candidates, experiments,
 # ncu; all by default; the kernel caches under ZKML_CACHE_DIR carry over between calls
 # on one machine).
