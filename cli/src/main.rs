@@ -89,8 +89,8 @@ impl BackendChoice {
             Backend::Cuda => BackendRequest::Cuda,
             Backend::Wgpu => BackendRequest::Wgpu,
         };
-        // The first use of a GPU backend on a machine compiles its kernels (NVRTC: about half a
-        // minute); later runs load them from the cache.
+        // The first use of a GPU backend on a machine compiles its kernels (NVRTC: about 14 s on
+        // two threads, less with more); later runs load them from the cache.
         let bar = spinner("opening the backend (kernels compile on a GPU's first use)");
         let selection = zkml_core::kernels::select(request);
         bar.finish_and_clear();
