@@ -303,19 +303,25 @@ fn device_msm<G: Resident>(
     Ok(row)
 }
 
-/// Opens a backend unless `--backends` leaves it out. One that `--backends` names must open; by
-/// default an unavailable one is only noted.
+/// Opens a backend unless `--backends` leaves it out, and records how long that took in `opened`
+/// (a GPU backend compiles its kernels then, unless they are cached). One that `--backends` names
+/// must open; by default an unavailable one is only noted.
 fn open<T>(
     name: &str,
     args: &BenchKernelsArgs,
     notes: &mut Vec<String>,
+    opened: &mut serde_json::Map<String, Value>,
     new: impl FnOnce() -> Result<T, zkml_core::kernels::Error>,
 ) -> Result<Option<T>> {
     if !args.wants(name) {
         return Ok(None);
     }
+    let start = Instant::now();
     match new() {
-        Ok(backend) => Ok(Some(backend)),
+        Ok(backend) => {
+            opened.insert(name.into(), json!(start.elapsed().as_secs_f64()));
+            Ok(Some(backend))
+        }
         Err(e) if args.backends.is_empty() => {
             notes.push(format!("{name} not measured: {e}"));
             Ok(None)
@@ -334,14 +340,18 @@ pub fn run(args: BenchKernelsArgs) -> Result<()> {
             bail!("--backends: unknown backend '{b}' (expected cpu, cuda or wgpu)");
         }
     }
-    let mut notes = Vec::new();
-    let cuda = open("cuda", &args, &mut notes, CudaBackend::new)?;
-    let wgpu = open("wgpu", &args, &mut notes, WgpuBackend::new)?;
+    let (mut notes, mut opened) = (Vec::new(), serde_json::Map::new());
+    let cuda = open("cuda", &args, &mut notes, &mut opened, CudaBackend::new)?;
+    let wgpu = open("wgpu", &args, &mut notes, &mut opened, WgpuBackend::new)?;
     if let Some(gpu) = &cuda {
-        notes.push(format!("cuda kernels {}", if gpu.loaded_from_cache() { "loaded from the cache" } else { "compiled by NVRTC" }));
+        let how = if gpu.loaded_from_cache() { "loaded from the cache" } else { "compiled by NVRTC" };
+        notes.push(format!("cuda opened in {:.2} s, kernels {how}", opened["cuda"].as_f64().unwrap_or_default()));
         if let Ok(options) = std::env::var(zkml_core::kernels::cuda::NVRTC_OPTIONS_ENV) {
             notes.push(format!("cuda kernels compiled with {}={options}", zkml_core::kernels::cuda::NVRTC_OPTIONS_ENV));
         }
+    }
+    if wgpu.is_some() {
+        notes.push(format!("wgpu opened in {:.2} s, NTT kernels compiled", opened["wgpu"].as_f64().unwrap_or_default()));
     }
     if args.transform != NttTransform::Forward && args.ops.contains(&Op::Ntt) {
         notes.push(format!("NTT rows: the {} transform", args.transform.name()));
@@ -429,6 +439,7 @@ pub fn run(args: BenchKernelsArgs) -> Result<()> {
         "what": "BN254 kernels: NTT over Fr (the rows' transform) and MSM over G1 (GPU: device-resident data; copies reported apart)",
         "machine": crate::bench::machine(),
         "notes": notes,
+        "backend_open_seconds": opened,
         "results": rows,
     });
     if let Some(dir) = args.output.parent() {

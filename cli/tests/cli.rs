@@ -188,5 +188,7 @@ fn bench_kernels_times_and_profiles_the_wgpu_kernels() {
     let plan = &wgpu_row("msm")["plan"];
     assert!(plan["windows"].as_u64().unwrap() * plan["window_bits"].as_u64().unwrap() >= 254, "{plan}");
     assert!(wgpu_row("msm")["digits_per_second"].as_f64().unwrap() > 0.0);
+    // How long opening the backend (compiling its NTT kernels) took.
+    assert!(report["backend_open_seconds"]["wgpu"].as_f64().unwrap() > 0.0, "{}", report["backend_open_seconds"]);
     assert!(rows.iter().filter(|r| r["backend"].as_str().unwrap().starts_with("cpu")).all(|r| r.get("profile").is_none()));
 }
