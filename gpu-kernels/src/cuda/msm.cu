@@ -216,7 +216,9 @@ __device__ __forceinline__ void store_run(u32 key, u64 start, u64 end, u64 t, co
 // bucket begins: every thread of a warp adds in step however its chunk splits into buckets (with
 // a loop per run, a warp would wait at each run's end for its longest run, issuing up to about
 // twice the additions). The next entry's point is loaded before the current addition, so its
-// memory latency overlaps arithmetic.
+// memory latency overlaps arithmetic. The chunk's last entry is added after the loop: folded into
+// it (one call site, as in the WGSL kernel) the code would be 4 152 instructions instead of
+// 7 992, but each iteration would issue 22 more (2 244 against 2 222; sm_90).
 extern "C" __global__ void __launch_bounds__(ACCUMULATE_BLOCK, MSM_ACCUMULATE_MIN_BLOCKS) msm_accumulate(const u64 *entries, const u32 *total_in, const u32 *offsets,
                                           const u32 *counts, const u32 *bases, u32 *buckets, u32 *first,
                                           u32 *last) {
