@@ -304,7 +304,7 @@ fn device_msm<G: Resident>(
 }
 
 /// Opens a backend unless `--backends` leaves it out, and records how long that took in `opened`
-/// (a GPU backend compiles its kernels then, unless they are cached). One that `--backends` names
+/// and the notes (a GPU backend compiles its kernels then, unless they are cached). One that `--backends` names
 /// must open; by default an unavailable one is only noted.
 fn open<T>(
     name: &str,
@@ -319,7 +319,9 @@ fn open<T>(
     let start = Instant::now();
     match new() {
         Ok(backend) => {
-            opened.insert(name.into(), json!(start.elapsed().as_secs_f64()));
+            let seconds = start.elapsed().as_secs_f64();
+            notes.push(format!("{name} opened in {seconds:.2} s"));
+            opened.insert(name.into(), json!(seconds));
             Ok(Some(backend))
         }
         Err(e) if args.backends.is_empty() => {
@@ -344,14 +346,13 @@ pub fn run(args: BenchKernelsArgs) -> Result<()> {
     let cuda = open("cuda", &args, &mut notes, &mut opened, CudaBackend::new)?;
     let wgpu = open("wgpu", &args, &mut notes, &mut opened, WgpuBackend::new)?;
     if let Some(gpu) = &cuda {
-        let how = if gpu.loaded_from_cache() { "loaded from the cache" } else { "compiled by NVRTC" };
-        notes.push(format!("cuda opened in {:.2} s, kernels {how}", opened["cuda"].as_f64().unwrap_or_default()));
+        notes.push(format!("cuda kernels {}", if gpu.loaded_from_cache() { "loaded from the cache" } else { "compiled by NVRTC" }));
         if let Ok(options) = std::env::var(zkml_core::kernels::cuda::NVRTC_OPTIONS_ENV) {
             notes.push(format!("cuda kernels compiled with {}={options}", zkml_core::kernels::cuda::NVRTC_OPTIONS_ENV));
         }
     }
     if wgpu.is_some() {
-        notes.push(format!("wgpu opened in {:.2} s, NTT kernels compiled", opened["wgpu"].as_f64().unwrap_or_default()));
+        notes.push("wgpu: opening it compiles the NTT kernels".into());
     }
     if args.transform != NttTransform::Forward && args.ops.contains(&Op::Ntt) {
         notes.push(format!("NTT rows: the {} transform", args.transform.name()));
