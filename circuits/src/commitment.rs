@@ -4,7 +4,9 @@
 //! gives them [`AcceleratedKzg`], whose prover parameters ([`ProverParams`]) keep the SRS bases
 //! resident on an [`MsmBackend`] and compute every column, lookup, permutation and quotient
 //! commitment there. The opening (SHPLONK) is delegated to halo2's own prover, so its two
-//! opening commitments still run on the CPU. Proofs are byte-for-byte what the stock prover
+//! opening commitments still run on the CPU: an opener of our own would need each query's point
+//! and polynomial, which halo2-axiom 0.5.3 keeps crate-private in `ProverQuery` (stage 2 of the
+//! GPU plan, a prover of our own, lifts this). Proofs are byte-for-byte what the stock prover
 //! writes for the same randomness: the stock `verify_proof` with stock `ParamsKZG` checks them.
 
 use std::fmt;

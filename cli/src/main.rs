@@ -436,12 +436,11 @@ fn run(cli: Cli) -> Result<()> {
 fn backends() -> Result<()> {
     let bar = spinner("opening the backends (kernels compile on a GPU's first use)");
     let survey = zkml_core::kernels::survey();
-    let auto = zkml_core::kernels::select(BackendRequest::Auto);
     bar.finish_and_clear();
-    for backend in survey {
+    for backend in survey.backends {
         println!("{:<5} {:<12} {}", backend.name, if backend.available { "available" } else { "unavailable" }, backend.note);
     }
-    println!("auto: {}", auto?.reason);
+    println!("auto: {}", survey.auto?);
     Ok(())
 }
 

@@ -292,6 +292,17 @@ pub struct Selection {
 /// its speed there is unmeasured or, on lavapipe, below the CPU's. On a discrete GPU (an H100)
 /// its MSM is 10–50× faster than the host's 16 CPU threads and close to CUDA's (`BENCHMARKS.md`).
 pub fn select(request: BackendRequest) -> Result<Selection, Error> {
+    choose(request, cuda_backend, wgpu_backend)
+}
+
+/// [`select`] over backends opened on demand: `select` opens the one it needs, [`survey`]
+/// hands over the ones it opened already (a GPU backend's opening loads or compiles its
+/// kernels, which is worth doing once).
+fn choose(
+    request: BackendRequest,
+    cuda_backend: impl FnOnce() -> Result<Selection, Error>,
+    wgpu_backend: impl FnOnce() -> Result<Selection, Error>,
+) -> Result<Selection, Error> {
     let request = match (request, std::env::var(BACKEND_ENV)) {
         (BackendRequest::Auto, Ok(value)) => value.parse()?,
         (request, _) => request,
@@ -328,17 +339,31 @@ pub struct BackendStatus {
     pub note: String,
 }
 
-/// Every backend of this build, CPU first, each opened to see whether it runs here (a GPU
-/// backend's first opening on a machine compiles its kernels).
-pub fn survey() -> Vec<BackendStatus> {
-    let mut out = vec![BackendStatus { name: "cpu", available: true, note: NttBackend::describe(&CpuBackend) }];
-    for (name, opened) in [("cuda", cuda_backend()), ("wgpu", wgpu_backend())] {
-        out.push(match opened {
-            Ok(selection) => BackendStatus { name, available: true, note: selection.ntt.describe() },
-            Err(e) => BackendStatus { name, available: false, note: e.to_string() },
-        });
-    }
-    out
+/// What runs on this machine: every backend of this build, and what [`select`] would choose.
+#[derive(Debug)]
+pub struct Survey {
+    /// Every backend of this build, CPU first.
+    pub backends: Vec<BackendStatus>,
+    /// Why [`BackendRequest::Auto`] (after the `ZKML_BACKEND` override) picks what it picks, or
+    /// why it cannot (an override naming a backend that is missing here).
+    pub auto: Result<String, Error>,
+}
+
+/// Opens every backend of this build once to see whether it runs here (a GPU backend's first
+/// opening on a machine compiles its kernels), and makes `auto`'s choice among them.
+pub fn survey() -> Survey {
+    let (cuda, wgpu) = (cuda_backend(), wgpu_backend());
+    let status = |name, opened: &Result<Selection, Error>| match opened {
+        Ok(selection) => BackendStatus { name, available: true, note: selection.ntt.describe() },
+        Err(e) => BackendStatus { name, available: false, note: e.to_string() },
+    };
+    let backends = vec![
+        BackendStatus { name: "cpu", available: true, note: NttBackend::describe(&CpuBackend) },
+        status("cuda", &cuda),
+        status("wgpu", &wgpu),
+    ];
+    let auto = choose(BackendRequest::Auto, || cuda, || wgpu).map(|selection| selection.reason);
+    Survey { backends, auto }
 }
 
 fn with_reason(selection: Selection, why: &str) -> Selection {
@@ -440,15 +465,22 @@ pub(crate) mod tests {
         }
     }
 
-    /// The survey names every backend, the CPU first and always available; an unavailable one
-    /// says why, naming itself.
+    /// The survey names every backend, the CPU first and always available (an unavailable one
+    /// says why, naming itself), and makes the choice `select` makes.
     #[test]
     fn survey_lists_every_backend() {
         let survey = survey();
-        assert_eq!(survey.iter().map(|b| b.name).collect::<Vec<_>>(), ["cpu", "cuda", "wgpu"]);
-        assert!(survey[0].available && survey[0].note.starts_with("cpu"));
-        for b in &survey[1..] {
+        let backends = &survey.backends;
+        assert_eq!(backends.iter().map(|b| b.name).collect::<Vec<_>>(), ["cpu", "cuda", "wgpu"]);
+        assert!(backends[0].available && backends[0].note.starts_with("cpu"));
+        for b in &backends[1..] {
             assert!(b.available || b.note.contains(&format!("backend '{}' is unavailable", b.name)), "{b:?}");
+        }
+        // auto's choice among them is the one select makes (both honour ZKML_BACKEND).
+        match (&survey.auto, select(BackendRequest::Auto)) {
+            (Ok(reason), Ok(selection)) => assert_eq!(*reason, selection.reason),
+            (Err(e), Err(again)) => assert_eq!(e.to_string(), again.to_string()),
+            (reason, selection) => panic!("survey: {reason:?}, select: {:?}", selection.map(|s| s.reason)),
         }
     }
 

@@ -27,7 +27,7 @@ pub mod sample;
 #[cfg(feature = "wgpu")]
 pub mod wgpu;
 
-pub use backend::{select, survey, BackendRequest, BackendStatus, KernelTime, MsmBackend, NttBackend, ResidentBases, Selection, Transform, NTT_TILES_ENV};
+pub use backend::{select, survey, BackendRequest, BackendStatus, KernelTime, MsmBackend, NttBackend, ResidentBases, Selection, Survey, Transform, NTT_TILES_ENV};
 pub use error::Error;
 pub use halo2curves::bn256::{Fr, G1Affine, G1};
 pub use halo2curves::ff::Field;

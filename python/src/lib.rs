@@ -214,7 +214,7 @@ fn write_mlp_onnx(py: Python<'_>, dims: Vec<usize>, seed: u64, path: PathBuf) ->
 /// The compute backends of this build and machine, as (name, available, what or why not).
 #[pyfunction]
 fn backends(py: Python<'_>) -> Vec<(String, bool, String)> {
-    py.detach(zkml_core::kernels::survey).into_iter().map(|b| (b.name.to_string(), b.available, b.note)).collect()
+    py.detach(zkml_core::kernels::survey).backends.into_iter().map(|b| (b.name.to_string(), b.available, b.note)).collect()
 }
 
 /// Panics inside the native boundary, so tests can check that a panic surfaces as
