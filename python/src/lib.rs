@@ -159,6 +159,8 @@ fn select_backend(name: &str) -> PyResult<Selection> {
 struct Prover {
     model: CompiledModel,
     keys: Keys,
+    /// Which backend computes the MSMs, and why it was chosen.
+    backend: String,
 }
 
 #[pymethods]
@@ -169,6 +171,7 @@ impl Prover {
     #[pyo3(signature = (model_dir, backend="auto"))]
     fn new(py: Python<'_>, model_dir: PathBuf, backend: &str) -> PyResult<Self> {
         let backend = select_backend(backend)?;
+        let reason = backend.reason.clone();
         let (model, keys) = run(py, move || {
             let model = CompiledModel::load(&model_dir)?;
             let mut keys = Keys::load(&model_dir, &model.settings)?;
@@ -177,7 +180,20 @@ impl Prover {
             }
             Ok((model, keys))
         })?;
-        Ok(Self { model, keys })
+        Ok(Self { model, keys, backend: reason })
+    }
+
+    /// Which backend computes the MSMs, and why it was chosen.
+    #[getter]
+    fn backend(&self) -> String {
+        self.backend.clone()
+    }
+
+    /// The first failure of that backend since loading, if any: its MSM was redone on the CPU,
+    /// so the proofs are still correct.
+    #[getter]
+    fn backend_failure(&self) -> Option<String> {
+        self.keys.params.backend_failure()
     }
 
     /// Proves one inference; returns the proof file's JSON text.

@@ -114,12 +114,18 @@ def test_public_input_and_backends(tmp_path):
     # An explicit backend proves where it is available and is a clear error where it is not.
     for name, info in backends.items():
         if info["available"]:
-            assert zkml.verify(model.dir, model.prover(backend=name).prove(x))
+            prover = model.prover(backend=name)
+            assert prover.backend.startswith(name) and prover.backend.endswith("requested"), prover.backend
+            assert zkml.verify(model.dir, prover.prove(x))
+            assert prover.backend_failure is None
         else:
             with pytest.raises(zkml.BackendError, match=name):
                 model.prover(backend=name)
     with pytest.raises(ValueError, match="unknown backend"):
         model.prover(backend="tpu")
+    # auto names what it chose; without ZKML_BACKEND it says why.
+    auto = model.prover().backend
+    assert any(auto.startswith(name) and backends[name]["available"] for name in backends), auto
 
 
 def test_hashed_input_and_output(tmp_path):

@@ -145,6 +145,18 @@ class Prover:
         self._settings = json.loads(_zkml.load_settings(os.fspath(model_dir)))
         self._native = _zkml.Prover(os.fspath(model_dir), backend)
 
+    @property
+    def backend(self) -> str:
+        """Which backend computes the MSMs, and why it was chosen (``auto`` says why it picked
+        what it picked)."""
+        return self._native.backend
+
+    @property
+    def backend_failure(self) -> Optional[str]:
+        """The first failure of the backend since this prover was made, or None. The MSM that
+        failed was redone on the CPU, so the proofs are still correct."""
+        return self._native.backend_failure
+
     def prove(self, x, path: Optional[PathLike] = None) -> Proof:
         """Proves ``output = model(x)`` for one input (any shape with the model's number of
         values; float32 or float64). Writes the proof file to ``path`` when given."""
