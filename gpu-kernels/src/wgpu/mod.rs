@@ -533,8 +533,13 @@ impl WgpuBackend {
     }
 
     /// Submits `encoder` with a copy of each `(buffer, first word, words)` region, waits, and
-    /// returns the regions' words one after the other.
-    fn finish(&self, mut encoder: wgpu::CommandEncoder, regions: &[(&wgpu::Buffer, u64, u64)]) -> Result<Vec<u32>, Error> {
+    /// writes the regions' words one after the other into `out` (as long as they are together),
+    /// straight from the mapped staging memory.
+    fn finish(&self, mut encoder: wgpu::CommandEncoder, regions: &[(&wgpu::Buffer, u64, u64)], out: &mut [u32]) -> Result<(), Error> {
+        let total: u64 = regions.iter().map(|(_, _, words)| words).sum();
+        if total != out.len() as u64 {
+            return Err(Error::InvalidInput(format!("reading back {total} words into {}", out.len())));
+        }
         let device = &self.gpu.device;
         let staging: Vec<wgpu::Buffer> = regions
             .iter()
@@ -564,12 +569,14 @@ impl WgpuBackend {
                 .map_err(|_| Error::Device("the readback was dropped".into()))?
                 .map_err(|e| Error::Device(format!("reading back: {e}")))?;
         }
-        let mut out = Vec::with_capacity(regions.iter().map(|(_, _, w)| *w as usize).sum());
+        let mut rest = out;
         for (buffer, (_, _, words)) in staging.iter().zip(regions) {
             let mapped = buffer.slice(..).get_mapped_range().map_err(|e| Error::Device(format!("mapping the readback: {e}")))?;
-            out.extend_from_slice(&bytemuck::cast_slice(&mapped)[..*words as usize]);
+            let (here, after) = rest.split_at_mut(*words as usize);
+            here.copy_from_slice(&bytemuck::cast_slice(&mapped)[..*words as usize]);
+            rest = after;
         }
-        Ok(out)
+        Ok(())
     }
 
     /// Runs `work` (which records, submits and reads back) with wgpu's validation and
@@ -624,9 +631,7 @@ impl WgpuBackend {
         }
         let (low_words, high_words) = values.words();
         let encoder = self.gpu.device.create_command_encoder(&Default::default());
-        let read = self.checked("download", || self.finish(encoder, &[(&values.low, 0, low_words), (&values.high, 0, high_words)]))?;
-        words_mut(out).copy_from_slice(&read);
-        Ok(())
+        self.checked("download", || self.finish(encoder, &[(&values.low, 0, low_words), (&values.high, 0, high_words)], words_mut(out)))
     }
 
     /// How many times a transform of 2^log_n elements reads and writes the whole array (for

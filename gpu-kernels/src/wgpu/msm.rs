@@ -78,7 +78,7 @@ impl WgpuBackend {
                 .collect();
             let mut encoder = self.gpu.device.create_command_encoder(&Default::default());
             self.record(&mut encoder, &passes);
-            self.finish(encoder, &[])?;
+            self.finish(encoder, &[], &mut [])?;
             Ok(points)
         })?;
         Ok(WgpuBases { backend: self.clone(), points, tables, len, scratch: Mutex::new(None) })
@@ -254,7 +254,9 @@ impl WgpuBases {
         self.backend.record(&mut encoder, &sum);
         // The group sums are the first `groups` points of the last level's output.
         let sums_at = (s.levels_at + levels.last().unwrap().output_at) as u64;
-        self.backend.finish(encoder, &[(&s.points, sums_at * XYZZ_WORDS as u64, groups as u64 * XYZZ_WORDS as u64)])
+        let mut sums = vec![0; groups as usize * XYZZ_WORDS];
+        self.backend.finish(encoder, &[(&s.points, sums_at * XYZZ_WORDS as u64, groups as u64 * XYZZ_WORDS as u64)], &mut sums)?;
+        Ok(sums)
     }
 }
 
