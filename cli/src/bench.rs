@@ -25,8 +25,8 @@ pub struct BenchArgs {
     #[arg(long)]
     ezkl: Option<PathBuf>,
     /// Proving runs per model (the median is reported).
-    #[arg(long, default_value_t = 3)]
-    runs: usize,
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..))]
+    runs: u32,
     /// Extra ONNX models to include (their input data file must sit beside them as NAME.json).
     #[arg(long)]
     model: Vec<PathBuf>,
@@ -62,7 +62,7 @@ pub fn median(mut v: Vec<f64>) -> f64 {
     v[v.len() / 2]
 }
 
-fn ours(model_path: &Path, data_path: &Path, dir: &Path, runs: usize, backend: Option<&dyn MsmBackend>) -> Result<Value> {
+fn ours(model_path: &Path, data_path: &Path, dir: &Path, runs: u32, backend: Option<&dyn MsmBackend>) -> Result<Value> {
     let onnx = std::fs::read(model_path)?;
     let samples = data::read_input_data(data_path)?;
     let t = Instant::now();
@@ -84,7 +84,7 @@ fn ours(model_path: &Path, data_path: &Path, dir: &Path, runs: usize, backend: O
     let t_setup = t.elapsed().as_secs_f64();
     let mut prove_times = Vec::new();
     let mut proof = None;
-    for _ in 0..runs.max(1) {
+    for _ in 0..runs {
         let t = Instant::now();
         proof = Some(zkml_core::prove(&model, &keys, &samples[0])?);
         prove_times.push(t.elapsed().as_secs_f64());

@@ -66,8 +66,8 @@ pub struct BenchKernelsArgs {
     transform: NttTransform,
     /// Timed runs per size (the median is reported; the CPU, which gives the reference results,
     /// runs once where `--backends` leaves it out).
-    #[arg(long, default_value_t = 3)]
-    runs: usize,
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..))]
+    runs: u32,
     /// Where to write the JSON results.
     #[arg(short, long, default_value = "target/bench/kernels.json")]
     output: PathBuf,
@@ -86,7 +86,7 @@ impl BenchKernelsArgs {
 
     /// Runs of the CPU backend, which gives every size the reference result: `runs` where its
     /// time is reported, else one (untimed: at 2^24 the CPU's MSM alone takes seconds a run).
-    fn cpu_runs(&self) -> usize {
+    fn cpu_runs(&self) -> u32 {
         if self.wants("cpu") {
             self.runs
         } else {
@@ -96,9 +96,9 @@ impl BenchKernelsArgs {
 }
 
 /// Median seconds of `runs` calls of `f`.
-fn timed(runs: usize, mut f: impl FnMut() -> Result<()>) -> Result<f64> {
+fn timed(runs: u32, mut f: impl FnMut() -> Result<()>) -> Result<f64> {
     let mut times = Vec::new();
-    for _ in 0..runs.max(1) {
+    for _ in 0..runs {
         let start = Instant::now();
         f()?;
         times.push(start.elapsed().as_secs_f64());
@@ -235,7 +235,8 @@ fn device_ntt<G: Resident>(
     let throughput = 2.0 * 32.0 * input.len() as f64 * passes as f64 / seconds;
     let peak = gpu.peak_memory_bandwidth();
     let of_peak = peak.map_or(String::new(), |peak| format!(" ({:.0}% of the device's {:.0} GB/s)", 100.0 * throughput / peak, peak / 1e9));
-    println!("|  | memory: {passes} passes over the array, {:.1} GB/s{of_peak} |  |  |  |  |", throughput / 1e9);
+    let passes_text = if passes == 1 { "1 pass".to_string() } else { format!("{passes} passes") };
+    println!("|  | memory: {passes_text} over the array, {:.1} GB/s{of_peak} |  |  |  |  |", throughput / 1e9);
     row["array_passes"] = json!(passes);
     row["array_bytes_per_second"] = json!(throughput);
     if let Some(peak) = peak {
