@@ -66,6 +66,9 @@ impl WgpuBackend {
         let points = self.checked("uploading bases", || {
             let base_words = base_words(bases);
             let points = self.buffer("bases", base_words.len() as u64 * tables.count as u64)?;
+            // The tables, poisoned in the tests until msm_table writes them (see `scratch`).
+            #[cfg(test)]
+            self.gpu.queue.write_buffer(&points, 0, &vec![0xa5; points.size() as usize]);
             self.gpu.queue.write_buffer(&points, 0, bytemuck::cast_slice(&base_words));
             let passes: Vec<Dispatch> = (1..tables.count)
                 .map(|j| Dispatch {
@@ -180,7 +183,7 @@ impl WgpuBases {
         if points.max(chunks) * XYZZ_WORDS as u64 > u32::MAX as u64 || entries > u32::MAX as u64 {
             return Err(Error::InvalidInput(format!("an MSM of {n} points is too large for the wgpu kernels")));
         }
-        Ok(Scratch {
+        let scratch = Scratch {
             n,
             counts: gpu.buffer("counts", buckets)?,
             offsets: gpu.buffer("offsets", buckets)?,
@@ -191,7 +194,15 @@ impl WgpuBases {
             first: gpu.buffer("first", chunks * XYZZ_WORDS as u64)?,
             last: gpu.buffer("last", chunks * XYZZ_WORDS as u64)?,
             levels_at: buckets as u32,
-        })
+        };
+        // The tests fill the scratch with 0xa5 bytes: zeros read as the identity point (ZZ = 0)
+        // and would hide a read of something no kernel wrote. `counts` is cleared before each MSM;
+        // everything else is written before it is read.
+        #[cfg(test)]
+        for buffer in [&scratch.offsets, &scratch.ranks, &scratch.totals, &scratch.entries, &scratch.points, &scratch.first, &scratch.last] {
+            gpu.gpu.queue.write_buffer(buffer, 0, &vec![0xa5; buffer.size() as usize]);
+        }
+        Ok(scratch)
     }
 
     /// Records and runs every pass, returning the group sums (XYZZ words).

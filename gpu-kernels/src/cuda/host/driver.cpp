@@ -41,6 +41,11 @@ static std::vector<u32> words(size_t n) {
     return v;
 }
 
+// Scratch memory as a kernel finds it: not zeros, which would read as the identity point (ZZ = 0)
+// and hide a read of something no kernel wrote. 0xa5a5a5a5 words make a value above 2p, so such
+// a read gives a wrong result instead.
+template <class T> static std::vector<T> poisoned(size_t n) { return std::vector<T>(n, (T)0xa5a5a5a5a5a5a5a5ull); }
+
 static void print(const u32 *w, size_t n) {
     for (size_t i = 0; i < n; i++) printf("%x ", w[i]);
     printf("\n");
@@ -76,7 +81,7 @@ static void ntt() {
     if (kind == 2 && !in_first_pass) launch(blocks((n + 15) / 16, 256), 256, false, [&] { fr_scale_by_powers(d, n, shift.data()); });
     if (log_n > 0) {
         u64 half = n / 2;
-        std::vector<u32> table(8 * half);
+        std::vector<u32> table = poisoned<u32>(8 * half);
         const u32 *t = table.data();
         launch(blocks((half + 15) / 16, 256), 256, false, [&] { fr_fill_powers(table.data(), half, omega.data(), one.data()); });
         for (u32 p = 0; p < passes; p++) {
@@ -126,14 +131,16 @@ static void msm() {
     u32 c = word(), w = word(), tables = word(), groups = word(), level_points = word(), n_levels = word();
     std::vector<u32> plan = words(5 * n_levels);
     std::vector<u32> bases = words(16 * n), scalars = words(8 * n);
-    bases.resize(16 * n * tables);
+    bases.resize(16 * n * tables, 0xa5a5a5a5);  // the tables, poisoned until msm_table writes them
     for (u32 j = 1; j < tables; j++)
         launch(blocks((n + TABLE_BATCH - 1) / TABLE_BATCH, 256), 256, false, [&] { msm_table(bases.data(), n, c, j); });
     u32 n_buckets = groups << (c - 1);
     u64 chunks = (n * w + CHUNK - 1) / CHUNK;
-    std::vector<u32> counts(n_buckets), offsets(n_buckets), ranks(n * w > 0 ? n * w : 1), totals;
-    std::vector<u64> entries(n * w > 0 ? n * w : 1);
-    std::vector<u32> first(chunks * 32 + 1), last(chunks * 32 + 1), buckets(n_buckets * 32), levels(level_points * 32);
+    // counts start at zero, as the backend clears them; everything else is written before it is read.
+    std::vector<u32> counts(n_buckets), offsets = poisoned<u32>(n_buckets), ranks = poisoned<u32>(n * w > 0 ? n * w : 1), totals;
+    std::vector<u64> entries = poisoned<u64>(n * w > 0 ? n * w : 1);
+    std::vector<u32> first = poisoned<u32>(chunks * 32 + 1), last = poisoned<u32>(chunks * 32 + 1);
+    std::vector<u32> buckets = poisoned<u32>(n_buckets * 32), levels = poisoned<u32>(level_points * 32);
     u32 count = 0, write = 1;
     launch(blocks(n, 256), 256, false, [&] {
         msm_digits(scalars.data(), n, c, w, tables, n, counts.data(), offsets.data(), ranks.data(), entries.data(),
