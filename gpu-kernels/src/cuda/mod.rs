@@ -466,6 +466,12 @@ impl CudaBackend {
             Err(_) if tables.count > 1 => (BaseTables::NONE, stream.alloc_zeros::<u32>(table_words).map_err(device_error("allocating bases"))?),
             Err(e) => return Err(device_error("allocating bases")(e)),
         };
+        // The tables, poisoned in the tests until msm_table writes them (see `scratch`).
+        #[cfg(test)]
+        if tables.count > 1 {
+            let poison = vec![0xa5a5a5a5u32; table_words * (tables.count as usize - 1)];
+            stream.memcpy_htod(&poison, &mut points.slice_mut(table_words..)).map_err(device_error("poisoning the tables"))?;
+        }
         if len > 0 {
             stream.memcpy_htod(&base_words, &mut points.slice_mut(..table_words)).map_err(device_error("uploading bases"))?;
         }
@@ -494,22 +500,34 @@ impl CudaBases {
 
     fn scratch(&self, n: usize, plan: &MsmPlan) -> Result<Scratch, Error> {
         let stream = &self.backend.device.stream;
-        let alloc = |len: usize| stream.alloc_zeros::<u32>(len.max(1)).map_err(device_error("alloc"));
+        // The tests fill the scratch with 0xa5 bytes (zeros read as the identity point and would
+        // hide a read of something no kernel wrote); `counts` is cleared before each MSM and
+        // everything else is written before it is read.
+        #[cfg(not(test))]
+        fn alloc<T: cudarc::driver::DeviceRepr + cudarc::driver::ValidAsZeroBits>(stream: &Arc<CudaStream>, len: usize) -> Result<CudaSlice<T>, Error> {
+            stream.alloc_zeros::<T>(len.max(1)).map_err(device_error("alloc"))
+        }
+        #[cfg(test)]
+        fn alloc<T: cudarc::driver::DeviceRepr + bytemuck::Pod>(stream: &Arc<CudaStream>, len: usize) -> Result<CudaSlice<T>, Error> {
+            let mut fill = vec![T::zeroed(); len.max(1)];
+            bytemuck::cast_slice_mut::<T, u8>(&mut fill).fill(0xa5);
+            stream.clone_htod(&fill).map_err(device_error("alloc"))
+        }
         let buckets = plan.buckets() as usize;
         let entries = n * plan.windows as usize;
         let chunks = (entries as u64).div_ceil(CHUNK) as usize;
         let (_, level_points) = reduction_levels(plan.c, plan.groups);
         Ok(Scratch {
             n,
-            counts: alloc(buckets)?,
-            offsets: alloc(buckets)?,
-            ranks: alloc(entries)?,
-            totals: alloc(buckets.div_ceil(SCAN_BLOCK as usize) + 1)?,
-            entries: stream.alloc_zeros::<u64>(entries.max(1)).map_err(device_error("alloc"))?,
-            first: alloc(chunks * XYZZ_WORDS)?,
-            last: alloc(chunks * XYZZ_WORDS)?,
-            buckets: alloc(buckets * XYZZ_WORDS)?,
-            levels: alloc(level_points as usize * XYZZ_WORDS)?,
+            counts: alloc(stream, buckets)?,
+            offsets: alloc(stream, buckets)?,
+            ranks: alloc(stream, entries)?,
+            totals: alloc(stream, buckets.div_ceil(SCAN_BLOCK as usize) + 1)?,
+            entries: alloc(stream, entries)?,
+            first: alloc(stream, chunks * XYZZ_WORDS)?,
+            last: alloc(stream, chunks * XYZZ_WORDS)?,
+            buckets: alloc(stream, buckets * XYZZ_WORDS)?,
+            levels: alloc(stream, level_points as usize * XYZZ_WORDS)?,
         })
     }
 
