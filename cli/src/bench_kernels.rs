@@ -95,6 +95,41 @@ impl BenchKernelsArgs {
     }
 }
 
+/// Host memory the rows of the largest size hold at once, counting their arrays only: an NTT
+/// row's input and the CPU's result (and a GPU's copy back); an MSM row's bases, the CPU
+/// backend's copy of them, the scalars (and the bases as words on their way to a GPU).
+fn memory_needed(args: &BenchKernelsArgs) -> u64 {
+    let n = 1u64 << args.log_sizes.iter().copied().max().unwrap_or(0);
+    let gpu = args.backends.is_empty() || args.backends.iter().any(|b| b != "cpu");
+    let ntt = 32 * n * if gpu { 3 } else { 2 };
+    let msm = (64 + 64 + 32 + if gpu { 64 } else { 0 }) * n;
+    args.ops.iter().map(|op| if *op == Op::Ntt { ntt } else { msm }).max().unwrap_or(0)
+}
+
+/// Refuses sizes whose arrays alone would not fit the memory available now (Linux), before any
+/// work: otherwise the system stops the process midway, after minutes of the smaller rows.
+fn check_memory(args: &BenchKernelsArgs) -> Result<()> {
+    let Some(available) = available_memory() else { return Ok(()) };
+    let needed = memory_needed(args);
+    if needed > available {
+        let gib = |bytes: u64| bytes as f64 / (1u64 << 30) as f64;
+        bail!(
+            "--log-sizes: the largest size needs at least {:.1} GiB of memory for its arrays, and {:.1} GiB are available; choose smaller sizes",
+            gib(needed),
+            gib(available)
+        );
+    }
+    Ok(())
+}
+
+/// `MemAvailable` of /proc/meminfo, in bytes; `None` where there is no such file.
+fn available_memory() -> Option<u64> {
+    let info = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let line = info.lines().find(|l| l.starts_with("MemAvailable:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024)
+}
+
 /// Median seconds of `runs` calls of `f`.
 fn timed(runs: u32, mut f: impl FnMut() -> Result<()>) -> Result<f64> {
     let mut times = Vec::new();
@@ -343,6 +378,7 @@ pub fn run(args: BenchKernelsArgs) -> Result<()> {
             bail!("--backends: unknown backend '{b}' (expected cpu, cuda or wgpu)");
         }
     }
+    check_memory(&args)?;
     let (mut notes, mut opened) = (Vec::new(), serde_json::Map::new());
     let cuda = open("cuda", &args, &mut notes, &mut opened, CudaBackend::new)?;
     let wgpu = open("wgpu", &args, &mut notes, &mut opened, WgpuBackend::new)?;

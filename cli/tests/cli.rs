@@ -160,6 +160,26 @@ fn backends_lists_each_backend_and_the_auto_choice() {
     assert!(wgpu.contains("unavailable") && wgpu.contains("ZKML_WGPU_ADAPTER=\"no-such-adapter\""), "{text}");
 }
 
+/// Sizes whose arrays would not fit the memory available are refused before any work, with the
+/// sizes' need and what is available (Linux; 2^28 MSM rows need 40 GiB, more than CI machines
+/// have free).
+#[test]
+fn bench_kernels_refuses_sizes_beyond_the_memory() {
+    let available = std::fs::read_to_string("/proc/meminfo").ok().and_then(|info| {
+        let line = info.lines().find(|l| l.starts_with("MemAvailable:"))?.to_string();
+        line.split_whitespace().nth(1)?.parse::<u64>().ok()
+    });
+    match available {
+        Some(kib) if kib * 1024 < 40 << 30 => {}
+        _ => return eprintln!("skipped: no /proc/meminfo, or 40 GiB or more available"),
+    }
+    let dir = temp_dir("bench-kernels-memory");
+    let out = zkml(&dir, &["bench-kernels", "--backends", "cpu", "--ops", "msm", "--log-sizes", "10,28", "-o", "k.json"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && err.contains("needs at least 40.0 GiB") && err.contains("available"), "{err}");
+    assert!(!dir.join("k.json").exists());
+}
+
 /// `bench-kernels` on the wgpu backend (lavapipe in CI), each result checked against the CPU by
 /// the command itself, with a profile per kernel in the JSON. Skips, saying why, where no wgpu
 /// adapter opens, unless `ZKML_REQUIRE_WGPU` is set.
