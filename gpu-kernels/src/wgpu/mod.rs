@@ -533,8 +533,8 @@ impl WgpuBackend {
     }
 
     /// Submits `encoder` with a copy of each `(buffer, first word, words)` region, waits, and
-    /// writes the regions' words one after the other into `out` (as long as they are together),
-    /// straight from the mapped staging memory.
+    /// writes the regions' words one after the other into `out` (exactly that long), straight
+    /// from the mapped staging memory.
     fn finish(&self, mut encoder: wgpu::CommandEncoder, regions: &[(&wgpu::Buffer, u64, u64)], out: &mut [u32]) -> Result<(), Error> {
         let total: u64 = regions.iter().map(|(_, _, words)| words).sum();
         if total != out.len() as u64 {
