@@ -19,10 +19,9 @@
 # of it compiling (NVRTC, and the Vulkan pipelines of both wgpu kernel sets; both take far less
 # since: NVRTC about 14 s instead of 132 s on two threads of a development machine, the
 # pipelines side by side); with the rest the whole can pass ten minutes, so the essential steps
-# come first, and GPU_CHECK_STEPS picks some
-# of them for one call (a comma list of tests, kernels, ntt26, prove, candidates, experiments,
-# ncu; all by default; the kernel caches under ZKML_CACHE_DIR carry over between calls
-# on one machine).
+# come first, and GPU_CHECK_STEPS picks some of them for one call (a comma list of tests,
+# kernels, ntt26, prove, candidates, experiments, ncu; all by default; the kernel caches under
+# ZKML_CACHE_DIR carry over between calls on one machine).
 # Every chosen step runs even if an earlier one failed; the exit status says if any did.
 set -uo pipefail
 steps=",${GPU_CHECK_STEPS:-tests,kernels,ntt26,prove,candidates,experiments,ncu},"
