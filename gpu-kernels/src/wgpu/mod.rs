@@ -14,6 +14,7 @@
 //! - MSM (`msm.wgsl`, [`WgpuBases`]): the bucket method of the CUDA backend, pass for pass.
 
 mod msm;
+mod staging;
 mod unroll;
 
 use std::collections::HashMap;
@@ -31,6 +32,7 @@ use crate::backend::{coset_power_tables, factors_in_first_pass, log_size, ntt_ar
 use crate::layout::{check_layout, montgomery_constants, words, words_mut};
 use crate::pippenger::{CHUNK, SCAN_ITEMS, SCAN_THREADS, TABLE_BATCH};
 use crate::Error;
+use staging::{Staging, STAGING_BYTES};
 
 const ARITH_WGSL: &str = include_str!("arith.wgsl");
 const INT_U32_WGSL: &str = include_str!("int_u32.wgsl");
@@ -43,6 +45,9 @@ const NTT_WGSL: &str = include_str!("ntt.wgsl");
 const MSM_WGSL: &str = include_str!("msm.wgsl");
 /// Threads per workgroup of the element-wise kernels (`WG` in arith.wgsl).
 const WORKGROUP: u32 = 64;
+/// The largest upload that goes through wgpu's own staging (made per call, but queued without
+/// waiting for a staging buffer to come free): the factors and small tables of a transform.
+const QUEUED_UPLOAD_BYTES: u64 = STAGING_BYTES / 8;
 
 /// field.wgsl for one field, with the product for devices with 64-bit integers or without: its
 /// constants, then the template with `FIELD` → `ty` and `field_` → `prefix`.
@@ -208,6 +213,8 @@ struct Gpu {
     twiddles: TwiddleTables<wgpu::Buffer>,
     /// Time per kernel while a profile runs.
     profile: Mutex<Option<Vec<KernelTime>>>,
+    /// Staging buffers for the large copies between host and device.
+    staging: Staging,
 }
 
 /// NTT and MSM on a GPU (or lavapipe) through wgpu.
@@ -367,6 +374,7 @@ impl WgpuBackend {
             int64,
             twiddles: Mutex::new(HashMap::new()),
             profile: Mutex::new(None),
+            staging: Staging::new(),
         };
         Ok(Self { gpu: Arc::new(gpu), ntt_tiles: ntt_tiles_requested() })
     }
@@ -423,13 +431,27 @@ impl WgpuBackend {
     }
 
     /// A storage buffer holding `contents` (8 zero words when it is empty, as [`Self::buffer`]).
+    /// Up to [`QUEUED_UPLOAD_BYTES`] the data goes through wgpu's own staging, without a wait;
+    /// more goes through the device's staging buffers ([`Staging`]).
     fn buffer_with(&self, label: &str, contents: &[u32]) -> Result<wgpu::Buffer, Error> {
         self.check_size(label, contents.len() as u64)?;
+        let bytes: &[u8] = bytemuck::cast_slice(contents);
+        if bytes.len() as u64 > QUEUED_UPLOAD_BYTES {
+            let buffer = self.buffer(label, contents.len() as u64)?;
+            self.write(&buffer, 0, bytes)?;
+            return Ok(buffer);
+        }
         Ok(self.gpu.device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
             label: Some(label),
-            contents: bytemuck::cast_slice(if contents.is_empty() { &[0u32; 8] } else { contents }),
+            contents: if bytes.is_empty() { bytemuck::cast_slice(&[0u32; 8]) } else { bytes },
             usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC | wgpu::BufferUsages::COPY_DST,
         }))
+    }
+
+    /// Copies `bytes` into `buffer` from byte `offset` on, through the staging buffers; later
+    /// submissions see them.
+    fn write(&self, buffer: &wgpu::Buffer, offset: u64, bytes: &[u8]) -> Result<(), Error> {
+        self.gpu.staging.upload(&self.gpu.device, &self.gpu.queue, buffer, offset, bytes)
     }
 
     fn check_size(&self, label: &str, words: u64) -> Result<u64, Error> {
@@ -533,50 +555,11 @@ impl WgpuBackend {
     }
 
     /// Submits `encoder` with a copy of each `(buffer, first word, words)` region, waits, and
-    /// writes the regions' words one after the other into `out` (exactly that long), straight
-    /// from the mapped staging memory.
-    fn finish(&self, mut encoder: wgpu::CommandEncoder, regions: &[(&wgpu::Buffer, u64, u64)], out: &mut [u32]) -> Result<(), Error> {
-        let total: u64 = regions.iter().map(|(_, _, words)| words).sum();
-        if total != out.len() as u64 {
-            return Err(Error::InvalidInput(format!("reading back {total} words into {}", out.len())));
-        }
-        let device = &self.gpu.device;
-        let staging: Vec<wgpu::Buffer> = regions
-            .iter()
-            .map(|(buffer, offset, words)| {
-                let staging = device.create_buffer(&wgpu::BufferDescriptor {
-                    label: Some("readback"),
-                    size: (words * 4).max(4),
-                    usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
-                    mapped_at_creation: false,
-                });
-                encoder.copy_buffer_to_buffer(buffer, offset * 4, &staging, 0, words * 4);
-                staging
-            })
-            .collect();
-        self.gpu.queue.submit([encoder.finish()]);
-        let (sender, receiver) = std::sync::mpsc::channel();
-        for buffer in &staging {
-            let sender = sender.clone();
-            buffer.slice(..).map_async(wgpu::MapMode::Read, move |r| {
-                let _ = sender.send(r);
-            });
-        }
-        device.poll(wgpu::PollType::wait_indefinitely()).map_err(|e| Error::Device(format!("waiting for the device: {e}")))?;
-        for _ in &staging {
-            receiver
-                .recv()
-                .map_err(|_| Error::Device("the readback was dropped".into()))?
-                .map_err(|e| Error::Device(format!("reading back: {e}")))?;
-        }
-        let mut rest = out;
-        for (buffer, (_, _, words)) in staging.iter().zip(regions) {
-            let mapped = buffer.slice(..).get_mapped_range().map_err(|e| Error::Device(format!("mapping the readback: {e}")))?;
-            let (here, after) = rest.split_at_mut(*words as usize);
-            here.copy_from_slice(&bytemuck::cast_slice(&mapped)[..*words as usize]);
-            rest = after;
-        }
-        Ok(())
+    /// writes the regions' words one after the other into `out` (exactly that long), through the
+    /// staging buffers.
+    fn finish(&self, encoder: wgpu::CommandEncoder, regions: &[(&wgpu::Buffer, u64, u64)], out: &mut [u32]) -> Result<(), Error> {
+        let regions: Vec<_> = regions.iter().map(|&(buffer, first, words)| (buffer, first * 4, words * 4)).collect();
+        self.gpu.staging.download(&self.gpu.device, &self.gpu.queue, encoder, &regions, bytemuck::cast_slice_mut(out))
     }
 
     /// Runs `work` (which records, submits and reads back) with wgpu's validation and

@@ -69,7 +69,7 @@ impl WgpuBackend {
             // The tables, poisoned in the tests until msm_table writes them (see `scratch`).
             #[cfg(test)]
             self.gpu.queue.write_buffer(&points, 0, &vec![0xa5; points.size() as usize]);
-            self.gpu.queue.write_buffer(&points, 0, bytemuck::cast_slice(&base_words));
+            self.write(&points, 0, bytemuck::cast_slice(&base_words))?;
             let passes: Vec<Dispatch> = (1..tables.count)
                 .map(|j| Dispatch {
                     kernel: &k.table,
