@@ -90,7 +90,7 @@ impl Staging {
 
     /// Submits `encoder` with copies of the `(buffer, first byte, bytes)` regions, waits for the
     /// device, and writes the regions one after another into `out` (exactly as long as they are).
-    /// With no regions it only submits and waits.
+    /// With nothing to read it only submits and waits.
     pub(super) fn download(
         &self,
         device: &wgpu::Device,
@@ -103,7 +103,7 @@ impl Staging {
         if total != out.len() as u64 {
             return Err(Error::InvalidInput(format!("reading back {total} bytes into {}", out.len())));
         }
-        if regions.is_empty() {
+        if total == 0 {
             queue.submit([encoder.finish()]);
             return device.poll(wgpu::PollType::wait_indefinitely()).map(drop).map_err(|e| Error::Device(format!("waiting for the device: {e}")));
         }
