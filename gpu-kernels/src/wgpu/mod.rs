@@ -12,6 +12,8 @@
 //!   registers, the first pass reading in bit-reversed order (as the CUDA kernels); twiddles
 //!   resident per size, sizes up to 2^26;
 //! - MSM (`msm.wgsl`, [`WgpuBases`]): the bucket method of the CUDA backend, pass for pass.
+//! - copies between host and device (`staging.rs`): through staging buffers kept for the
+//!   device's lifetime, in chunks, the host and the device working on alternate ones.
 
 mod msm;
 mod staging;
