@@ -436,13 +436,13 @@ impl WgpuBackend {
     /// Up to [`QUEUED_UPLOAD_BYTES`] the data goes through wgpu's own staging, without a wait;
     /// more goes through the device's staging buffers ([`Staging`]).
     fn buffer_with(&self, label: &str, contents: &[u32]) -> Result<wgpu::Buffer, Error> {
-        self.check_size(label, contents.len() as u64)?;
         let bytes: &[u8] = bytemuck::cast_slice(contents);
         if bytes.len() as u64 > QUEUED_UPLOAD_BYTES {
             let buffer = self.buffer(label, contents.len() as u64)?;
             self.write(&buffer, 0, bytes)?;
             return Ok(buffer);
         }
+        self.check_size(label, contents.len() as u64)?;
         Ok(self.gpu.device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
             label: Some(label),
             contents: if bytes.is_empty() { bytemuck::cast_slice(&[0u32; 8]) } else { bytes },
